@@ -1,0 +1,68 @@
+"""
+### curate_dataset
+
+Turns raw instruction, conversation and preference data from lakehouse storage into
+a curated dataset in the canonical schema, with Spark. One task per stage:
+
+`prepare_run` → `ingest` → `normalize` → `exact_dedup` → `near_dedup` → `pii` →
+`filters` → `quality` → `validate` → `publish` → `finalize_run`
+
+* **Params**: `source_uri` (file, folder or glob of `.json` / `.jsonl` / `.jsonl.gz` /
+  `.parquet`, local or `s3://`/`s3a://`), `output_uri`, `config` (an object deep-merged
+  over `include/config/default.yaml`; `{"pii": {"enabled": false}}` turns a stage off).
+  A bad config fails `prepare_run` with a message naming the key; nothing else runs.
+* **Spark**: local mode (`spark.master`, default `local[*]`) in a subprocess of the
+  worker; set `config.spark.conn_id` to an Airflow Spark connection to `spark-submit`
+  every stage to a cluster instead.
+* **Output**: `<output_uri>/_staging/<run_id>/<stage>/{curated,rejects,stats.json}` and
+  `manifest.json`. `finalize_run` fails if input rows ≠ curated + rejected rows.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Param, chain, task
+
+from include.config import STAGES
+from include.settings import DEFAULT_OUTPUT_URI, DEFAULT_SOURCE_URI
+from llmops_airflow.curation import PREPARE_TASK_ID, CurationStageOperator, finalize, prepare_run
+
+with DAG(
+    dag_id="curate_dataset",
+    description="Raw lakehouse data -> canonical, deduplicated, cleaned dataset (Spark)",
+    schedule="0 2 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    tags=["llmops", "curation", "spark"],
+    doc_md=__doc__,
+    params={
+        "source_uri": Param(
+            DEFAULT_SOURCE_URI, type="string", title="Source URI",
+            description="Raw data: a file, folder or glob (.json, .jsonl, .jsonl.gz, .parquet), local or s3://",
+        ),
+        "output_uri": Param(
+            DEFAULT_OUTPUT_URI, type="string", title="Output URI",
+            description="Where the run writes _staging/<run_id>/ (stage outputs, rejects, manifest.json)",
+        ),
+        "config": Param(
+            {}, type="object", title="Config overrides",
+            description='Deep-merged over include/config/default.yaml, e.g. {"pii": {"enabled": false}}',
+        ),
+    },
+) as dag:
+
+    @task(task_id=PREPARE_TASK_ID, retries=0)
+    def prepare(params=None, run_id=None) -> dict:
+        return prepare_run(params["source_uri"], params["output_uri"], params["config"], run_id)
+
+    @task(task_id="finalize_run", retries=0)
+    def finalize_task(run: dict) -> dict:
+        return finalize(run)
+
+    run = prepare()
+    stages = [CurationStageOperator(task_id=s, stage=s) for s in STAGES]
+    chain(run, *stages, finalize_task(run))

@@ -1,0 +1,165 @@
+"""Storage access by URI: local paths, ``file://``, ``s3://`` and ``s3a://``.
+
+Everything goes through pyarrow filesystems, so S3 needs no Hadoop connector jars
+(air-gapped clusters often lack them). The S3 endpoint comes from the
+``storage.s3_endpoint_url`` setting or ``$AWS_ENDPOINT_URL`` (MinIO, moto); the
+credentials from the usual AWS environment variables / instance profile.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+S3_SCHEMES = ("s3", "s3a", "s3n")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A source file: full URI, path relative to the listed root, size and mtime."""
+
+    uri: str
+    relative: str
+    size: int
+    mtime: float | None
+
+
+def is_s3(uri: str) -> bool:
+    return urlparse(uri).scheme in S3_SCHEMES
+
+
+def is_local(uri: str) -> bool:
+    return urlparse(uri).scheme in ("", "file")
+
+
+def local_path(uri: str) -> str:
+    return urlparse(uri).path if uri.startswith("file://") else uri
+
+
+def join(uri: str, *parts: str) -> str:
+    """Join path parts onto a URI or local path with ``/``."""
+    out = uri.rstrip("/")
+    for p in parts:
+        out = f"{out}/{p.strip('/')}"
+    return out
+
+
+def endpoint_url(configured: str | None = None) -> str | None:
+    return configured or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+def filesystem(uri: str, s3_endpoint: str | None = None) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem for ``uri`` and the path inside it."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return pafs.LocalFileSystem(), str(Path(local_path(uri)).absolute())
+    if parsed.scheme in S3_SCHEMES:
+        kwargs: dict = {"region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"}
+        ep = endpoint_url(s3_endpoint)
+        if ep:
+            ep_parsed = urlparse(ep if "://" in ep else f"http://{ep}")
+            kwargs.update(endpoint_override=ep_parsed.netloc, scheme=ep_parsed.scheme or "http")
+        if os.environ.get("AWS_ACCESS_KEY_ID"):
+            kwargs.update(
+                access_key=os.environ["AWS_ACCESS_KEY_ID"],
+                secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+                session_token=os.environ.get("AWS_SESSION_TOKEN"),
+            )
+        return pafs.S3FileSystem(**kwargs), f"{parsed.netloc}{parsed.path}".rstrip("/")
+    raise ValueError(f"unsupported URI scheme {parsed.scheme!r} in {uri!r}: use a local path, file://, s3:// or s3a://")
+
+
+def _uri_for(uri: str, path: str) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme in S3_SCHEMES:
+        return f"{parsed.scheme}://{path}"
+    return path
+
+
+def _has_glob(s: str) -> bool:
+    return any(c in s for c in "*?[")
+
+
+def list_files(uri: str, extensions: tuple[str, ...] | list[str] = (), s3_endpoint: str | None = None) -> list[FileInfo]:
+    """Files named by ``uri``: one file, a directory (recursive) or a glob.
+
+    Hidden and underscore-prefixed entries (``_SUCCESS``, ``.crc``) are skipped. Sorted
+    by relative path so every run sees the same order. Raises FileNotFoundError when
+    nothing matches, naming the URI.
+    """
+    fs, path = filesystem(uri, s3_endpoint)
+    if _has_glob(path):
+        root = path
+        while _has_glob(root):
+            root = posixpath.dirname(root)
+        pattern = path
+    else:
+        root, pattern = path, None
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"source not found: {uri}")
+    if info.type == pafs.FileType.File and pattern is None:
+        entries, base = [info], posixpath.dirname(root)
+    else:
+        entries, base = fs.get_file_info(pafs.FileSelector(root, recursive=True)), root
+    out = []
+    for e in entries:
+        if e.type != pafs.FileType.File:
+            continue
+        rel = posixpath.relpath(e.path, base)
+        if any(part.startswith((".", "_")) for part in rel.split("/")):
+            continue
+        if pattern is not None and not fnmatch.fnmatch(e.path, pattern):
+            continue
+        if extensions and not e.path.lower().endswith(tuple(extensions)):
+            continue
+        mtime = e.mtime.timestamp() if e.mtime is not None else None
+        out.append(FileInfo(_uri_for(uri, e.path), rel, int(e.size or 0), mtime))
+    if not out:
+        raise FileNotFoundError(f"no input files matching {uri} (extensions: {', '.join(extensions) or 'any'})")
+    return sorted(out, key=lambda f: f.relative)
+
+
+def open_input(uri: str, s3_endpoint: str | None = None):
+    fs, path = filesystem(uri, s3_endpoint)
+    return fs.open_input_stream(path)
+
+
+def exists(uri: str, s3_endpoint: str | None = None) -> bool:
+    fs, path = filesystem(uri, s3_endpoint)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def read_bytes(uri: str, s3_endpoint: str | None = None) -> bytes:
+    with open_input(uri, s3_endpoint) as f:
+        return f.read()
+
+
+def write_bytes(uri: str, data: bytes, s3_endpoint: str | None = None) -> None:
+    fs, path = filesystem(uri, s3_endpoint)
+    if is_local(uri):
+        fs.create_dir(posixpath.dirname(path), recursive=True)
+    with fs.open_output_stream(path) as f:
+        f.write(data)
+
+
+def read_json(uri: str, s3_endpoint: str | None = None):
+    return json.loads(read_bytes(uri, s3_endpoint))
+
+
+def write_json(uri: str, obj, s3_endpoint: str | None = None) -> None:
+    write_bytes(uri, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(), s3_endpoint)
+
+
+def delete_dir(uri: str, s3_endpoint: str | None = None) -> None:
+    """Remove a directory tree if it exists (used to make stage output overwrite)."""
+    fs, path = filesystem(uri, s3_endpoint)
+    if fs.get_file_info(path).type == pafs.FileType.Directory:
+        fs.delete_dir(path)

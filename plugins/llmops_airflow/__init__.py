@@ -1,0 +1,1 @@
+"""Airflow-facing pieces of the package: operators and task callables the DAGs wire."""

@@ -1,0 +1,123 @@
+"""Tasks of the ``curate_dataset`` DAG: prepare the run, run each stage, finalize.
+
+Each stage runs its Spark job (``spark_jobs/<stage>.py``): in a subprocess of the
+worker in local mode by default, or through ``spark-submit`` on a cluster when
+``spark.conn_id`` names an Airflow Spark connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from include import storage
+from include.config import STAGES, ConfigError, PipelineConfig, load_config
+from include.run import (
+    REPO_ROOT,
+    AccountingError,
+    RunPaths,
+    finalize_run,
+    run_local,
+    stage_command,
+    stage_input,
+    write_disabled_stats,
+)
+
+log = logging.getLogger(__name__)
+PREPARE_TASK_ID = "prepare_run"
+
+
+def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run_id: str) -> dict:
+    """Validate Params before any work: config keys/values and that the source has files."""
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        raise AirflowFailException(str(exc)) from None
+    if not source_uri or not output_uri:
+        raise AirflowFailException("Params source_uri and output_uri are required")
+    try:
+        files = storage.list_files(source_uri, cfg.ingest.extensions, cfg.storage.s3_endpoint_url)
+    except (FileNotFoundError, ValueError) as exc:
+        raise AirflowFailException(str(exc)) from None
+    paths = RunPaths(output_uri, run_id)
+    log.info("run %s: %d input files under %s; staging %s; config %s", run_id, len(files), source_uri,
+             paths.staging, cfg.digest())
+    return {"run_id": run_id, "source_uri": source_uri, "output_uri": output_uri,
+            "config": cfg.to_dict(), "config_hash": cfg.digest(), "staging": paths.staging,
+            "input_files": len(files)}
+
+
+class CurationStageOperator(BaseOperator):
+    """Runs one curation stage's Spark job for the run prepared by ``prepare_run``."""
+
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, stage: str, prepare_task_id: str = PREPARE_TASK_ID, **kwargs):
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.prepare_task_id = prepare_task_id
+
+    def execute(self, context) -> dict:
+        run = context["ti"].xcom_pull(task_ids=self.prepare_task_id)
+        cfg = load_config(run["config"])
+        paths = RunPaths(run["output_uri"], run["run_id"])
+        if not cfg.enabled(self.stage):
+            log.info("stage %s disabled in config: skipped", self.stage)
+            return write_disabled_stats(self.stage, cfg, paths)
+        input_uri = stage_input(self.stage, cfg, run["source_uri"], paths)
+        output_uri = paths.stage_dir(self.stage)
+        if cfg.spark.conn_id:
+            self._spark_submit(cfg, input_uri, output_uri)
+        else:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+            run_local(stage_command(self.stage, input_uri, output_uri, cfg, sys.executable), env=env)
+        stats = storage.read_json(paths.stats(self.stage), cfg.storage.s3_endpoint_url)
+        return {k: stats.get(k) for k in ("stage", "in", "out", "rejected", "rejected_by_reason", "note")}
+
+    def _spark_submit(self, cfg: PipelineConfig, input_uri: str, output_uri: str) -> None:
+        from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+        args = stage_command(self.stage, input_uri, output_uri, cfg, "python")[3:]
+        with tempfile.TemporaryDirectory() as tmp:
+            hook = SparkSubmitHook(
+                conn_id=cfg.spark.conn_id,
+                name=f"llmops-{self.stage}",
+                py_files=build_code_zip(Path(tmp)),
+                conf={k: str(v) for k, v in cfg.spark.conf.items()},
+                driver_memory=cfg.spark.driver_memory,
+                application_args=args,
+            )
+            hook.submit(str(REPO_ROOT / "spark_jobs" / f"{self.stage}.py"))
+
+
+def build_code_zip(folder: Path) -> str:
+    """``include/`` and ``spark_jobs/`` as a zip for spark-submit ``--py-files``."""
+    target = folder / "llmops_code.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for pkg in ("include", "spark_jobs"):
+            for path in sorted((REPO_ROOT / pkg).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".yaml", ".json"):
+                    zf.write(path, path.relative_to(REPO_ROOT).as_posix())
+    return str(target)
+
+
+def finalize(run: dict) -> dict:
+    """Write the manifest and check input rows = curated + rejects; fail loudly if not."""
+    cfg = load_config(run["config"])
+    try:
+        manifest = finalize_run(run_id=run["run_id"], source_uri=run["source_uri"],
+                                output_uri=run["output_uri"], cfg=cfg)
+    except AccountingError as exc:
+        raise AirflowFailException(str(exc)) from None
+    return {"manifest": storage.join(manifest["staging"], "manifest.json"),
+            "curated": manifest["outputs"]["curated"], "accounting": manifest["accounting"]}

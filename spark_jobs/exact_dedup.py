@@ -1,0 +1,55 @@
+"""Stage ``exact_dedup``: one survivor per ``norm_hash``; the others go to rejects with
+``reason=exact_duplicate`` and ``dup_of``. The survivor is chosen by a total order on
+row values, so it is the same whatever the partitioning."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file by spark-submit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from include.normalize import NormalizeOptions
+from spark_jobs.common import StageOutput, as_rejects, main, read_parquet
+from spark_jobs.normalize import with_norm_hash
+
+
+def survivor_order(keep: str):
+    """Sort keys of the ``keep`` rule; the first row per hash survives."""
+    from pyspark.sql import functions as F
+
+    tie_break = [F.col("source_file").asc(), F.col("line").asc(), F.col("id").asc()]
+    if keep == "longest":
+        return [F.length("text").desc(), *tie_break]
+    return tie_break
+
+
+def run(spark, cfg, input_uri, ctx) -> StageOutput:
+    from pyspark import StorageLevel
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    df = read_parquet(spark, input_uri, cfg)
+    if "norm_hash" not in df.columns or not cfg.normalize.enabled:
+        ctx.details["norm_hash"] = "computed here (normalize stage did not run)"
+        df = with_norm_hash(df, NormalizeOptions.from_config(cfg.normalize))
+    w = Window.partitionBy("norm_hash").orderBy(*survivor_order(cfg.exact_dedup.keep))
+    ranked = (
+        df.withColumn("_rank", F.row_number().over(w))
+        .withColumn("_survivor", F.first("id").over(w))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    curated = ranked.filter("_rank = 1").drop("_rank", "_survivor")
+    dups = ranked.filter("_rank > 1")
+    rejects = as_rejects(
+        dups, "exact_dedup", F.lit("exact_duplicate"),
+        detail_col=F.concat(F.lit("same normalized text as "), F.col("_survivor")),
+        dup_of_col=F.col("_survivor"),
+    )
+    ctx.details["keep"] = cfg.exact_dedup.keep
+    return StageOutput(curated, rejects)
+
+
+if __name__ == "__main__":
+    sys.exit(main("exact_dedup", run))

@@ -1,0 +1,101 @@
+"""Stage ``ingest``: source files (JSON, JSONL, JSONL.gz, Parquet; local or S3) ->
+canonical Parquet. One Spark task per file; the conversion is ``include.ingest``."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file by spark-submit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from include import storage
+from include.formats.base import FormatOptions
+from include.ingest import choose_format, convert_file
+from include.schema import canonical_fields
+from spark_jobs.common import REJECT_FIELDS_ALL, StageOutput, main, spark_schema
+
+KIND = "_kind"  # row | reject | report (one JSON FileReport per file, in `detail`)
+
+
+def default_source_name(uri: str) -> str:
+    path = uri.rstrip("/").split("://", 1)[-1]
+    while any(c in posixpath.basename(path) for c in "*?["):
+        path = posixpath.dirname(path)
+    name = posixpath.basename(path)
+    for ext in (".jsonl.gz", ".json.gz", ".jsonl", ".json", ".parquet"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name or "source"
+
+
+def run(spark, cfg, input_uri, ctx) -> StageOutput:
+    import pyarrow as pa
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    ing = cfg.ingest
+    endpoint = cfg.storage.s3_endpoint_url
+    files = storage.list_files(input_uri, ing.extensions, endpoint)
+    source = ing.source_name or default_source_name(input_uri)
+    options = FormatOptions(
+        oasst_paths=ing.oasst_paths,
+        preference_pairs=ing.preference_pairs,
+        oasst_skip_review_failed=ing.oasst_skip_review_failed,
+    )
+    tasks = [(f.uri, f.relative, choose_format(f.relative, ing.format, ing.formats)) for f in files]
+    # rows, rejects and reports share one all-nullable schema; the split below restores the real ones
+    out_schema = T.StructType([
+        *(T.StructField(f.name, f.dataType, True) for f in spark_schema(REJECT_FIELDS_ALL).fields),
+        T.StructField(KIND, T.StringType(), False),
+    ])
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    arrow_out = to_arrow_schema(out_schema)
+    names = [f.name for f in REJECT_FIELDS_ALL]
+
+    def convert(batches):
+        for batch in batches:
+            for uri, rel, fmt in zip(*(batch.column(c).to_pylist() for c in ("uri", "rel", "fmt")), strict=True):
+                rows, rejects, report = convert_file(
+                    uri, rel, source=source, fmt=fmt, options=options,
+                    detect_sample=ing.detect_sample, max_raw_chars=ing.max_raw_chars, s3_endpoint=endpoint,
+                )
+                for start in range(0, len(rows), 4096):
+                    yield _batch(rows[start : start + 4096], "row")
+                if rejects:
+                    yield _batch(rejects, "reject")
+                yield _batch([{"source_file": rel, "detail": json.dumps(report.to_dict())}], "report")
+
+    def _batch(items, kind):
+        cols = {n: [r.get(n) for r in items] for n in names}
+        cols[KIND] = [kind] * len(items)
+        return pa.RecordBatch.from_pydict(cols, schema=arrow_out)
+
+    listing = spark.createDataFrame(tasks, "uri string, rel string, fmt string").repartition(max(1, len(tasks)))
+    both = listing.mapInArrow(convert, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
+
+    reports = {
+        r["source_file"]: json.loads(r["detail"])
+        for r in both.filter(F.col(KIND) == "report").select("source_file", "detail").collect()
+    }
+    ctx.details["source"] = source
+    ctx.details["files"] = [
+        {"uri": f.uri, "relative": f.relative, "size": f.size, "mtime": f.mtime,
+         **{k: reports[f.relative][k] for k in ("format", "records", "converted", "rejected", "rows",
+                                                 "rejected_by_reason")}}
+        for f in files
+    ]
+    records = sum(f["records"] for f in ctx.details["files"])
+    ctx.details["records"] = records
+    ctx.details["converted"] = sum(f["converted"] for f in ctx.details["files"])
+    curated = both.filter(F.col(KIND) == "row").select(*[f.name for f in canonical_fields(False)])
+    rejects = both.filter(F.col(KIND) == "reject").drop(KIND)
+    return StageOutput(curated, rejects, input_count=records)
+
+
+if __name__ == "__main__":
+    sys.exit(main("ingest", run))

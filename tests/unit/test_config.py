@@ -1,0 +1,62 @@
+import pytest
+
+from include.config import STAGES, ConfigError, deep_merge, load_config
+
+
+def test_defaults_load_and_every_stage_enabled():
+    cfg = load_config()
+    assert all(cfg.enabled(s) for s in STAGES)
+    assert cfg.normalize.unicode_form == "NFKC"
+    assert cfg.ingest.format == "auto"
+
+
+def test_overrides_deep_merge_and_disable_a_stage():
+    cfg = load_config({"pii": {"enabled": False}, "spark": {"conf": {"spark.executor.memory": "4g"}}})
+    assert not cfg.enabled("pii")
+    assert cfg.enabled("filters")
+    assert cfg.spark.master == "local[*]"  # untouched sibling keys keep their defaults
+    assert cfg.spark.conf == {"spark.executor.memory": "4g"}
+
+
+def test_validate_stage_key_round_trips_by_its_public_name():
+    cfg = load_config({"validate": {"enabled": False}})
+    assert not cfg.enabled("validate")
+    assert cfg.to_dict()["validate"] == {"enabled": False}
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ({"normalise": {"enabled": False}}, "normalise: unknown key"),
+        ({"ingest": {"oasst_paths": "longest"}}, "ingest.oasst_paths"),
+        ({"exact_dedup": {"keep": "random"}}, "exact_dedup.keep"),
+        ({"spark": {"shuffle_partitions": 0}}, "spark.shuffle_partitions"),
+        ({"ingest": {"format": "csv"}}, "ingest.format: unknown format 'csv'"),
+        ({"ingest": {"enabled": False}}, "ingest.enabled"),
+        ({"pii": {"enabeld": False}}, "pii.enabeld: unknown key"),
+    ],
+)
+def test_bad_config_names_the_key(override, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config(override)
+    assert fragment in str(err.value)
+
+
+def test_config_from_json_string_and_yaml_file(tmp_path):
+    assert not load_config('{"pii": {"enabled": false}}').enabled("pii")
+    f = tmp_path / "c.yaml"
+    f.write_text("filters:\n  enabled: false\n")
+    assert not load_config(str(f)).enabled("filters")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config("[1, 2]")
+
+
+def test_digest_changes_with_config():
+    assert load_config().digest() == load_config({}).digest()
+    assert load_config().digest() != load_config({"pii": {"enabled": False}}).digest()
+
+
+def test_deep_merge_does_not_mutate_inputs():
+    base = {"a": {"b": 1, "c": 2}}
+    out = deep_merge(base, {"a": {"b": 3}})
+    assert out == {"a": {"b": 3, "c": 2}} and base == {"a": {"b": 1, "c": 2}}
