@@ -60,7 +60,7 @@ def get_spark(cfg: PipelineConfig, app_name: str):
     if str(REPO_ROOT) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *[p for p in paths if p]])
     builder = SparkSession.builder.appName(app_name)
-    if "spark.master" not in _submitted_conf():
+    if not launched_by_spark_submit():
         builder = (
             builder.master(cfg.spark.master)
             .config("spark.driver.memory", cfg.spark.driver_memory)
@@ -78,15 +78,9 @@ def get_spark(cfg: PipelineConfig, app_name: str):
     return spark
 
 
-def _submitted_conf() -> dict:
-    """Spark settings passed by spark-submit (it exports them to the driver's env)."""
-    keys = {}
-    for item in os.environ.get("PYSPARK_SUBMIT_ARGS", "").split("--conf")[1:]:
-        k = item.strip().split("=", 1)[0]
-        keys[k] = True
-    if os.environ.get("SPARK_SUBMIT_OPTS") or os.environ.get("SPARK_ENV_LOADED"):
-        keys["spark.master"] = True
-    return keys
+def launched_by_spark_submit() -> bool:
+    """True when spark-submit started this driver (master and resources come from it)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or "SPARK_ENV_LOADED" in os.environ
 
 
 # ------------------------------------------------------------------ I/O

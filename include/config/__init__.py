@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
+
+from include.config.base import StageConfig, _Strict
+from include.config.filters import FiltersConfig
+from include.config.near_dedup import NearDedupConfig
+from include.config.pii import PiiConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
 
@@ -35,10 +40,6 @@ class ConfigError(ValueError):
     """Invalid configuration; the message names every bad key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 class SparkConfig(_Strict):
     master: str = "local[*]"
     conn_id: str | None = None
@@ -50,10 +51,6 @@ class SparkConfig(_Strict):
 class StorageConfig(_Strict):
     s3_endpoint_url: str | None = None
     native_spark_io: bool = False
-
-
-class StageConfig(_Strict):
-    enabled: bool = True
 
 
 class IngestConfig(_Strict):
@@ -86,9 +83,9 @@ class PipelineConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     normalize: NormalizeConfig = NormalizeConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
-    near_dedup: StageConfig = StageConfig()
-    pii: StageConfig = StageConfig()
-    filters: StageConfig = StageConfig()
+    near_dedup: NearDedupConfig = NearDedupConfig()
+    pii: PiiConfig = PiiConfig()
+    filters: FiltersConfig = FiltersConfig()
     quality: StageConfig = StageConfig()
     validate_: StageConfig = Field(StageConfig(), alias="validate")
     publish: StageConfig = StageConfig()
