@@ -14,8 +14,14 @@ a curated dataset in the canonical schema, with Spark. One task per stage:
 * **Spark**: local mode (`spark.master`, default `local[*]`) in a subprocess of the
   worker; set `config.spark.conn_id` to an Airflow Spark connection to `spark-submit`
   every stage to a cluster instead.
-* **Output**: `<output_uri>/_staging/<run_id>/<stage>/{curated,rejects,stats.json}` and
-  `manifest.json`. `finalize_run` fails if input rows ≠ curated + rejected rows.
+* **Output**: stages work in `<output_uri>/_staging/<run_id>/<stage>/{curated,rejects,stats.json}`.
+  `validate` (Great Expectations) stops the run before publish when the suite fails.
+  `publish` commits `<output_uri>/versions/<version>/` (curated/, rejects/<stage>/,
+  data_docs/, manifest.json), then `<output_uri>/_latest`, and emits the
+  `curated_dataset` Asset event (extra: version, rows, manifest, curated) that
+  `finetune_adapter` is scheduled on. The version id derives from the input snapshot,
+  the config and the code: a rerun on unchanged input skips every stage and publishes
+  nothing new. `finalize_run` fails if input rows ≠ curated + rejected rows.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
+from llmops_airflow.assets import CURATED_DATASET
+from llmops_airflow.curation import PREPARE_TASK_ID, CurationStageOperator, finalize, prepare_run
 
 from include.config import STAGES
 from include.settings import DEFAULT_OUTPUT_URI, DEFAULT_SOURCE_URI
-from llmops_airflow.curation import PREPARE_TASK_ID, CurationStageOperator, finalize, prepare_run
 
 with DAG(
     dag_id="curate_dataset",
@@ -59,10 +66,13 @@ with DAG(
     def prepare(params=None, run_id=None) -> dict:
         return prepare_run(params["source_uri"], params["output_uri"], params["config"], run_id)
 
-    @task(task_id="finalize_run", retries=0)
+    @task(task_id="finalize_run", retries=0, trigger_rule="none_failed")
     def finalize_task(run: dict) -> dict:
         return finalize(run)
 
     run = prepare()
-    stages = [CurationStageOperator(task_id=s, stage=s) for s in STAGES]
+    stages = [
+        CurationStageOperator(task_id=s, stage=s, outlets=[CURATED_DATASET] if s == "publish" else [])
+        for s in STAGES
+    ]
     chain(run, *stages, finalize_task(run))

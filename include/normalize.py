@@ -30,7 +30,7 @@ class NormalizeOptions:
     collapse_whitespace: bool = True
 
     @classmethod
-    def from_config(cls, cfg) -> "NormalizeOptions":
+    def from_config(cls, cfg) -> NormalizeOptions:
         return cls(
             unicode_form=cfg.unicode_form,
             lowercase=cfg.lowercase,

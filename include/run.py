@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+class GateFailed(RuntimeError):
+    """A stage job exited with code 3: its data failed a gate. Retrying will not help."""
+
+
 class AccountingError(RuntimeError):
     """Rows were lost or invented: input rows != curated rows + rejected rows."""
 
@@ -104,6 +108,8 @@ def run_local(cmd: list[str], env: dict | None = None) -> None:
         log.info("%s", line)
         tail = (tail + [line])[-30:]
     rc = proc.wait()
+    if rc == 3:
+        raise GateFailed("\n".join(tail))
     if rc != 0:
         raise RuntimeError(f"stage job failed with exit code {rc} after {time.time() - started:.0f}s; last output:\n"
                            + "\n".join(tail))

@@ -32,8 +32,8 @@ class Field:
     name: str
     type: str
     nullable: bool = True
-    item: "Field | None" = None  # element of a list
-    fields: tuple["Field", ...] = ()  # members of a struct
+    item: Field | None = None  # element of a list
+    fields: tuple[Field, ...] = ()  # members of a struct
     doc: str = ""
 
 

@@ -61,6 +61,8 @@ def get_spark(cfg: PipelineConfig, app_name: str):
         os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *[p for p in paths if p]])
     builder = SparkSession.builder.appName(app_name)
     if not launched_by_spark_submit():
+        # local mode: Python workers run this interpreter (the venv with the pinned libraries)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = (
             builder.master(cfg.spark.master)
             .config("spark.driver.memory", cfg.spark.driver_memory)
@@ -125,8 +127,7 @@ def read_parquet(spark, uri: str, cfg: PipelineConfig, schema=None):
                 fs, path = storage.filesystem(file_uri, endpoint)
                 with fs.open_input_file(path) as f:
                     table = pq.read_table(f)
-                for b in table.select(arrow_target.names).cast(arrow_target).to_batches():
-                    yield b
+                yield from table.select(arrow_target.names).cast(arrow_target).to_batches()
 
     listing = spark.createDataFrame([(f.uri,) for f in files], "uri string").repartition(max(1, len(files)))
     return listing.mapInArrow(read_files, schema)
@@ -219,6 +220,13 @@ def as_rejects(df, stage: str, reason_col, detail_col=None, dup_of_col=None):
 
 # ------------------------------------------------------------------ the stage CLI
 
+#: exit code of a stage whose data failed a gate (not retried: the data, not the run, is wrong)
+EXIT_GATE_FAILED = 3
+
+
+class ValidationFailed(RuntimeError):
+    """The data failed a gate (e.g. the GX suite); the message lists what failed."""
+
 
 @dataclass
 class StageContext:
@@ -304,6 +312,10 @@ def main(stage: str, fn: StageFn, argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    stats = run_stage(stage, fn, args.input, args.output, cfg)
+    try:
+        stats = run_stage(stage, fn, args.input, args.output, cfg)
+    except ValidationFailed as exc:
+        print(f"error: {stage} gate failed: {exc}", file=sys.stderr)
+        return EXIT_GATE_FAILED
     print(f"{stage}: in={stats['in']} out={stats['out']} rejected={stats['rejected']} -> {args.output}")
     return 0

@@ -20,6 +20,7 @@ from include.config.base import StageConfig, _Strict
 from include.config.filters import FiltersConfig
 from include.config.near_dedup import NearDedupConfig
 from include.config.pii import PiiConfig
+from include.config.validate import ValidateConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
 
@@ -87,7 +88,7 @@ class PipelineConfig(_Strict):
     pii: PiiConfig = PiiConfig()
     filters: FiltersConfig = FiltersConfig()
     quality: StageConfig = StageConfig()
-    validate_: StageConfig = Field(StageConfig(), alias="validate")
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     publish: StageConfig = StageConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -15,13 +15,15 @@ import zipfile
 from pathlib import Path
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include import storage
 from include.config import STAGES, ConfigError, PipelineConfig, load_config
+from include.publish import code_version, is_committed, publish_run, snapshot_of, version_id
 from include.run import (
     REPO_ROOT,
     AccountingError,
+    GateFailed,
     RunPaths,
     finalize_run,
     run_local,
@@ -47,11 +49,14 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
     except (FileNotFoundError, ValueError) as exc:
         raise AirflowFailException(str(exc)) from None
     paths = RunPaths(output_uri, run_id)
-    log.info("run %s: %d input files under %s; staging %s; config %s", run_id, len(files), source_uri,
-             paths.staging, cfg.digest())
+    snapshot = snapshot_of([{"relative": f.relative, "size": f.size, "mtime": f.mtime} for f in files])
+    expected = version_id(snapshot, cfg.digest(), code_version())
+    done = cfg.enabled("publish") and is_committed(output_uri, expected, cfg.storage.s3_endpoint_url)
+    log.info("run %s: %d input files under %s; staging %s; config %s; dataset version %s%s", run_id, len(files),
+             source_uri, paths.staging, cfg.digest(), expected, " (already published: stages skip)" if done else "")
     return {"run_id": run_id, "source_uri": source_uri, "output_uri": output_uri,
             "config": cfg.to_dict(), "config_hash": cfg.digest(), "staging": paths.staging,
-            "input_files": len(files)}
+            "input_files": len(files), "expected_version": expected, "already_published": done}
 
 
 class CurationStageOperator(BaseOperator):
@@ -68,8 +73,12 @@ class CurationStageOperator(BaseOperator):
 
     def execute(self, context) -> dict:
         run = context["ti"].xcom_pull(task_ids=self.prepare_task_id)
+        if run.get("already_published"):
+            raise AirflowSkipException(f"dataset version {run['expected_version']} is already published")
         cfg = load_config(run["config"])
         paths = RunPaths(run["output_uri"], run["run_id"])
+        if self.stage == "publish" and cfg.enabled("publish"):
+            return self._publish(run, cfg, context)
         if not cfg.enabled(self.stage):
             log.info("stage %s disabled in config: skipped", self.stage)
             return write_disabled_stats(self.stage, cfg, paths)
@@ -80,9 +89,27 @@ class CurationStageOperator(BaseOperator):
         else:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-            run_local(stage_command(self.stage, input_uri, output_uri, cfg, sys.executable), env=env)
+            try:
+                run_local(stage_command(self.stage, input_uri, output_uri, cfg, sys.executable), env=env)
+            except GateFailed as exc:
+                raise AirflowFailException(f"{self.stage} gate failed (not retried):\n{exc}") from None
         stats = storage.read_json(paths.stats(self.stage), cfg.storage.s3_endpoint_url)
         return {k: stats.get(k) for k in ("stage", "in", "out", "rejected", "rejected_by_reason", "note")}
+
+    def _publish(self, run: dict, cfg: PipelineConfig, context) -> dict:
+        try:
+            result = publish_run(run_id=run["run_id"], source_uri=run["source_uri"], output_uri=run["output_uri"],
+                                 cfg=cfg)
+        except AccountingError as exc:
+            raise AirflowFailException(str(exc)) from None
+        if not result["published"]:
+            raise AirflowSkipException(f"dataset version {result['version']} is already published: no new event")
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = {
+                "version": result["version"], "rows": result["rows"], "manifest": result["manifest"],
+                "curated": storage.join(result["version_uri"], "curated"), "output_uri": run["output_uri"],
+            }
+        return result
 
     def _spark_submit(self, cfg: PipelineConfig, input_uri: str, output_uri: str) -> None:
         from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
@@ -112,8 +139,27 @@ def build_code_zip(folder: Path) -> str:
 
 
 def finalize(run: dict) -> dict:
-    """Write the manifest and check input rows = curated + rejects; fail loudly if not."""
+    """Check input rows = curated + rejects and log the summary; fail loudly if not.
+
+    With publish enabled the manifest is the published version's (publish checked the
+    rows before committing); without it, the manifest is written to the staging folder.
+    """
+    from include.publish import current_version, version_dir
+    from include.run import summary_table
+
     cfg = load_config(run["config"])
+    ep = cfg.storage.s3_endpoint_url
+    if cfg.enabled("publish"):
+        vid = run["expected_version"]
+        if not is_committed(run["output_uri"], vid, ep):
+            raise AirflowFailException(f"dataset version {vid} was not published under {run['output_uri']}")
+        uri = storage.join(version_dir(run["output_uri"], vid), "manifest.json")
+        manifest = storage.read_json(uri, ep)
+        log.info("%s", summary_table(manifest))
+        if not manifest["accounting"]["ok"]:
+            raise AirflowFailException("rows do not add up: " + "; ".join(manifest["accounting"]["errors"]))
+        return {"manifest": uri, "curated": manifest["outputs"]["curated"], "version": vid,
+                "latest": current_version(run["output_uri"], ep), "accounting": manifest["accounting"]}
     try:
         manifest = finalize_run(run_id=run["run_id"], source_uri=run["source_uri"],
                                 output_uri=run["output_uri"], cfg=cfg)

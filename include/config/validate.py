@@ -1,0 +1,19 @@
+"""Settings of the ``validate`` stage (the Great Expectations gate)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from include.config.base import StageConfig
+
+
+class ValidateConfig(StageConfig):
+    """``validate`` stage settings."""
+
+    suite: str = "include/validation/curated_suite.yaml"  #: suite file (relative to the repo root or absolute)
+    min_rows: int = Field(1, ge=0)  #: fewer curated rows fails the gate
+    max_reject_share: float = Field(0.5, ge=0.0, le=1.0)  #: rejected / source records above this fails
+    min_text_chars: int = Field(1, ge=0)  #: per-row bounds on the flattened text length
+    max_text_chars: int = Field(200_000, ge=1)
+    check_residual_pii: bool = True  #: no e-mail, phone or card number left in any text column
+    data_docs: bool = True  #: write GX Data Docs HTML next to the run manifest

@@ -1,0 +1,141 @@
+"""Atomic, idempotent publish of a curation run as a dataset version.
+
+Layout under ``<output_uri>``::
+
+    versions/<version_id>/curated/          the dataset (canonical Parquet)
+    versions/<version_id>/rejects/<stage>/  every row a stage removed, with its reason
+    versions/<version_id>/data_docs/        Great Expectations Data Docs
+    versions/<version_id>/manifest.json     written last inside the version
+    _latest                                 the current version id: the commit step
+
+The version id is derived from the input snapshot (file paths, sizes, mtimes or a
+table version), the effective config and the code, so the same input and config
+give the same id. A version folder without ``manifest.json`` is an uncommitted
+leftover of a crash: readers never see it and a rerun rewrites it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from include import storage
+from include.config import STAGES, PipelineConfig
+from include.run import AccountingError, RunPaths, build_manifest
+
+log = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CODE_DIRS = ("include", "spark_jobs")
+#: test hook: crash (exit 1) right after the data is copied, before anything is committed
+CRASH_ENV = "LLMOPS_PUBLISH_CRASH_BEFORE_COMMIT"
+
+
+def code_version() -> str:
+    """Hash of the pipeline code (include/ and spark_jobs/ sources and config files)."""
+    h = hashlib.sha256()
+    for d in CODE_DIRS:
+        for p in sorted((REPO_ROOT / d).rglob("*")):
+            if p.is_file() and p.suffix in (".py", ".yaml", ".yml", ".json") and "__pycache__" not in p.parts \
+                    and "sample_data" not in p.parts:
+                h.update(p.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def version_id(snapshot: list[dict], config_hash: str, code: str) -> str:
+    """``ds-<16 hex>`` from the input snapshot, the config hash and the code version."""
+    blob = json.dumps({"snapshot": snapshot, "config": config_hash, "code": code}, sort_keys=True)
+    return "ds-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def snapshot_of(input_files: list[dict]) -> list[dict]:
+    return [{"path": f["relative"], "size": f["size"], "mtime": f["mtime"], **({"table_version": f["table_version"]}
+             if f.get("table_version") is not None else {})} for f in input_files]
+
+
+def latest_uri(output_uri: str) -> str:
+    return storage.join(output_uri, "_latest")
+
+
+def version_dir(output_uri: str, vid: str) -> str:
+    return storage.join(output_uri, "versions", vid)
+
+
+def current_version(output_uri: str, endpoint: str | None = None) -> str | None:
+    uri = latest_uri(output_uri)
+    return storage.read_bytes(uri, endpoint).decode().strip() if storage.exists(uri, endpoint) else None
+
+
+def is_committed(output_uri: str, vid: str, endpoint: str | None = None) -> bool:
+    return storage.exists(storage.join(version_dir(output_uri, vid), "manifest.json"), endpoint)
+
+
+def copy_tree(src: str, dst: str, endpoint: str | None = None) -> int:
+    """Copy every file under ``src`` to ``dst`` (same filesystem: server-side on S3)."""
+    fs, src_path = storage.filesystem(src, endpoint)
+    _, dst_path = storage.filesystem(dst, endpoint)
+    if fs.get_file_info(src_path).type == pafs.FileType.NotFound:
+        return 0
+    n = 0
+    for info in fs.get_file_info(pafs.FileSelector(src_path, recursive=True)):
+        if info.type != pafs.FileType.File:
+            continue
+        target = dst_path + info.path[len(src_path):]
+        if storage.is_local(src):
+            fs.create_dir(os.path.dirname(target), recursive=True)
+        fs.copy_file(info.path, target)
+        n += 1
+    return n
+
+
+def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineConfig,
+                staging: str | None = None) -> dict:
+    """Publish the run's staged result (``staging``: the run folder holding one folder per
+    stage; default ``<output_uri>/_staging/<run_id>``) as a version; never half-done."""
+    ep = cfg.storage.s3_endpoint_url
+    staging = staging or RunPaths(output_uri, run_id).staging
+    stats = {s: storage.read_json(storage.join(staging, s, "stats.json"), ep) for s in STAGES[: STAGES.index("publish")]
+             if storage.exists(storage.join(staging, s, "stats.json"), ep)}
+    if "ingest" not in stats:
+        raise FileNotFoundError(f"no ingest/stats.json under {staging}: not a curation run folder")
+    enabled = [s for s in stats if stats[s].get("enabled")]
+    final = enabled[-1]
+    stats["publish"] = {"enabled": True, "implemented": True, "in": stats[final]["out"],
+                        "out": stats[final]["out"], "rejected": 0, "rejected_by_reason": {},
+                        "curated": None, "rejects": None}
+    manifest = build_manifest(run_id=run_id, source_uri=source_uri, output_uri=output_uri, cfg=cfg, stats=stats)
+    if not manifest["accounting"]["ok"]:
+        raise AccountingError("nothing published, rows do not add up:\n  " + "\n  ".join(manifest["accounting"]["errors"]))
+    code = code_version()
+    vid = version_id(snapshot_of(manifest["input_files"]), manifest["config_hash"], code)
+    vdir = version_dir(output_uri, vid)
+    result = {"version": vid, "version_uri": vdir, "manifest": storage.join(vdir, "manifest.json"),
+              "rows": stats[final]["out"]}
+    if is_committed(output_uri, vid, ep):
+        log.info("version %s is already published: nothing new (_latest stays %s)", vid, current_version(output_uri, ep))
+        return {**result, "published": False, "reason": "already published"}
+    storage.delete_dir(vdir, ep)  # leftovers of an interrupted publish of this same version
+    copied = copy_tree(stats[final]["curated"], storage.join(vdir, "curated"), ep)
+    for s in enabled:
+        copied += copy_tree(stats[s]["rejects"], storage.join(vdir, "rejects", s), ep)
+    copied += copy_tree(storage.join(staging, "data_docs"), storage.join(vdir, "data_docs"), ep)
+    if os.environ.get(CRASH_ENV):
+        log.error("%s set: crashing before commit", CRASH_ENV)
+        os._exit(1)
+    manifest.update(
+        version=vid, code_version=code, staging_used=staging, published_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        previous_version=current_version(output_uri, ep), staging=None,
+        outputs={"curated": storage.join(vdir, "curated"), "rejects": storage.join(vdir, "rejects"),
+                 "data_docs": storage.join(vdir, "data_docs", "index.html")},
+    )
+    manifest["stages"]["publish"] = {**manifest["stages"]["publish"], "curated": manifest["outputs"]["curated"]}
+    storage.write_json(result["manifest"], manifest, ep)  # the version is complete and readable
+    storage.write_bytes(latest_uri(output_uri), (vid + "\n").encode(), ep)  # commit
+    storage.delete_dir(staging, ep)
+    log.info("published %s: %d rows, %d files copied; _latest -> %s", vid, result["rows"], copied, vid)
+    return {**result, "published": True, "previous_version": manifest["previous_version"]}

@@ -1,0 +1,1 @@
+"""Great Expectations gate of the curated dataset: row checks, the suite, the report."""
