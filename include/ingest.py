@@ -175,9 +175,16 @@ def convert_file(
     detect_sample: int = 50,
     max_raw_chars: int = 4000,
     s3_endpoint: str | None = None,
+    extra_fields: dict | None = None,
 ) -> tuple[list[dict], list[dict], FileReport]:
-    """Convert one file. Returns (canonical rows, reject rows, report). Never raises for bad data."""
+    """Convert one file. Returns (canonical rows, reject rows, report). Never raises for bad data.
+
+    ``extra_fields`` (e.g. a Delta file's partition values, absent from its Parquet data)
+    are added to every record that lacks them.
+    """
     records = list(iter_records(uri, s3_endpoint))
+    if extra_fields:
+        records = [(ln, {**extra_fields, **r} if isinstance(r, dict) else r) for ln, r in records]
     if fmt is None:
         sample = [r for _, r in records if isinstance(r, dict)][:detect_sample]
         fmt = detect_format(sample)

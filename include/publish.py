@@ -93,6 +93,19 @@ def copy_tree(src: str, dst: str, endpoint: str | None = None) -> int:
     return n
 
 
+def register_table(cfg: PipelineConfig, curated_uri: str, vid: str) -> dict | None:
+    """Optionally register the version's curated files as a Delta or Iceberg table."""
+    from include import lakehouse
+
+    lake = cfg.lakehouse
+    if lake.register_output == "delta":
+        return lakehouse.register_delta(curated_uri, cfg.storage.s3_endpoint_url)
+    if lake.register_output == "iceberg":
+        files = [f.uri for f in storage.list_files(curated_uri, (".parquet",), cfg.storage.s3_endpoint_url)]
+        return lakehouse.register_iceberg(files, lake.output_table, lake.iceberg_catalog, vid)
+    return None
+
+
 def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineConfig,
                 staging: str | None = None) -> dict:
     """Publish the run's staged result (``staging``: the run folder holding one folder per
@@ -124,6 +137,7 @@ def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineC
     for s in enabled:
         copied += copy_tree(stats[s]["rejects"], storage.join(vdir, "rejects", s), ep)
     copied += copy_tree(storage.join(staging, "data_docs"), storage.join(vdir, "data_docs"), ep)
+    manifest["output_table"] = register_table(cfg, storage.join(vdir, "curated"), vid)
     if os.environ.get(CRASH_ENV):
         log.error("%s set: crashing before commit", CRASH_ENV)
         os._exit(1)

@@ -145,9 +145,11 @@ def build_manifest(
         "config": cfg.to_dict(),
         "config_hash": cfg.digest(),
         "input_files": [
-            {k: f[k] for k in ("uri", "relative", "size", "mtime", "format", "records", "rejected", "rows")}
+            {k: f.get(k) for k in ("uri", "relative", "size", "mtime", "table_version", "format", "records",
+                                   "rejected", "rows")}
             for f in ingest["details"]["files"]
         ],
+        "source_table": ingest["details"].get("table"),
         "stages": {
             s: {k: stats[s].get(k) for k in ("enabled", "implemented", "note", "in", "out", "rejected",
                                              "rejected_by_reason", "curated", "rejects", "seconds")}

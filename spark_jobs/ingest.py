@@ -11,9 +11,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from include import storage
 from include.formats.base import FormatOptions
 from include.ingest import choose_format, convert_file
+from include.lakehouse import resolve_source
 from include.schema import canonical_fields
 from spark_jobs.common import REJECT_FIELDS_ALL, StageOutput, main, spark_schema
 
@@ -39,14 +39,16 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
 
     ing = cfg.ingest
     endpoint = cfg.storage.s3_endpoint_url
-    files = storage.list_files(input_uri, ing.extensions, endpoint)
+    files, table = resolve_source(input_uri, cfg.lakehouse, ing.extensions, endpoint)
+    partitions = table.partition_values if table else {}
     source = ing.source_name or default_source_name(input_uri)
     options = FormatOptions(
         oasst_paths=ing.oasst_paths,
         preference_pairs=ing.preference_pairs,
         oasst_skip_review_failed=ing.oasst_skip_review_failed,
     )
-    tasks = [(f.uri, f.relative, choose_format(f.relative, ing.format, ing.formats)) for f in files]
+    tasks = [(f.uri, f.relative, choose_format(f.relative, ing.format, ing.formats),
+              json.dumps(partitions[f.relative]) if partitions.get(f.relative) else None) for f in files]
     # rows, rejects and reports share one all-nullable schema; the split below restores the real ones
     out_schema = T.StructType([
         *(T.StructField(f.name, f.dataType, True) for f in spark_schema(REJECT_FIELDS_ALL).fields),
@@ -59,9 +61,10 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
 
     def convert(batches):
         for batch in batches:
-            for uri, rel, fmt in zip(*(batch.column(c).to_pylist() for c in ("uri", "rel", "fmt")), strict=True):
+            cols = (batch.column(c).to_pylist() for c in ("uri", "rel", "fmt", "parts"))
+            for uri, rel, fmt, parts in zip(*cols, strict=True):
                 rows, rejects, report = convert_file(
-                    uri, rel, source=source, fmt=fmt, options=options,
+                    uri, rel, source=source, fmt=fmt, options=options, extra_fields=json.loads(parts or "{}"),
                     detect_sample=ing.detect_sample, max_raw_chars=ing.max_raw_chars, s3_endpoint=endpoint,
                 )
                 for start in range(0, len(rows), 4096):
@@ -75,7 +78,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         cols[KIND] = [kind] * len(items)
         return pa.RecordBatch.from_pydict(cols, schema=arrow_out)
 
-    listing = spark.createDataFrame(tasks, "uri string, rel string, fmt string").repartition(max(1, len(tasks)))
+    listing = spark.createDataFrame(tasks, "uri string, rel string, fmt string, parts string").repartition(max(1, len(tasks)))
     both = listing.mapInArrow(convert, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
 
     reports = {
@@ -83,8 +86,10 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         for r in both.filter(F.col(KIND) == "report").select("source_file", "detail").collect()
     }
     ctx.details["source"] = source
+    ctx.details["table"] = table.to_dict() if table else None
     ctx.details["files"] = [
         {"uri": f.uri, "relative": f.relative, "size": f.size, "mtime": f.mtime,
+         "table_version": table.version if table else None,
          **{k: reports[f.relative][k] for k in ("format", "records", "converted", "rejected", "rows",
                                                  "rejected_by_reason")}}
         for f in files

@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from include.config.base import StageConfig, _Strict
 from include.config.filters import FiltersConfig
+from include.config.lakehouse import LakehouseConfig
 from include.config.near_dedup import NearDedupConfig
 from include.config.pii import PiiConfig
 from include.config.validate import ValidateConfig
@@ -81,6 +82,7 @@ class ExactDedupConfig(StageConfig):
 class PipelineConfig(_Strict):
     spark: SparkConfig = SparkConfig()
     storage: StorageConfig = StorageConfig()
+    lakehouse: LakehouseConfig = LakehouseConfig()
     ingest: IngestConfig = IngestConfig()
     normalize: NormalizeConfig = NormalizeConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()

@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include import storage
 from include.config import STAGES, ConfigError, PipelineConfig, load_config
+from include.lakehouse import resolve_source
 from include.publish import code_version, is_committed, publish_run, snapshot_of, version_id
 from include.run import (
     REPO_ROOT,
@@ -45,18 +46,20 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
     if not source_uri or not output_uri:
         raise AirflowFailException("Params source_uri and output_uri are required")
     try:
-        files = storage.list_files(source_uri, cfg.ingest.extensions, cfg.storage.s3_endpoint_url)
+        files, table = resolve_source(source_uri, cfg.lakehouse, cfg.ingest.extensions, cfg.storage.s3_endpoint_url)
     except (FileNotFoundError, ValueError) as exc:
         raise AirflowFailException(str(exc)) from None
     paths = RunPaths(output_uri, run_id)
-    snapshot = snapshot_of([{"relative": f.relative, "size": f.size, "mtime": f.mtime} for f in files])
+    snapshot = snapshot_of([{"relative": f.relative, "size": f.size, "mtime": f.mtime,
+                             "table_version": table.version if table else None} for f in files])
     expected = version_id(snapshot, cfg.digest(), code_version())
     done = cfg.enabled("publish") and is_committed(output_uri, expected, cfg.storage.s3_endpoint_url)
     log.info("run %s: %d input files under %s; staging %s; config %s; dataset version %s%s", run_id, len(files),
              source_uri, paths.staging, cfg.digest(), expected, " (already published: stages skip)" if done else "")
     return {"run_id": run_id, "source_uri": source_uri, "output_uri": output_uri,
             "config": cfg.to_dict(), "config_hash": cfg.digest(), "staging": paths.staging,
-            "input_files": len(files), "expected_version": expected, "already_published": done}
+            "input_files": len(files), "table": table.to_dict() if table else None,
+            "expected_version": expected, "already_published": done}
 
 
 class CurationStageOperator(BaseOperator):

@@ -9,6 +9,7 @@ import pytest
 from tests.spark.test_stages import EXPECTED_FILES
 
 pytestmark = [pytest.mark.dag, pytest.mark.spark]
+SPARK = {"master": "local[2]", "shuffle_partitions": 4}
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +25,14 @@ def _states(dag_run) -> dict:
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
 
-def test_end_to_end_counts_and_accounting(dag, sample_data, tmp_path):
+def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_path):
     out = tmp_path / "out"
-    config = {"spark": {"master": "local[2]", "shuffle_partitions": 4}, "pii": {"enabled": False}}
-    dr = dag.test(run_conf={"source_uri": str(sample_data), "output_uri": str(out), "config": config})
+    conf = {"source_uri": str(sample_data), "output_uri": str(out),
+            "config": {"spark": SPARK, "pii": {"enabled": False}}}
+    dr = dag.test(run_conf=conf)
     assert str(dr.state) == "success", _states(dr)
-    manifests = list(out.glob("_staging/*/manifest.json"))
-    assert len(manifests) == 1
-    m = json.loads(manifests[0].read_text())
+    version = (out / "_latest").read_text().strip()
+    m = json.loads((out / "versions" / version / "manifest.json").read_text())
     acc = m["accounting"]
     records = sum(v[0] for v in EXPECTED_FILES.values())
     rows = sum(v[1] for v in EXPECTED_FILES.values())
@@ -40,17 +41,38 @@ def test_end_to_end_counts_and_accounting(dag, sample_data, tmp_path):
     assert acc["source_records"] == records
     assert acc["records_rejected_at_ingest"] == rejected
     assert acc["canonical_rows"] == rows
-    assert acc["curated_rows"] == rows - 2  # two exact duplicates in the sample data
-    assert acc["canonical_rows"] == acc["curated_rows"] + acc["rows_rejected_after_ingest"]
-    st = m["stages"]
-    assert st["exact_dedup"]["rejected_by_reason"] == {"exact_duplicate": 2}
-    assert st["pii"]["enabled"] is False and st["pii"]["in"] is None  # disabled: skipped
-    assert st["filters"]["in"] == rows - 2  # reads exact_dedup... via near_dedup, skipping pii
-    assert st["near_dedup"]["implemented"] is False and "pass-through" in st["near_dedup"]["note"]
-    assert m["config"]["pii"] == {"enabled": False} and len(m["config_hash"]) == 16
+    assert acc["curated_rows"] == acc["canonical_rows"] - acc["rows_rejected_after_ingest"]
+    assert m["stages"]["exact_dedup"]["rejected_by_reason"]["exact_duplicate"] == 2
+    assert m["stages"]["pii"]["enabled"] is False and m["stages"]["pii"]["in"] is None  # disabled: skipped
+    assert m["stages"]["validate"]["in"] == m["stages"]["validate"]["out"]
+    assert m["version"] == version and m["config"]["pii"]["enabled"] is False and len(m["config_hash"]) == 16
     assert {f["relative"] for f in m["input_files"]} == set(EXPECTED_FILES)
     assert all(f["size"] > 0 and f["mtime"] for f in m["input_files"])
-    assert m["outputs"]["curated"].endswith("/publish/curated")
+    vdir = out / "versions" / version
+    assert list((vdir / "curated").glob("*.parquet")) and (vdir / "rejects" / "ingest").is_dir()
+    assert (vdir / "data_docs" / "index.html").is_file()
+    assert not any((out / "_staging").iterdir())  # the run's staging folder is cleaned up
+    # unchanged input and config: every stage skips, nothing new is published
+    dr2 = dag.test(run_conf=conf)
+    states = _states(dr2)
+    assert str(dr2.state) == "success", states
+    assert states["ingest"] == states["publish"] == "skipped" and states["finalize_run"] == "success"
+    assert (out / "_latest").read_text().strip() == version
+    assert [p.name for p in (out / "versions").iterdir()] == [version]
+
+
+def test_failing_gate_stops_before_publish(dag, sample_data, tmp_path):
+    out = tmp_path / "out"
+    dr = dag.test(run_conf={"source_uri": str(sample_data), "output_uri": str(out),
+                            "config": {"spark": SPARK, "validate": {"min_rows": 10_000}}})
+    states = _states(dr)
+    assert str(dr.state) == "failed"
+    assert states["validate"] == "failed" and states["publish"] == "upstream_failed", states
+    assert not (out / "_latest").exists() and not (out / "versions").exists()
+    run_dir = next((out / "_staging").iterdir())
+    report = json.loads((run_dir / "validate" / "validation.json").read_text())
+    failed = [e for e in report["expectations"] if not e["success"]]
+    assert [e["expectation"] for e in failed] == ["expect_table_row_count_to_be_between"]
 
 
 def test_invalid_config_fails_first_task_and_runs_nothing(dag, sample_data, tmp_path):

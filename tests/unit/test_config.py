@@ -21,7 +21,8 @@ def test_overrides_deep_merge_and_disable_a_stage():
 def test_validate_stage_key_round_trips_by_its_public_name():
     cfg = load_config({"validate": {"enabled": False}})
     assert not cfg.enabled("validate")
-    assert cfg.to_dict()["validate"] == {"enabled": False}
+    assert cfg.to_dict()["validate"]["enabled"] is False
+    assert load_config(cfg.to_dict()).enabled("validate") is False  # the dump loads back
 
 
 @pytest.mark.parametrize(
