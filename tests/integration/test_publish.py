@@ -121,3 +121,39 @@ def test_crash_before_commit_leaves_no_visible_version_and_rerun_completes(outpu
     assert result["published"] and result["version"] == vid
     assert current_version(output_uri) == vid and is_committed(output_uri, vid)
     assert _rows(storage.join(version_dir(output_uri, vid), "curated")) == 3
+
+
+def test_published_files_registered_as_delta_table(tmp_path):
+    from deltalake import DeltaTable
+
+    out = str(tmp_path / "dataset")
+    stage_run(out, "run1")
+    cfg = load_config({**CFG.to_dict(), "lakehouse": {"register_output": "delta"}})
+    result = publish_run(run_id="run1", source_uri="/src", output_uri=out, cfg=cfg)
+    table = DeltaTable(storage.join(result["version_uri"], "curated"))
+    assert sorted(table.to_pyarrow_table().column("id").to_pylist()) == ["r0", "r1", "r2"]
+    manifest = storage.read_json(result["manifest"])
+    assert manifest["output_table"] == {"format": "delta", "table": storage.join(result["version_uri"], "curated"),
+                                        "version": 0}
+
+
+def test_published_versions_registered_as_iceberg_snapshots(tmp_path, monkeypatch):
+    from pyiceberg.catalog import load_catalog
+
+    from include.lakehouse import iceberg_catalog_properties
+
+    monkeypatch.setenv("LLMOPS_ICEBERG_HOME", str(tmp_path / "iceberg"))
+    out = str(tmp_path / "dataset")
+    lake = {"register_output": "iceberg", "output_table": "curated.chat"}
+    snapshots = []
+    for run, rows, keep in (("run1", 3, "first"), ("run2", 2, "longest")):
+        stage_run(out, run, curated_rows=rows)
+        cfg = load_config({**CFG.to_dict(), "lakehouse": lake, "exact_dedup": {"keep": keep}})
+        result = publish_run(run_id=run, source_uri="/src", output_uri=out, cfg=cfg)
+        snapshots.append((storage.read_json(result["manifest"])["output_table"]["version"], result["version"], rows))
+    props = iceberg_catalog_properties({})
+    table = load_catalog(props.pop("name", "llmops"), **props).load_table("curated.chat")
+    assert table.scan().to_arrow().num_rows == 2  # the table shows the latest version
+    for snapshot_id, version, rows in snapshots:  # and each version stays readable by snapshot
+        assert table.scan(snapshot_id=snapshot_id).to_arrow().num_rows == rows
+        assert table.snapshot_by_id(snapshot_id).summary["llmops.version"] == version
