@@ -95,10 +95,12 @@ def iter_records(uri: str, s3_endpoint: str | None = None) -> Iterator[tuple[int
             yield 0, ParseError("bad_gzip", f"cannot decompress: {exc}", "")
             return
         name = name[:-3]
-    if name.endswith(".json") and data.lstrip()[:1] == b"[":
-        yield from _iter_json_array(data)
-    else:
-        yield from _iter_jsonl(data)
+    if name.endswith(".json") and data.lstrip()[:1] in (b"[", b"{"):
+        whole = _parse_whole(data)
+        if whole is not None:
+            yield from whole
+            return
+    yield from _iter_jsonl(data)
 
 
 def _iter_jsonl(data: bytes) -> Iterator[tuple[int, dict | ParseError]]:
@@ -109,16 +111,28 @@ def _iter_jsonl(data: bytes) -> Iterator[tuple[int, dict | ParseError]]:
         yield lineno, text if isinstance(text, ParseError) else _parse_object(text)
 
 
-def _iter_json_array(data: bytes) -> Iterator[tuple[int, dict | ParseError]]:
+def _parse_whole(data: bytes) -> list[tuple[int, dict | ParseError]] | None:
+    """A ``.json`` file as one document: an array of records, or one record (an object).
+
+    Returns None when the file is not one JSON document (then it is read as JSON lines);
+    an array that is broken part-way is reported as such, naming the line.
+    """
     text = _decode(data)
     if isinstance(text, ParseError):
-        yield 0, text
-        return
+        return [(0, text)]
     try:
-        items = json.loads(text)
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        yield exc.lineno, ParseError("invalid_json", f"file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", "")
-        return
+        if text.lstrip().startswith("[") or text.count("\n") <= 1:
+            return [(exc.lineno, ParseError(
+                "invalid_json", f"file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", ""))]
+        return None
+    if isinstance(doc, dict):
+        return [(1, doc)]
+    return list(_array_items(doc))
+
+
+def _array_items(items: list) -> Iterator[tuple[int, dict | ParseError]]:
     for i, item in enumerate(items, start=1):
         if isinstance(item, dict):
             yield i, item

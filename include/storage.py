@@ -128,8 +128,9 @@ def list_files(uri: str, extensions: tuple[str, ...] | list[str] = (), s3_endpoi
 
 
 def open_input(uri: str, s3_endpoint: str | None = None):
+    """A raw byte stream (no transparent decompression: callers decide)."""
     fs, path = filesystem(uri, s3_endpoint)
-    return fs.open_input_stream(path)
+    return fs.open_input_stream(path, compression=None)
 
 
 def exists(uri: str, s3_endpoint: str | None = None) -> bool:

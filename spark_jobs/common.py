@@ -114,7 +114,7 @@ def read_parquet(spark, uri: str, cfg: PipelineConfig, schema=None):
     files = parquet_files(uri, cfg)
     if not files:
         raise FileNotFoundError(f"no Parquet files under {uri}")
-    endpoint = cfg.storage.s3_endpoint_url
+    endpoint = storage.endpoint_url(cfg.storage.s3_endpoint_url)
     if schema is None:
         fs, path = storage.filesystem(files[0].uri, endpoint)
         with fs.open_input_file(path) as f:
@@ -148,7 +148,7 @@ def write_parquet(df, uri: str, cfg: PipelineConfig) -> None:
     import pyarrow.parquet as pq
     from pyspark import TaskContext
 
-    endpoint = cfg.storage.s3_endpoint_url
+    endpoint = storage.endpoint_url(cfg.storage.s3_endpoint_url)
     storage.delete_dir(uri, endpoint)
     token = uuid.uuid4().hex[:8]
     arrow_schema = _to_arrow_schema(df.schema)
@@ -253,7 +253,7 @@ def run_stage(stage: str, fn: StageFn, input_uri: str, output_uri: str, cfg: Pip
     """Run one stage and write curated/, rejects/ and stats.json under ``output_uri``."""
     started = time.time()
     ctx = StageContext(stage, input_uri, output_uri)
-    endpoint = cfg.storage.s3_endpoint_url
+    endpoint = storage.endpoint_url(cfg.storage.s3_endpoint_url)
     own_session = spark is None
     spark = spark or get_spark(cfg, f"llmops-{stage}")
     try:

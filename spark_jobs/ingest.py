@@ -11,6 +11,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from include import storage
 from include.formats.base import FormatOptions
 from include.ingest import choose_format, convert_file
 from include.lakehouse import resolve_source
@@ -38,7 +39,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     from pyspark.sql import types as T
 
     ing = cfg.ingest
-    endpoint = cfg.storage.s3_endpoint_url
+    endpoint = storage.endpoint_url(cfg.storage.s3_endpoint_url)  # resolved here: executors get the same
     files, table = resolve_source(input_uri, cfg.lakehouse, ing.extensions, endpoint)
     partitions = table.partition_values if table else {}
     source = ing.source_name or default_source_name(input_uri)

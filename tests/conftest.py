@@ -46,8 +46,9 @@ def sample_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One local[2] Spark session for every Spark test."""
+def spark(s3_server):
+    """One local[2] Spark session for every Spark test (started after the S3 server so its
+    Python workers inherit the S3 endpoint and credentials, as in a real deployment)."""
     from include.config import load_config
     from spark_jobs.common import get_spark
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from include.schema import KINDS, ROLES
 
@@ -45,7 +46,7 @@ class Adapter:
     name: str
     detect: Callable[[dict], bool]
     convert: Callable[[dict, FormatOptions], list[dict]] | None = None
-    convert_file: Callable[[list[tuple[int, dict]], FormatOptions], "FileResult"] | None = None
+    convert_file: Callable[[list[tuple[int, dict]], FormatOptions], FileResult] | None = None
     priority: int = 100  # lower wins when several adapters detect a record equally well
 
     @property

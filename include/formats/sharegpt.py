@@ -1,0 +1,68 @@
+"""ShareGPT ``{conversations: [{from, value}], system?, tools?}``.
+
+``function_call`` turns become assistant tool calls (merged into a directly preceding
+gpt turn, as in LLaMA-Factory's glaive tool-call data); ``observation`` turns become
+tool messages answering the oldest unanswered call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from include.formats.base import (
+    Adapter,
+    FormatOptions,
+    RecordError,
+    canonical_role,
+    check_messages,
+    message,
+    parse_tool_call_json,
+    require_str,
+    tools_json,
+)
+from include.formats.openai import link_tool_calls
+
+
+def convert_turns(turns: Any, where: str = "conversations") -> tuple[str | None, list[dict]]:
+    """ShareGPT turns -> (system prompt, canonical messages)."""
+    if not isinstance(turns, list):
+        got = "missing" if turns is None else type(turns).__name__
+        raise RecordError("bad_field", f"{where}: expected a list of turns, got {got}")
+    system, out = None, []
+    for i, t in enumerate(turns):
+        w = f"{where}[{i}]"
+        if not isinstance(t, dict):
+            raise RecordError("bad_field", f"{w}: turn must be an object")
+        frm, value = t.get("from", t.get("role")), t.get("value", t.get("content"))
+        if frm == "function_call":
+            call = parse_tool_call_json(value, w)
+            prev = out[-1] if out else None
+            if prev is not None and prev["role"] == "assistant":
+                prev["tool_calls"] = (prev["tool_calls"] or []) + [call]
+            else:
+                out.append(message("assistant", "", tool_calls=[call]))
+            continue
+        role = canonical_role(frm, w)
+        text = require_str(value, f"{w}.value")
+        if role == "system" and not out and system is None:
+            system = text
+            continue
+        out.append(message(role, text))
+    link_tool_calls(out)
+    return system, out
+
+
+def convert(rec: dict, options: FormatOptions) -> list[dict]:
+    system, msgs = convert_turns(rec.get("conversations"))
+    if rec.get("system") not in (None, ""):
+        system = require_str(rec["system"], "system")
+    check_messages(msgs, "conversations")
+    return [{"kind": "sft", "system": system, "messages": msgs, "tools": tools_json(rec.get("tools")),
+             "id": rec.get("id")}]
+
+
+def detect(rec: dict) -> bool:
+    return isinstance(rec.get("conversations"), list) and "chosen" not in rec and "rejected" not in rec
+
+
+ADAPTER = Adapter("sharegpt", detect, convert, priority=40)
