@@ -40,7 +40,7 @@ def test_curate_dataset_shape(dagbag):
     assert {t.task_id for t in dag.tasks} == set(order)
     for a, b in zip(order, order[1:], strict=False):
         assert b in dag.get_task(a).downstream_task_ids
-    assert dag.timetable.summary == "0 2 * * *"
+    assert dag.timetable.expression == "0 2 * * *"
     assert dag.catchup is False
     for name in ("source_uri", "output_uri", "config"):
         param = dag.params.get_param(name)
