@@ -37,6 +37,7 @@ demo: $(STAMP) $(AIRFLOW_HOME)/airflow.db
 	  --conf '{"source_uri": "$(CURDIR)/include/sample_data", "output_uri": "$(DEMO_OUTPUT)"}' \
 	  > $(AIRFLOW_HOME)/demo.log 2>&1 || (tail -60 $(AIRFLOW_HOME)/demo.log; exit 1)
 	$(BIN)/python -m include.report $(DEMO_OUTPUT)
+	$(BIN)/python scripts/demo_finetune.py --demo-output $(DEMO_OUTPUT)
 
 ## The whole test suite (unit, spark, dags, integration).
 test: $(STAMP)

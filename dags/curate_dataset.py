@@ -67,8 +67,8 @@ with DAG(
         return prepare_run(params["source_uri"], params["output_uri"], params["config"], run_id)
 
     @task(task_id="finalize_run", retries=0, trigger_rule="none_failed")
-    def finalize_task(run: dict) -> dict:
-        return finalize(run)
+    def finalize_task(run: dict, ti=None) -> dict:
+        return finalize(run, ti.xcom_pull(task_ids="publish"))
 
     run = prepare()
     stages = [

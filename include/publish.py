@@ -107,9 +107,13 @@ def register_table(cfg: PipelineConfig, curated_uri: str, vid: str) -> dict | No
 
 
 def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineConfig,
-                staging: str | None = None) -> dict:
+                staging: str | None = None, code: str | None = None) -> dict:
     """Publish the run's staged result (``staging``: the run folder holding one folder per
-    stage; default ``<output_uri>/_staging/<run_id>``) as a version; never half-done."""
+    stage; default ``<output_uri>/_staging/<run_id>``) as a version; never half-done.
+
+    ``code`` is the code version the run started with (default: the code here now), so
+    a deploy in the middle of a run does not change its version id.
+    """
     ep = cfg.storage.s3_endpoint_url
     staging = staging or RunPaths(output_uri, run_id).staging
     stats = {s: storage.read_json(storage.join(staging, s, "stats.json"), ep) for s in STAGES[: STAGES.index("publish")]
@@ -124,7 +128,7 @@ def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineC
     manifest = build_manifest(run_id=run_id, source_uri=source_uri, output_uri=output_uri, cfg=cfg, stats=stats)
     if not manifest["accounting"]["ok"]:
         raise AccountingError("nothing published, rows do not add up:\n  " + "\n  ".join(manifest["accounting"]["errors"]))
-    code = code_version()
+    code = code or code_version()
     vid = version_id(snapshot_of(manifest["input_files"]), manifest["config_hash"], code)
     vdir = version_dir(output_uri, vid)
     result = {"version": vid, "version_uri": vdir, "manifest": storage.join(vdir, "manifest.json"),

@@ -1,6 +1,8 @@
-"""Print the stage-count table of the newest run under an output URI.
+"""Print the stage-count table of a curation run under an output URI.
 
-``python -m include.report OUTPUT_URI [RUN_ID]``
+``python -m include.report OUTPUT_URI [RUN_ID]``: the current published version
+(``_latest``), else the newest run manifest in ``_staging/`` (publish disabled or
+failed), or the staging manifest of RUN_ID.
 """
 
 from __future__ import annotations
@@ -8,14 +10,21 @@ from __future__ import annotations
 import sys
 
 from include import storage
+from include.publish import current_version, version_dir
 from include.run import RunPaths, summary_table
 
 
 def newest_manifest(output_uri: str) -> str:
-    files = [f for f in storage.list_files(storage.join(output_uri, "_staging"), (".json",))
-             if f.relative.endswith("/manifest.json") and f.relative.count("/") == 1]
+    vid = current_version(output_uri)
+    if vid:
+        return storage.join(version_dir(output_uri, vid), "manifest.json")
+    try:
+        files = [f for f in storage.list_files(storage.join(output_uri, "_staging"), (".json",))
+                 if f.relative.endswith("/manifest.json") and f.relative.count("/") == 1]
+    except FileNotFoundError:
+        files = []
     if not files:
-        raise FileNotFoundError(f"no run manifest under {output_uri}/_staging")
+        raise FileNotFoundError(f"no published version and no run manifest under {output_uri}")
     return max(files, key=lambda f: (f.mtime or 0, f.relative)).uri
 
 
@@ -24,7 +33,10 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip())
         return 0 if argv else 2
     uri = RunPaths(argv[0], argv[1]).manifest if len(argv) > 1 else newest_manifest(argv[0])
-    print(summary_table(storage.read_json(uri)))
+    manifest = storage.read_json(uri)
+    if manifest.get("version"):
+        print(f"dataset version {manifest['version']} (published {manifest.get('published_at')})")
+    print(summary_table(manifest))
     return 0
 
 

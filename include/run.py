@@ -203,11 +203,12 @@ def finalize_run(*, run_id: str, source_uri: str, output_uri: str, cfg: Pipeline
 def summary_table(manifest: dict) -> str:
     """A short text table of stage counts and output paths."""
     rows = [("stage", "in", "out", "rejected", "note")]
-    for s, st in manifest["stages"].items():
+    for s in (s for s in STAGES if s in manifest["stages"]):
+        st = manifest["stages"][s]
         reasons = ", ".join(f"{k}={v}" for k, v in (st.get("rejected_by_reason") or {}).items())
         note = reasons or (st.get("note") or "")
         rows.append((s, str(st["in"] if st["in"] is not None else "-"), str(st["out"] if st["out"] is not None else "-"),
-                     str(st["rejected"]), note[:90]))
+                     str(st["rejected"]), note))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
     acc = manifest["accounting"]
@@ -218,7 +219,11 @@ def summary_table(manifest: dict) -> str:
         f"canonical rows {acc['canonical_rows']} = curated {acc['curated_rows']} + rejected "
         f"{acc['rows_rejected_after_ingest']}: {'OK' if acc['ok'] else 'MISMATCH'}",
         f"curated: {manifest['outputs']['curated']}",
-        f"rejects: {manifest['staging']}/<stage>/rejects",
-        f"manifest: {manifest['staging']}/manifest.json",
     ]
+    if manifest.get("version"):
+        lines += [f"rejects: {manifest['outputs']['rejects']}/<stage>/",
+                  f"data docs: {manifest['outputs'].get('data_docs')}",
+                  f"manifest: {manifest['outputs']['curated'].rsplit('/', 1)[0]}/manifest.json"]
+    else:
+        lines += [f"rejects: {manifest['staging']}/<stage>/rejects", f"manifest: {manifest['staging']}/manifest.json"]
     return "\n".join(lines)

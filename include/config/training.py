@@ -86,7 +86,7 @@ class TrainSettings(_Strict):
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # compute dtype; auto: bf16/fp16 on GPU, fp32 on CPU
     weights_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: fp32 master weights for full FT
     seed: int = 42
-    logging_steps: int = Field(1, ge=1)
+    logging_steps: int = Field(10, ge=1)  # a progress line (and a logged loss) every N steps; the first step always
     eval_strategy: Literal["epoch", "no"] = "epoch"
     dataloader_num_workers: int = Field(0, ge=0)
 

@@ -70,7 +70,7 @@ def _conversations(root: dict, children, options: FormatOptions) -> list[list[di
 
 def _partial(path: list[dict], tree_id: Any) -> dict:
     msgs = []
-    for i, node in enumerate(path):
+    for node in path:
         where = f"message {node.get('message_id')}"
         msgs.append(message(canonical_role(node.get("role"), where), require_str(node.get("text"), f"{where}.text")))
     if msgs[0]["role"] != "user":

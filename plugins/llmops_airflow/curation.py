@@ -52,14 +52,15 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
     paths = RunPaths(output_uri, run_id)
     snapshot = snapshot_of([{"relative": f.relative, "size": f.size, "mtime": f.mtime,
                              "table_version": table.version if table else None} for f in files])
-    expected = version_id(snapshot, cfg.digest(), code_version())
+    code = code_version()
+    expected = version_id(snapshot, cfg.digest(), code)
     done = cfg.enabled("publish") and is_committed(output_uri, expected, cfg.storage.s3_endpoint_url)
     log.info("run %s: %d input files under %s; staging %s; config %s; dataset version %s%s", run_id, len(files),
              source_uri, paths.staging, cfg.digest(), expected, " (already published: stages skip)" if done else "")
     return {"run_id": run_id, "source_uri": source_uri, "output_uri": output_uri,
             "config": cfg.to_dict(), "config_hash": cfg.digest(), "staging": paths.staging,
             "input_files": len(files), "table": table.to_dict() if table else None,
-            "expected_version": expected, "already_published": done}
+            "code_version": code, "expected_version": expected, "already_published": done}
 
 
 class CurationStageOperator(BaseOperator):
@@ -102,7 +103,7 @@ class CurationStageOperator(BaseOperator):
     def _publish(self, run: dict, cfg: PipelineConfig, context) -> dict:
         try:
             result = publish_run(run_id=run["run_id"], source_uri=run["source_uri"], output_uri=run["output_uri"],
-                                 cfg=cfg)
+                                 cfg=cfg, code=run["code_version"])
         except AccountingError as exc:
             raise AirflowFailException(str(exc)) from None
         if not result["published"]:
@@ -141,11 +142,13 @@ def build_code_zip(folder: Path) -> str:
     return str(target)
 
 
-def finalize(run: dict) -> dict:
+def finalize(run: dict, published: dict | None = None) -> dict:
     """Check input rows = curated + rejects and log the summary; fail loudly if not.
 
     With publish enabled the manifest is the published version's (publish checked the
-    rows before committing); without it, the manifest is written to the staging folder.
+    rows before committing): ``published`` is what the publish task returned, or None
+    when it had nothing new to publish (then prepare's expected version is checked).
+    Without publish, the manifest is written to the staging folder.
     """
     from include.publish import current_version, version_dir
     from include.run import summary_table
@@ -153,7 +156,7 @@ def finalize(run: dict) -> dict:
     cfg = load_config(run["config"])
     ep = cfg.storage.s3_endpoint_url
     if cfg.enabled("publish"):
-        vid = run["expected_version"]
+        vid = published["version"] if published else run["expected_version"]
         if not is_committed(run["output_uri"], vid, ep):
             raise AirflowFailException(f"dataset version {vid} was not published under {run['output_uri']}")
         uri = storage.join(version_dir(run["output_uri"], vid), "manifest.json")

@@ -18,7 +18,6 @@ import os
 import re
 from pathlib import Path
 
-from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
 from include import storage
@@ -31,13 +30,14 @@ from include.config.training import (
     hyperparameters_to_overrides,
     load_training_config,
 )
+from llmops_airflow.assets import CURATED_DATASET
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: Curated datasets published by curate_dataset. Producers attach ``{"curated_uri": <curated/ folder>}``
-#: as the asset event's extra; finetune_adapter is scheduled on it.
-CURATED_DATASET_ASSET = Asset(name="llmops.curated_dataset", uri="llmops://curated_dataset", group="llmops")
+#: finetune_adapter is scheduled on the curated dataset curate_dataset's publish task emits
+#: (event extra: version, rows, manifest, curated, output_uri)
+CURATED_DATASET_ASSET = CURATED_DATASET
 
 DEFAULT_WORK_URI = os.environ.get("LLMOPS_FINETUNE_WORK_URI", str(REPO_ROOT / "output" / "finetune"))
 DEFAULT_REGISTRY_URI = os.environ.get("LLMOPS_REGISTRY_URI", "s3://llmops-adapters/registry")
@@ -56,7 +56,7 @@ def _fail(msg: str) -> None:
 
 
 def dataset_from_events(triggering_asset_events) -> str | None:
-    """``curated_uri`` (or ``uri``) from the newest triggering curated-dataset asset event."""
+    """The ``curated`` folder (or ``curated_uri`` / ``uri``) named by the newest triggering asset event."""
     if not triggering_asset_events:
         return None
     events = []
@@ -64,7 +64,7 @@ def dataset_from_events(triggering_asset_events) -> str | None:
         events.extend(evs or [])
     for ev in reversed(events):
         extra = getattr(ev, "extra", None) or {}
-        uri = extra.get("curated_uri") or extra.get("uri")
+        uri = extra.get("curated") or extra.get("curated_uri") or extra.get("uri")
         if uri:
             return str(uri)
     return None
@@ -94,7 +94,7 @@ def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_
     dataset_uri = (p.get("dataset_uri") or "").strip() or dataset_from_events(triggering_asset_events)
     if not dataset_uri:
         _fail("Param dataset_uri is empty and the run was not triggered by a curated_dataset asset event "
-              "carrying curated_uri: give the curated/ folder of a published dataset")
+              "naming its curated/ folder: give the curated/ folder of a published dataset version")
     base_model = (p.get("base_model") or "").strip()
     if not base_model:
         _fail("Param base_model is required: a local model folder or a hub id available in the HF cache")

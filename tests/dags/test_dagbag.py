@@ -44,7 +44,7 @@ def test_curate_dataset_shape(dagbag):
     assert dag.catchup is False
     for name in ("source_uri", "output_uri", "config"):
         param = dag.params.get_param(name)
-        assert param.schema.get("title") and param.schema.get("description"), name
+        assert param.schema.get("title") and (param.description or param.schema.get("description")), name
     assert dag.params.get_param("config").schema["type"] == "object"
 
 

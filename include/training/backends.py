@@ -1,0 +1,111 @@
+"""Where the training entry point runs: a pluggable backend interface.
+
+Every backend runs the same command, ``python -m include.training.train --config URI``,
+with a config whose ``dataset_uri`` is the built training set and ``output_uri`` the run's
+model folder. ``local`` (the embedded default) runs it in a subprocess of the worker (its
+CPU or GPU) and streams each output line into the task log. ``kubernetes`` and
+``sagemaker`` are issue #7: they are registered names that fail ``validate`` (so the DAG's
+``plan`` task fails before anything is built or launched).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
+
+
+class BackendError(RuntimeError):
+    """The backend cannot run (not implemented, misconfigured) or the training process failed."""
+
+
+class TrainingBackend(Protocol):
+    name: str
+
+    def validate(self, cfg) -> None:
+        """Raise BackendError if ``cfg`` cannot run here (checked by ``plan``, before any work)."""
+
+    def launch(self, cfg, config_uri: str, on_line: Callable[[str], None] | None = None) -> dict:
+        """Run the entry point for ``config_uri``; return facts about the run (exit code, seconds...)."""
+
+
+def training_command(config_uri: str, python: str | None = None) -> list[str]:
+    return [python or sys.executable, "-m", "include.training.train", "--config", config_uri]
+
+
+class LocalBackend:
+    """Subprocess of the worker; live progress: every line the trainer prints goes to the log."""
+
+    name = "local"
+
+    def __init__(self, python: str | None = None, timeout_s: float | None = None):
+        self.python = python
+        self.timeout_s = timeout_s
+
+    def validate(self, cfg) -> None:
+        return None
+
+    def environment(self) -> dict:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [str(REPO_ROOT),
+                                                                        *env.get("PYTHONPATH", "").split(os.pathsep)])))
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def launch(self, cfg, config_uri: str, on_line: Callable[[str], None] | None = None) -> dict:
+        cmd = training_command(config_uri, self.python)
+        emit = on_line or (lambda line: log.info("%s", line))
+        started = time.time()
+        emit(f"running: {' '.join(cmd)}")
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.environment(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        assert proc.stdout is not None
+        tail: list[str] = []
+        for line in proc.stdout:
+            line = line.rstrip()
+            emit(line)
+            tail = (tail + [line])[-40:]
+            if self.timeout_s and time.time() - started > self.timeout_s:
+                proc.kill()
+                raise BackendError(f"training exceeded {self.timeout_s:.0f}s; killed")
+        rc = proc.wait()
+        seconds = round(time.time() - started, 1)
+        if rc != 0:
+            raise BackendError(f"training process failed with exit code {rc} after {seconds}s; last output:\n"
+                               + "\n".join(tail))
+        return {"backend": self.name, "exit_code": rc, "seconds": seconds, "command": cmd}
+
+
+class NotImplementedBackend:
+    def __init__(self, name: str):
+        self.name = name
+
+    def validate(self, cfg) -> None:
+        raise BackendError(f"backend {self.name!r} is not implemented yet (issue #7); use backend=local")
+
+    def launch(self, cfg, config_uri: str, on_line=None) -> dict:
+        self.validate(cfg)
+        return {}
+
+
+BACKENDS: dict[str, Callable[[], TrainingBackend]] = {
+    "local": LocalBackend,
+    "kubernetes": lambda: NotImplementedBackend("kubernetes"),
+    "sagemaker": lambda: NotImplementedBackend("sagemaker"),
+}
+
+
+def get_backend(name: str) -> TrainingBackend:
+    try:
+        return BACKENDS[name]()
+    except KeyError:
+        raise BackendError(f"unknown backend {name!r}; backends: {', '.join(BACKENDS)}") from None

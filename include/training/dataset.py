@@ -1,0 +1,524 @@
+"""Training-set builder: canonical rows -> the dataset each trainer takes.
+
+Step 1, :func:`build_training_set` (no tokenizer needed, runs in the DAG's ``build_set``
+task): read the canonical Parquet, keep the rows the method can use, render them in the
+Hugging Face conversational shape and split them deterministically:
+
+==========  ============================  ==============================================
+method      canonical rows used           one example
+==========  ============================  ==============================================
+``sft``     ``kind=sft``                  ``{"messages": [...], "tools": [...]|None}``
+``reward``  ``kind=preference``           ``{"prompt": [...], "chosen": [...], "rejected": [...]}``
+``dpo``     ``kind=preference``           same as reward
+``grpo``    ``sft`` and ``preference``    ``{"prompt": [...]}`` (the turns before the first answer)
+==========  ============================  ==============================================
+
+Messages follow transformers' chat-template convention: ``system`` becomes the first
+message; tool calls are ``{"id", "type": "function", "function": {"name", "arguments": {...}}}``;
+tool results have role ``tool`` and ``tool_call_id``; a reasoning trace is
+``reasoning_content``; a source ``loss_weight`` is kept (the shipped template does not train
+an assistant turn whose weight is 0). The split puts a row in ``eval`` when
+``sha256(split_seed + ":" + id)`` falls below ``eval_fraction``: the same id always lands in
+the same split, whatever else is in the dataset or the order of the files.
+
+The output folder holds ``train.jsonl``, ``eval.jsonl`` and ``trainset.json`` (counts,
+skipped rows by reason, source URI, content hash of the canonical rows, dataset manifest).
+
+Step 2 (training process, needs the tokenizer): :func:`resolve_chat_template` and
+:func:`tokenize_sft`, which computes ``labels`` itself from the template's
+``{% generation %}`` assistant mask, so that system/user/tool tokens get ``-100`` (trl
+trains every token of a ``messages`` example unless told otherwise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from include import storage
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).with_name("chat_templates")
+DEFAULT_TEMPLATE = "llmops_chatml"
+TRAINSET_INFO = "trainset.json"
+CANONICAL_CONTENT_COLUMNS = ("id", "kind", "system", "messages", "tools", "chosen", "rejected", "label", "text")
+KINDS_FOR_METHOD = {"sft": ("sft",), "reward": ("preference",), "dpo": ("preference",), "grpo": ("sft", "preference")}
+
+
+class DatasetError(ValueError):
+    """The dataset cannot feed the requested method (no usable rows, bad template...)."""
+
+
+# ------------------------------------------------------------------ reading canonical rows
+
+
+def read_canonical(uri: str, s3_endpoint: str | None = None) -> list[dict]:
+    """Rows of every Parquet file under ``uri`` (local or s3://), files in sorted order."""
+    import pyarrow.parquet as pq
+
+    rows: list[dict] = []
+    for f in storage.list_files(uri, (".parquet",), s3_endpoint):
+        table = pq.read_table(io.BytesIO(storage.read_bytes(f.uri, s3_endpoint)))
+        rows.extend(table.to_pylist())
+    return rows
+
+
+def content_hash(rows: list[dict]) -> str:
+    """sha256 of the canonical content (not the file layout): rows sorted by id, content columns only."""
+    h = hashlib.sha256()
+    for row in sorted(rows, key=lambda r: str(r.get("id"))):
+        blob = json.dumps({c: row.get(c) for c in CANONICAL_CONTENT_COLUMNS}, sort_keys=True, ensure_ascii=False,
+                          separators=(",", ":"), default=str)
+        h.update(blob.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def find_dataset_manifest(dataset_uri: str, s3_endpoint: str | None = None) -> str | None:
+    """The curation manifest describing ``dataset_uri`` (a ``curated/`` folder): the nearest
+    ``manifest.json`` in the folder or up to two levels above it, if any."""
+    candidates = [storage.join(dataset_uri, "manifest.json")]
+    base = dataset_uri.rstrip("/")
+    for _ in range(2):
+        if "/" not in base.split("://", 1)[-1]:
+            break
+        base = base.rsplit("/", 1)[0]
+        candidates.append(storage.join(base, "manifest.json"))
+    for uri in candidates:
+        try:
+            if storage.exists(uri, s3_endpoint):
+                return uri
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+# ------------------------------------------------------------------ canonical -> HF conversational
+
+
+def _arguments(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value  # kept verbatim; the template writes strings as they are
+    return value if value is not None else {}
+
+
+def hf_message(m: dict) -> dict:
+    """One canonical message in transformers' chat-template shape (absent fields left out)."""
+    out: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
+    if m.get("tool_calls"):
+        out["tool_calls"] = [
+            {"id": c.get("id"), "type": "function", "function": {"name": c["name"], "arguments": _arguments(c.get("arguments"))}}
+            for c in m["tool_calls"]
+        ]
+    for src, dst in (("tool_call_id", "tool_call_id"), ("name", "name"), ("reasoning", "reasoning_content")):
+        if m.get(src):
+            out[dst] = m[src]
+    if m.get("loss_weight") is not None:
+        out["loss_weight"] = float(m["loss_weight"])
+    return out
+
+
+def hf_tools(tools: str | None) -> list[dict] | None:
+    """Canonical JSON tool schemas as the list chat templates expect (OpenAI ``{"type": "function", ...}``)."""
+    if not tools:
+        return None
+    try:
+        value = json.loads(tools)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(value, dict):
+        value = [value]
+    out = []
+    for t in value or []:
+        if isinstance(t, dict) and "type" not in t and "name" in t:
+            t = {"type": "function", "function": t}
+        out.append(t)
+    return out or None
+
+
+def conversation(row: dict) -> list[dict]:
+    """System prompt (as the first message) + the row's messages, HF shaped."""
+    msgs = [hf_message(m) for m in row.get("messages") or []]
+    if row.get("system") and not (msgs and msgs[0]["role"] == "system"):
+        msgs.insert(0, {"role": "system", "content": row["system"]})
+    return msgs
+
+
+def prompt_turns(msgs: list[dict]) -> list[dict]:
+    """The turns before the first assistant answer (the prompt an RL policy completes)."""
+    out = []
+    for m in msgs:
+        if m["role"] == "assistant":
+            break
+        out.append(m)
+    return out
+
+
+def example_for(method: str, row: dict) -> tuple[dict | None, str | None]:
+    """The trainer example for ``row``, or ``(None, reason)`` when the row cannot be used."""
+    kind = row.get("kind")
+    if kind not in KINDS_FOR_METHOD[method]:
+        return None, f"kind_{kind}_not_used_by_{method}"
+    tools = hf_tools(row.get("tools"))
+    msgs = conversation(row)
+    if method == "sft":
+        if not any(m["role"] == "assistant" for m in msgs):
+            return None, "no_assistant_turn"
+        return {"id": row["id"], "messages": msgs, "tools": tools}, None
+    if method in ("reward", "dpo"):
+        chosen = [hf_message(m) for m in row.get("chosen") or []]
+        rejected = [hf_message(m) for m in row.get("rejected") or []]
+        if not chosen or not rejected:
+            return None, "missing_chosen_or_rejected"
+        if not msgs or msgs[-1]["role"] not in ("user", "tool"):
+            return None, "prompt_does_not_end_with_user_turn"
+        return {"id": row["id"], "prompt": msgs, "chosen": chosen, "rejected": rejected, "tools": tools}, None
+    prompt = msgs if kind == "preference" else prompt_turns(msgs)
+    if not prompt or prompt[-1]["role"] not in ("user", "tool"):
+        return None, "no_prompt"
+    return {"id": row["id"], "prompt": prompt, "tools": tools}, None
+
+
+# ------------------------------------------------------------------ split
+
+
+def split_score(row_id: str, salt: str) -> float:
+    """Uniform in [0, 1) from the salted id hash."""
+    digest = hashlib.sha256(f"{salt}:{row_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_examples(examples: list[dict], eval_fraction: float, salt: str, min_eval_rows: int = 1
+                   ) -> tuple[list[dict], list[dict]]:
+    """Deterministic (train, eval) split by id hash; both sorted by id.
+
+    When fewer than ``min_eval_rows`` rows hash below ``eval_fraction`` (tiny sets), the
+    lowest-scoring train rows move to eval, keeping at least one train row.
+    """
+    scored = sorted(((split_score(e["id"], salt), e) for e in examples), key=lambda t: (t[0], t[1]["id"]))
+    n_eval = sum(1 for s, _ in scored if s < eval_fraction)
+    if eval_fraction > 0 and len(scored) > 1:
+        n_eval = min(max(n_eval, min_eval_rows), len(scored) - 1)
+    eval_rows = sorted((e for _, e in scored[:n_eval]), key=lambda e: e["id"])
+    train_rows = sorted((e for _, e in scored[n_eval:]), key=lambda e: e["id"])
+    return train_rows, eval_rows
+
+
+# ------------------------------------------------------------------ build / load
+
+
+@dataclass
+class TrainingSet:
+    train: list[dict]
+    eval: list[dict]
+    info: dict = field(default_factory=dict)
+
+
+def build_training_set(rows: list[dict], method: str, *, eval_fraction: float = 0.1, split_seed: str = "llmops-split-v1",
+                       min_eval_rows: int = 1, max_rows: int | None = None, source_uri: str | None = None,
+                       dataset_manifest: str | None = None) -> TrainingSet:
+    """Canonical rows -> (train, eval) examples for ``method``; raises DatasetError if none fit."""
+    if method not in KINDS_FOR_METHOD:
+        raise DatasetError(f"unknown method {method!r}; methods: {', '.join(KINDS_FOR_METHOD)}")
+    examples, skipped = [], Counter()
+    seen: set[str] = set()
+    for row in rows:
+        ex, reason = example_for(method, row)
+        if ex is None:
+            skipped[reason or "unusable"] += 1
+            continue
+        if ex["id"] in seen:
+            skipped["duplicate_id"] += 1
+            continue
+        seen.add(ex["id"])
+        examples.append(ex)
+    if not examples:
+        kinds = Counter(r.get("kind") for r in rows)
+        raise DatasetError(
+            f"no rows usable for method={method} in {source_uri or 'the dataset'} ({len(rows)} rows, kinds: "
+            f"{dict(kinds)}); {method} needs kind in {KINDS_FOR_METHOD[method]}"
+        )
+    train, evalset = split_examples(examples, eval_fraction, split_seed, min_eval_rows)
+    if max_rows:
+        train, evalset = train[:max_rows], evalset[:max_rows]
+    info = {
+        "method": method,
+        "source_uri": source_uri,
+        "dataset_manifest": dataset_manifest,
+        "dataset_content_hash": content_hash(rows),
+        "rows_in": len(rows),
+        "examples": len(examples),
+        "train_rows": len(train),
+        "eval_rows": len(evalset),
+        "skipped": dict(sorted(skipped.items())),
+        "split": {"eval_fraction": eval_fraction, "split_seed": split_seed, "min_eval_rows": min_eval_rows,
+                  "by": "sha256(split_seed:id)"},
+        "max_rows": max_rows,
+        "train_ids_hash": hashlib.sha256("\n".join(e["id"] for e in train).encode()).hexdigest()[:16],
+        "eval_ids_hash": hashlib.sha256("\n".join(e["id"] for e in evalset).encode()).hexdigest()[:16],
+    }
+    return TrainingSet(train, evalset, info)
+
+
+def _jsonl(examples: list[dict]) -> bytes:
+    return "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in examples).encode()
+
+
+def write_training_set(ts: TrainingSet, out_uri: str, s3_endpoint: str | None = None) -> str:
+    """Write ``train.jsonl``, ``eval.jsonl`` and ``trainset.json`` (last) under ``out_uri``."""
+    storage.write_bytes(storage.join(out_uri, "train.jsonl"), _jsonl(ts.train), s3_endpoint)
+    storage.write_bytes(storage.join(out_uri, "eval.jsonl"), _jsonl(ts.eval), s3_endpoint)
+    storage.write_json(storage.join(out_uri, TRAINSET_INFO), ts.info, s3_endpoint)
+    return out_uri
+
+
+def is_training_set(uri: str, s3_endpoint: str | None = None) -> bool:
+    try:
+        return storage.exists(storage.join(uri, TRAINSET_INFO), s3_endpoint)
+    except (OSError, ValueError):
+        return False
+
+
+def load_training_set(uri: str, s3_endpoint: str | None = None) -> TrainingSet:
+    def read(name: str) -> list[dict]:
+        text = storage.read_bytes(storage.join(uri, name), s3_endpoint).decode()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    info = storage.read_json(storage.join(uri, TRAINSET_INFO), s3_endpoint)
+    return TrainingSet(read("train.jsonl"), read("eval.jsonl"), info)
+
+
+def prepare_training_set(dataset_uri: str, method: str, data_cfg, s3_endpoint: str | None = None) -> TrainingSet:
+    """A built training set at ``dataset_uri``, or one built now from canonical Parquet there."""
+    if is_training_set(dataset_uri, s3_endpoint):
+        ts = load_training_set(dataset_uri, s3_endpoint)
+        if ts.info.get("method") not in (method, None) and KINDS_FOR_METHOD.get(ts.info.get("method")) != KINDS_FOR_METHOD[method]:
+            raise DatasetError(f"training set at {dataset_uri} was built for method={ts.info.get('method')}, "
+                               f"not {method}")
+        return ts
+    rows = read_canonical(dataset_uri, s3_endpoint)
+    return build_training_set(
+        rows, method, eval_fraction=data_cfg.eval_fraction, split_seed=data_cfg.split_seed,
+        min_eval_rows=data_cfg.min_eval_rows, max_rows=data_cfg.max_rows, source_uri=dataset_uri,
+        dataset_manifest=find_dataset_manifest(dataset_uri, s3_endpoint),
+    )
+
+
+# ------------------------------------------------------------------ chat template + tokenization
+
+
+def template_names() -> list[str]:
+    """Named templates: the shipped ones and trl's training templates."""
+    names = sorted(p.stem for p in TEMPLATES_DIR.glob("*.jinja"))
+    try:
+        import trl
+
+        trl_dir = Path(trl.__file__).with_name("chat_templates")
+        names += sorted(p.stem for p in trl_dir.glob("*.jinja"))
+    except ImportError:  # pragma: no cover
+        pass
+    return names
+
+
+def load_named_template(name: str) -> str:
+    path = TEMPLATES_DIR / f"{name}.jinja"
+    if path.exists():
+        return path.read_text()
+    import trl
+
+    path = Path(trl.__file__).with_name("chat_templates") / f"{name}.jinja"
+    if path.exists():
+        return path.read_text()
+    raise DatasetError(f"unknown chat template {name!r}; names: {', '.join(template_names())}, "
+                       "or give an inline Jinja template")
+
+
+def has_generation_markers(template: str) -> bool:
+    import re
+
+    return re.search(r"\{%-?\s*generation\s*-?%\}", template) is not None
+
+
+def resolve_chat_template(tokenizer, setting: str | None, assistant_only_loss: bool) -> tuple[str, str]:
+    """The chat template to train with and where it came from (``tokenizer``, ``named:<n>``, ``inline``).
+
+    ``None``: the tokenizer's own template, else the shipped ``llmops_chatml``. A tokenizer
+    template without ``{% generation %}`` markers is swapped for trl's training variant of
+    it when trl has one (Qwen, Llama 3, Gemma, Phi...); otherwise assistant-only loss fails
+    here with the fix to apply.
+    """
+    if setting and ("{%" in setting or "{{" in setting):
+        template, source = setting, "inline"
+    elif setting:
+        template, source = load_named_template(setting), f"named:{setting}"
+    elif getattr(tokenizer, "chat_template", None):
+        template, source = tokenizer.chat_template, "tokenizer"
+        if isinstance(template, dict):
+            template = template.get("default") or next(iter(template.values()))
+    else:
+        template, source = load_named_template(DEFAULT_TEMPLATE), f"named:{DEFAULT_TEMPLATE}"
+    if assistant_only_loss and not has_generation_markers(template):
+        patched = None
+        if source == "tokenizer":
+            try:
+                from trl.chat_template_utils import get_training_chat_template
+
+                patched = get_training_chat_template(tokenizer)
+            except Exception:  # noqa: BLE001 - trl raises for templates it does not know
+                patched = None
+        if patched:
+            return patched, "tokenizer+trl_training_variant"
+        raise DatasetError(
+            f"chat template ({source}) has no {{% generation %}} markers, so assistant tokens cannot be told apart: "
+            f"set data.chat_template to a template with markers (e.g. {DEFAULT_TEMPLATE}) or "
+            "data.assistant_only_loss: false to train on every token"
+        )
+    return template, source
+
+
+def template_hash(template: str) -> str:
+    return hashlib.sha256(template.encode()).hexdigest()[:16]
+
+
+def tokenize_sft(example: dict, tokenizer, template: str, max_length: int, assistant_only_loss: bool = True) -> dict:
+    """``input_ids`` and ``labels`` for one SFT example; labels are -100 outside assistant turns.
+
+    Truncation keeps the start (like trl's ``keep_start``).
+    """
+    out = tokenizer.apply_chat_template(
+        example["messages"], tools=example.get("tools") or None, chat_template=template, tokenize=True,
+        return_dict=True, return_assistant_tokens_mask=assistant_only_loss,
+    )
+    ids = list(out["input_ids"])
+    if assistant_only_loss:
+        mask = list(out["assistant_masks"])
+        labels = [t if m else -100 for t, m in zip(ids, mask, strict=True)]
+    else:
+        labels = list(ids)
+    return {"input_ids": ids[:max_length], "labels": labels[:max_length], "full_length": len(ids)}
+
+
+def tokenized_sft_dataset(examples: list[dict], tokenizer, template: str, max_length: int, assistant_only_loss: bool):
+    """A ``datasets.Dataset`` of input_ids/labels plus token statistics.
+
+    Examples left with no trained token (e.g. the answer truncated away) are dropped and counted.
+    """
+    from datasets import Dataset
+
+    rows, dropped = [], 0
+    total = trained = truncated = 0
+    for ex in examples:
+        tok = tokenize_sft(ex, tokenizer, template, max_length, assistant_only_loss)
+        n_trained = sum(1 for label in tok["labels"] if label != -100)
+        if n_trained == 0:
+            dropped += 1
+            continue
+        truncated += tok["full_length"] > max_length
+        total += len(tok["input_ids"])
+        trained += n_trained
+        rows.append({"input_ids": tok["input_ids"], "labels": tok["labels"]})
+    stats = {"examples": len(rows), "dropped_no_trained_tokens": dropped, "truncated": truncated,
+             "tokens_total": total, "tokens_trained": trained,
+             "pct_tokens_trained": round(100.0 * trained / total, 2) if total else 0.0}
+    if not rows:
+        raise DatasetError(f"no SFT example has a trained token within max_length={max_length}")
+    return Dataset.from_list(rows), stats
+
+
+def _token_len(msgs: list[dict], tokenizer, template: str, tools, add_generation_prompt: bool) -> int:
+    return len(tokenizer.apply_chat_template(msgs, tools=tools, chat_template=template, tokenize=True,
+                                             return_dict=True, add_generation_prompt=add_generation_prompt)["input_ids"])
+
+
+def fit_prompt(prompt: list[dict], tokenizer, template: str, budget: int, tools=None) -> tuple[list[dict], bool]:
+    """Drop the oldest non-system turns until the rendered prompt fits ``budget`` tokens.
+
+    The system turn and the last turn are always kept. Returns the prompt and whether it
+    fits now (a single huge last turn may still not fit).
+    """
+    msgs = list(prompt)
+    while _token_len(msgs, tokenizer, template, tools, True) > budget:
+        first = 1 if msgs and msgs[0]["role"] == "system" else 0
+        if len(msgs) - first <= 1:
+            return msgs, False
+        del msgs[first]
+        # a conversation must not start with a tool result or an assistant turn
+        while len(msgs) - first > 1 and msgs[first]["role"] in ("tool", "assistant"):
+            del msgs[first]
+    return msgs, True
+
+
+def for_trl(example: dict) -> dict:
+    """A conversational example as trl takes it in a ``datasets.Dataset``: ``tools`` as a JSON
+    string (trl decodes it) and tool-call arguments as JSON strings (Arrow cannot hold
+    free-form argument objects; the shipped template writes strings verbatim)."""
+    out = {}
+    for key in ("prompt", "chosen", "rejected", "messages"):
+        if key in example:
+            out[key] = [_flat_message(m) for m in example[key]]
+    out["tools"] = json.dumps(example["tools"]) if example.get("tools") else None
+    return out
+
+
+def _flat_message(m: dict) -> dict:
+    out = {"role": m["role"], "content": m.get("content") or ""}
+    if m.get("tool_calls"):
+        out["tool_calls"] = [
+            {"id": c.get("id"), "type": "function",
+             "function": {"name": c["function"]["name"],
+                          "arguments": c["function"]["arguments"] if isinstance(c["function"]["arguments"], str)
+                          else json.dumps(c["function"]["arguments"], ensure_ascii=False)}}
+            for c in m["tool_calls"]
+        ]
+    if m.get("tool_call_id"):
+        out["tool_call_id"] = m["tool_call_id"]
+    return out
+
+
+def completion_ids(prompt: list[dict], completion: list[dict], tokenizer, template: str, tools=None
+                   ) -> tuple[list[int], list[int]]:
+    """Token ids of the prompt (with generation prompt) and of the completion after it."""
+    p = tokenizer.apply_chat_template(prompt, tools=tools, chat_template=template, tokenize=True, return_dict=True,
+                                      add_generation_prompt=True)["input_ids"]
+    full = tokenizer.apply_chat_template(prompt + completion, tools=tools, chat_template=template, tokenize=True,
+                                         return_dict=True)["input_ids"]
+    n = 0
+    while n < min(len(p), len(full)) and p[n] == full[n]:
+        n += 1
+    return list(full[:n]), list(full[n:])
+
+
+def truncate_pair(prompt: list[int], completion: list[int], max_length: int) -> list[int]:
+    """Fit prompt + completion in ``max_length``: keep the end of the prompt (most recent turns)
+    and the start of the completion, giving the prompt at least half when both are long."""
+    if len(prompt) + len(completion) <= max_length:
+        return prompt + completion
+    keep_prompt = min(len(prompt), max(max_length // 2, max_length - len(completion)))
+    keep_completion = max_length - keep_prompt
+    return (prompt[-keep_prompt:] if keep_prompt else []) + completion[:keep_completion]
+
+
+def tokenized_reward_dataset(examples: list[dict], tokenizer, template: str, max_length: int):
+    """``chosen_ids`` / ``rejected_ids`` (prompt + completion, truncated by :func:`truncate_pair`)."""
+    from datasets import Dataset
+
+    rows, truncated = [], 0
+    for ex in examples:
+        tools = ex.get("tools") or None
+        p, c = completion_ids(ex["prompt"], ex["chosen"], tokenizer, template, tools)
+        _, r = completion_ids(ex["prompt"], ex["rejected"], tokenizer, template, tools)
+        truncated += (len(p) + max(len(c), len(r))) > max_length
+        rows.append({"chosen_ids": truncate_pair(p, c, max_length), "rejected_ids": truncate_pair(p, r, max_length)})
+    if not rows:
+        raise DatasetError("no preference pairs to train the reward model on")
+    return Dataset.from_list(rows), {"examples": len(rows), "truncated": truncated}

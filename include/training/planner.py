@@ -1,0 +1,425 @@
+"""GPU memory planner: estimate peak training memory before launching anything, and pick a GPU.
+
+The estimate is weights + trainable-parameter gradients + optimizer states + activations
+(+ the LM-head logits, and for DPO/GRPO the extra models), from the model *config* only
+(no weights are loaded: parameter counts come from the architecture's shapes, cross-checked
+against a ``torch.device("meta")`` instantiation when torch is present).
+
+Bytes per parameter used here (P = parameters, T = trainable parameters):
+
+===============================  =======================  =================================================
+part                             full fine-tuning         LoRA / QLoRA
+===============================  =======================  =================================================
+weights                          P x dtype (fp32 4, bf16  frozen base in bf16: P x 2; QLoRA: linear layers
+                                 2)                       NF4 0.5 B + quant constants (0.0159 B with double
+                                                          quantization, 0.0625 B without), the rest bf16
+adapter weights                  -                        T x 4 (peft keeps adapters fp32; QLoRA: bf16 = 2)
+gradients                        P x weight dtype         T x adapter dtype
+optimizer (AdamW)                P x 8 (2 fp32 moments)   T x 8
+optimizer (8-bit / paged 8-bit)  P x 2                    T x 2
+===============================  =======================  =================================================
+
+**The seed's 7B table** (7.0e9 parameters, GB = 1e9 bytes) is what this planner gives for
+full fine-tuning with bf16 weights, and for LoRA/QLoRA on Llama-2-7B's shape with 1-2
+sequences of 2048 tokens, gradient checkpointing and the 1 GiB CUDA overhead
+(``tests/unit/test_planner.py``)::
+
+    full, bf16 weights:  weights 14 + gradients 14 + AdamW 2 fp32 moments 56 = 84 GB + activations
+    LoRA (r=8, q/k/v/o): frozen bf16 weights 13.5 + adapter/optimizer 0.13 + activations -> 16.3-18.0 GB
+    QLoRA (NF4, DQ):     4-bit weights 3.9 + adapter + activations                      -> 6.7-8.3 GB
+
+(Llama-2-7B itself has 6.74e9 parameters, so its weights are 13.5 GB, not the 14 of a nominal 7.0e9.)
+
+**Where standard mixed-precision AdamW differs.** transformers' "model memory anatomy"
+counts 18 bytes/param for mixed-precision AdamW training: fp32 weights 4 + a half copy 2 +
+fp32 gradients 4 + AdamW 8 (PyTorch autocast keeps no persistent half copy, so 16 in
+practice). That is what full fine-tuning here does by default (``train.weights_dtype:
+auto`` loads fp32 master weights and trains with bf16 autocast): 16 bytes/param, i.e. 112 GB
+for 7B, not the 84 GB of the seed table, which assumes bf16 weights and gradients. Set
+``train.weights_dtype: bfloat16`` for the seed table's accounting; note that torch's AdamW
+then keeps its moments in bf16 (4 B/param), so for that case the 8 B/param used here is an
+upper bound. 8-bit optimizers need 2 B/param of states.
+
+Activations per token and layer (sdpa attention, no dropout in the base; ``a`` = compute
+dtype bytes, ``h`` hidden, ``q``/``kv`` projection widths, ``i`` MLP width)::
+
+    no checkpointing:  8h (two fp32 RMSNorm inputs) + a(2h + 2q + 2kv + 4i) (+ LoRA dropout copies)
+    checkpointing:     a*h per layer (the layer input) + one layer's full activations (recompute)
+    LM head:           (a + 8) * vocab per token (logits + fp32 upcast/log-softmax in the loss)
+
+DPO doubles the sequences (chosen + rejected) and, for full fine-tuning, adds a reference
+model; reward models have no LM head; GRPO adds the generation KV cache, the reward model
+(bf16) and, when ``beta > 0`` with full fine-tuning, a reference model. The fit check adds
+``planner.cuda_overhead_mib`` (CUDA context, cuBLAS workspace, allocator slack) and keeps
+``planner.margin`` of the device free. Single device, no ZeRO/FSDP sharding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+GB = 1e9
+MIB = 1024**2
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+#: bytes of optimizer state per trainable parameter
+OPTIMIZER_STATE_BYTES = {
+    "adamw_torch": 8, "adamw_torch_fused": 8, "paged_adamw_32bit": 8,
+    "adamw_bnb_8bit": 2, "adamw_8bit": 2, "paged_adamw_8bit": 2,
+    "adafactor": 0.5,  # factored second moment, no first moment (HF default): well under 1 B/param
+    "sgd": 0,  # transformers' sgd has no momentum by default
+}
+NF4_BYTES = 0.5
+QUANT_CONSTANT_BYTES = {True: 1 / 64 + 4 / (64 * 256), False: 4 / 64}  # double quant / plain (blocksize 64)
+LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+NON_GATED_MLP = {"gpt2", "gpt_neox", "gptj", "opt", "bloom", "falcon", "phi", "starcoder2", "gpt_bigcode"}
+
+
+class PlanError(RuntimeError):
+    """No GPU in the catalog fits; the message has the numbers."""
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the planner needs from a decoder-only transformer config."""
+
+    model_type: str
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    tie_embeddings: bool = False
+    gated_mlp: bool = True
+    num_experts: int = 1
+    experts_per_token: int = 1
+    attention_bias: bool = False
+
+    @classmethod
+    def from_config(cls, config: Any) -> ModelShape:
+        """From a transformers config object or its dict (Llama, Mistral, Qwen, Gemma, Phi-3, GPT-style...)."""
+        c = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        if "text_config" in c and isinstance(c["text_config"], dict):  # multimodal wrappers
+            c = {**c, **c["text_config"]}
+
+        def get(*names, default=None):
+            for n in names:
+                if c.get(n) is not None:
+                    return c[n]
+            return default
+
+        hidden = int(get("hidden_size", "n_embd", "d_model"))
+        heads = int(get("num_attention_heads", "n_head", "num_heads"))
+        model_type = str(get("model_type", default="unknown"))
+        inter = int(get("intermediate_size", "n_inner", "ffn_dim", default=4 * hidden) or 4 * hidden)
+        return cls(
+            model_type=model_type,
+            vocab_size=int(get("vocab_size")),
+            hidden_size=hidden,
+            intermediate_size=inter,
+            num_layers=int(get("num_hidden_layers", "n_layer", "num_layers")),
+            num_heads=heads,
+            num_kv_heads=int(get("num_key_value_heads", "num_kv_heads", default=heads) or heads),
+            head_dim=int(get("head_dim", default=hidden // heads) or hidden // heads),
+            tie_embeddings=bool(get("tie_word_embeddings", default=False)),
+            gated_mlp=model_type not in NON_GATED_MLP,
+            num_experts=int(get("num_local_experts", "num_experts", default=1) or 1),
+            experts_per_token=int(get("num_experts_per_tok", default=1) or 1),
+            attention_bias=bool(get("attention_bias", default=False)),
+        )
+
+    @property
+    def q_dim(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.num_kv_heads * self.head_dim
+
+    def linear_shapes(self) -> dict[str, tuple[int, int, int]]:
+        """Per layer: module name -> (in_features, out_features, copies) (copies = experts for MLPs)."""
+        h, i, e = self.hidden_size, self.intermediate_size, self.num_experts
+        shapes = {
+            "q_proj": (h, self.q_dim, 1),
+            "k_proj": (h, self.kv_dim, 1),
+            "v_proj": (h, self.kv_dim, 1),
+            "o_proj": (self.q_dim, h, 1),
+            "up_proj": (h, i, e),
+            "down_proj": (i, h, e),
+        }
+        if self.gated_mlp:
+            shapes["gate_proj"] = (h, i, e)
+        return shapes
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameters by part: embedding, linear layers (what 4-bit quantizes), other, LM head."""
+        h = self.hidden_size
+        linear = sum(a * b * n for a, b, n in self.linear_shapes().values()) * self.num_layers
+        bias = (self.q_dim + 2 * self.kv_dim) * self.num_layers if self.attention_bias else 0
+        router = h * self.num_experts * self.num_layers if self.num_experts > 1 else 0
+        norms = 2 * h * self.num_layers + h
+        embed = self.vocab_size * h
+        head = 0 if self.tie_embeddings else self.vocab_size * h
+        counts = {"embedding": embed, "linear": linear, "other": norms + bias + router, "lm_head": head}
+        counts["total"] = sum(counts.values())
+        return counts
+
+
+def meta_parameter_count(config: Any) -> int | None:
+    """Exact parameter count by instantiating the architecture on the meta device (no memory, no weights)."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+        return sum(p.numel() for p in model.parameters())
+    except Exception:  # noqa: BLE001 - unknown architectures: the analytic count stands
+        return None
+
+
+def load_model_config(base_model: str, revision: str | None = None):
+    """The model's config (``config.json``) from a local folder or the HF cache; no weights."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(base_model, revision=revision)
+
+
+@dataclass
+class PlanInputs:
+    method: str = "sft"  # sft | reward | dpo | grpo
+    peft: str = "lora"  # none | lora | qlora
+    weights_dtype: str = "bfloat16"  # non-quantized weights: float32 | bfloat16 | float16
+    compute_dtype: str = "bfloat16"
+    lora_r: int = 8
+    lora_targets: tuple[str, ...] | str = ("q_proj", "k_proj", "v_proj", "o_proj")
+    lora_dropout: float = 0.05
+    double_quant: bool = True
+    batch_size: int = 1
+    seq_len: int = 2048
+    gradient_checkpointing: bool = True
+    optimizer: str = "adamw_torch"
+    grpo_num_generations: int = 4
+    grpo_max_completion_length: int = 128
+    grpo_beta: float = 0.0
+
+
+@dataclass
+class MemoryEstimate:
+    """Bytes per component; ``total`` is the sum (what max_memory_allocated should approach)."""
+
+    components: dict[str, float]
+    params: dict[str, int]
+    trainable_params: int
+    tokens_per_step: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.components.values()))
+
+    def gb(self) -> dict[str, float]:
+        return {k: round(v / GB, 3) for k, v in self.components.items()} | {"total": round(self.total / GB, 3)}
+
+
+def lora_trainable(shape: ModelShape, r: int, targets) -> tuple[int, list[tuple[int, int, int]]]:
+    """Adapter parameters r*(in+out) per targeted linear, and the targeted (in, out, copies)."""
+    shapes = shape.linear_shapes()
+    names = list(shapes) if targets == "all-linear" else list(targets)
+    unknown = [n for n in names if n not in shapes and n in LINEAR_NAMES]
+    sized = [shapes[n] for n in names if n in shapes]
+    if not sized:
+        raise PlanError(f"cannot size LoRA targets {names} for model_type={shape.model_type}: known modules "
+                        f"{', '.join(shapes)}")
+    if unknown:
+        raise PlanError(f"LoRA targets {unknown} do not exist in model_type={shape.model_type}")
+    total = sum(r * (a + b) * n for a, b, n in sized) * shape.num_layers
+    return total, sized
+
+
+def static_bytes(total: int, linear: int, trainable: int, *, peft: str, weights_dtype: str = "bfloat16",
+                 optimizer: str = "adamw_torch", double_quant: bool = True) -> dict[str, float]:
+    """Weights, adapter, gradients and optimizer states (bytes) from parameter counts."""
+    if optimizer not in OPTIMIZER_STATE_BYTES:
+        raise PlanError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZER_STATE_BYTES)}")
+    wb = DTYPE_BYTES[weights_dtype]
+    out: dict[str, float] = {}
+    if peft == "qlora":
+        out["weights"] = linear * (NF4_BYTES + QUANT_CONSTANT_BYTES[double_quant]) + (total - linear) * 2
+        adapter_b = 2  # trl casts QLoRA adapters to bf16
+    else:
+        out["weights"] = total * wb
+        adapter_b = 4  # peft keeps LoRA weights in fp32
+    if peft == "none":
+        out["gradients"] = trainable * wb
+    else:
+        out["adapter"] = trainable * adapter_b
+        out["gradients"] = trainable * adapter_b
+    out["optimizer"] = trainable * OPTIMIZER_STATE_BYTES[optimizer]
+    return out
+
+
+def activation_bytes(shape: ModelShape, inp: PlanInputs, sequences: int, seq_len: int, lm_head: bool = True,
+                     targeted: list[tuple[int, int, int]] | None = None) -> dict[str, float]:
+    a = DTYPE_BYTES[inp.compute_dtype]
+    h, q, kv, i = shape.hidden_size, shape.q_dim, shape.kv_dim, shape.intermediate_size
+    i_active = i * max(1, shape.experts_per_token)
+    tokens = sequences * seq_len
+    per_layer = 8 * h + a * (2 * h + 2 * q + 2 * kv + 4 * i_active)
+    if targeted and inp.lora_dropout > 0:
+        per_layer += sum((a + 1) * fin + a * inp.lora_r for fin, _, _ in targeted)
+    if inp.gradient_checkpointing:
+        layers = tokens * (a * h * shape.num_layers + per_layer)
+    else:
+        layers = tokens * per_layer * shape.num_layers
+    out = {"activations": float(layers)}
+    if lm_head:
+        out["logits"] = float(tokens * (a + 8) * shape.vocab_size)
+    return out
+
+
+def estimate(shape: ModelShape, inp: PlanInputs, total_params: int | None = None) -> MemoryEstimate:
+    """Peak training memory for ``shape`` trained per ``inp`` (single device)."""
+    counts = shape.param_counts()
+    notes: list[str] = []
+    total = counts["total"]
+    if total_params and abs(total_params - total) > 0.01 * total:
+        notes.append(f"analytic parameter count {total:,} differs from the exact count {total_params:,}; "
+                     "using the exact count (difference attributed to non-linear parameters)")
+        total = total_params
+    linear = counts["linear"]
+    targeted = None
+    if inp.peft == "none":
+        trainable = total
+    else:
+        trainable, targeted = lora_trainable(shape, inp.lora_r, inp.lora_targets)
+    weights_dtype = inp.weights_dtype if inp.peft != "qlora" else "bfloat16"
+    comp = static_bytes(total, linear, trainable, peft=inp.peft, weights_dtype=weights_dtype, optimizer=inp.optimizer,
+                        double_quant=inp.double_quant)
+
+    seqs, seq_len, lm_head = inp.batch_size, inp.seq_len, True
+    if inp.method in ("dpo", "reward"):
+        seqs = 2 * inp.batch_size  # chosen + rejected
+        lm_head = inp.method == "dpo"
+    if inp.method == "grpo":
+        seq_len = inp.seq_len + inp.grpo_max_completion_length
+    comp.update(activation_bytes(shape, inp, seqs, seq_len, lm_head, targeted))
+
+    a = DTYPE_BYTES[inp.compute_dtype]
+    base_half = total * 2
+    if inp.method == "dpo" and inp.peft == "none":
+        comp["reference_model"] = total * DTYPE_BYTES[inp.weights_dtype]
+        notes.append("DPO with full fine-tuning keeps a separate reference model")
+    if inp.method == "grpo":
+        gen_seqs = max(inp.batch_size, inp.grpo_num_generations)
+        comp["kv_cache"] = float(gen_seqs * seq_len * shape.num_layers * 2 * shape.kv_dim * a)
+        comp["reward_model"] = float(base_half)
+        notes.append("GRPO: reward model assumed the size of the base model, in bf16")
+        if inp.grpo_beta > 0 and inp.peft == "none":
+            comp["reference_model"] = float(total * DTYPE_BYTES[inp.weights_dtype])
+    return MemoryEstimate(comp, {**counts, "total_used": total}, trainable, seqs * seq_len, notes)
+
+
+# ------------------------------------------------------------------ GPU choice
+
+
+@dataclass
+class GpuChoice:
+    gpu: dict | None
+    required_bytes: float
+    candidates: list[dict]
+
+
+def choose_gpu(required_bytes: float, catalog: list[dict], margin: float, forced: str | None = None) -> GpuChoice:
+    """First catalog entry (preference order) whose memory x (1 - margin) holds ``required_bytes``."""
+    rows = []
+    for g in catalog:
+        usable = g["memory_mib"] * MIB * (1 - margin)
+        rows.append({**g, "usable_bytes": usable, "fits": required_bytes <= usable,
+                     "headroom_gb": round((usable - required_bytes) / GB, 2)})
+    pool = [r for r in rows if r["name"] == forced] if forced else rows
+    chosen = next((r for r in pool if r["fits"]), None)
+    return GpuChoice(chosen, required_bytes, rows)
+
+
+def inputs_from_config(cfg) -> PlanInputs:
+    """PlanInputs for a :class:`~include.config.training.TrainingConfig` (on a bf16-capable GPU)."""
+    t = cfg.train
+    compute = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(t.precision, "bfloat16")
+    if t.weights_dtype != "auto":
+        weights = t.weights_dtype
+    else:
+        weights = "float32" if cfg.peft == "none" else compute
+    seq = cfg.data.max_prompt_length if cfg.method == "grpo" else cfg.data.max_length
+    return PlanInputs(
+        method=cfg.method, peft=cfg.peft, weights_dtype=weights, compute_dtype=compute, lora_r=cfg.lora.r,
+        lora_targets=cfg.lora.target_modules if isinstance(cfg.lora.target_modules, str)
+        else tuple(cfg.lora.target_modules),
+        lora_dropout=cfg.lora.dropout, double_quant=cfg.quantization.double_quant,
+        batch_size=t.per_device_train_batch_size, seq_len=seq, gradient_checkpointing=t.gradient_checkpointing,
+        optimizer=t.optim, grpo_num_generations=cfg.grpo.num_generations,
+        grpo_max_completion_length=cfg.grpo.max_completion_length, grpo_beta=cfg.grpo.beta,
+    )
+
+
+def plan(cfg, model_config: Any | None = None, exact_count: bool = True) -> dict:
+    """The plan for a training config: estimate, required memory, chosen GPU and SageMaker instance.
+
+    Raises :class:`PlanError` (with every number) when nothing in the catalog fits.
+    """
+    model_config = model_config or load_model_config(cfg.base_model, cfg.base_model_revision)
+    shape = ModelShape.from_config(model_config)
+    exact = meta_parameter_count(model_config) if exact_count else None
+    inp = inputs_from_config(cfg)
+    est = estimate(shape, inp, exact)
+    required = est.total + cfg.planner.cuda_overhead_mib * MIB
+    catalog = [g.model_dump() for g in cfg.planner.catalog]
+    choice = choose_gpu(required, catalog, cfg.planner.margin, cfg.planner.gpu)
+    result = {
+        "model": {"base_model": cfg.base_model, **asdict(shape), "params": est.params, "exact_param_count": exact,
+                  "trainable_params": est.trainable_params},
+        "inputs": asdict(inp),
+        "estimate_bytes": est.total,
+        "components_gb": est.gb(),
+        "cuda_overhead_gb": round(cfg.planner.cuda_overhead_mib * MIB / GB, 3),
+        "required_gb": round(required / GB, 3),
+        "margin": cfg.planner.margin,
+        "tokens_per_step": est.tokens_per_step,
+        "gpu": choice.gpu["name"] if choice.gpu else None,
+        "sagemaker_instance": choice.gpu["sagemaker_instance"] if choice.gpu else None,
+        "k8s_gpu_product": choice.gpu["k8s_gpu_product"] if choice.gpu else None,
+        "candidates": [{k: r[k] for k in ("name", "memory_mib", "fits", "headroom_gb", "sagemaker_instance")}
+                       for r in choice.candidates],
+        "notes": est.notes,
+    }
+    if choice.gpu is None:
+        raise PlanError(format_no_fit(result, cfg.planner.gpu))
+    return result
+
+
+def format_plan(p: dict) -> str:
+    comps = ", ".join(f"{k} {v:.2f}" for k, v in p["components_gb"].items() if k != "total")
+    return (f"estimated peak {p['components_gb']['total']:.2f} GB ({comps}) + CUDA overhead "
+            f"{p['cuda_overhead_gb']:.2f} GB = {p['required_gb']:.2f} GB required")
+
+
+def format_no_fit(p: dict, forced: str | None) -> str:
+    cands = "; ".join(f"{c['name']} {c['memory_mib'] * MIB / GB:.1f} GB (headroom {c['headroom_gb']:+.1f} GB)"
+                      for c in p["candidates"])
+    where = f"the forced GPU {forced}" if forced else "any GPU in the catalog"
+    return (f"the run does not fit {where} with a {p['margin']:.0%} margin: {format_plan(p)} for "
+            f"{p['model']['base_model']} ({p['model']['params']['total_used'] / 1e9:.2f}B params, method="
+            f"{p['inputs']['method']}, peft={p['inputs']['peft']}, batch {p['inputs']['batch_size']} x "
+            f"{p['inputs']['seq_len']} tokens). Candidates: {cands}. Lower the batch size or sequence length, "
+            "enable gradient checkpointing, use peft=lora/qlora or an 8-bit optimizer.")
+
+
+def bytes_per_param(peft: str, weights_dtype: str, optimizer: str = "adamw_torch") -> float:
+    """Static bytes per *base* parameter for full fine-tuning (peft=none) — the anatomy-doc figure."""
+    if peft != "none":
+        raise ValueError("bytes/param is a full fine-tuning figure")
+    s = static_bytes(1_000_000, 1_000_000, 1_000_000, peft="none", weights_dtype=weights_dtype, optimizer=optimizer)
+    return math.fsum(s.values()) / 1_000_000

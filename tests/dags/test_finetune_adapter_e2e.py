@@ -1,0 +1,150 @@
+"""finetune_adapter run for real with dag.test(): tiny model, local backend, registry on a real S3 server."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from tests.unit import test_training_dataset as _fixtures
+
+# session fixtures shared with the other training tests (tiny model, canonical Parquet)
+tiny_model_dir, sample_rows, canonical_dir = _fixtures.tiny_model_dir, _fixtures.sample_rows, _fixtures.canonical_dir
+
+pytestmark = [pytest.mark.dag, pytest.mark.slow]
+
+HP = {"max_steps": 3, "learning_rate": 5e-3, "per_device_train_batch_size": 2, "logging_steps": 1,
+      "data": {"max_length": 128, "max_rows": 12, "eval_fraction": 0.2}}
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dagbag import DAGS
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    return bag.dags["finetune_adapter"]
+
+
+def _states(dag_run) -> dict:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def _conf(tiny_model_dir, canonical_dir, tmp_path, bucket, **over):
+    conf = {"dataset_uri": str(canonical_dir), "base_model": str(tiny_model_dir), "method": "sft", "peft": "lora",
+            "backend": "local", "registry_uri": f"s3://{bucket}/adapters", "adapter_name": "tiny-sft",
+            "hyperparameters": HP, "work_uri": str(tmp_path / "work"), "aws_conn_id": ""}
+    conf.update(over)
+    return conf
+
+
+def test_shape_schedule_and_params(dag):
+    order = ["plan", "build_set", "train", "evaluate", "register"]
+    assert {t.task_id for t in dag.tasks} == set(order)
+    for a, b in zip(order, order[1:], strict=False):
+        assert b in dag.get_task(a).downstream_task_ids
+    assert all(t.retries >= 2 for t in dag.tasks)
+    from llmops_airflow.finetune import CURATED_DATASET_ASSET
+
+    assert CURATED_DATASET_ASSET in dag.timetable.asset_condition.objects  # scheduled on the curated dataset
+    for name in ("dataset_uri", "base_model", "method", "peft", "backend", "registry_uri", "adapter_name",
+                 "hyperparameters"):
+        param = dag.params.get_param(name)
+        assert param.schema.get("title") and len(param.description or "") > 20, name
+    assert dag.params.get_param("method").schema["enum"] == ["sft", "reward", "dpo", "grpo"]
+    assert dag.params.get_param("peft").schema["enum"] == ["none", "lora", "qlora"]
+    assert dag.params.get_param("backend").schema["enum"] == ["local", "kubernetes", "sagemaker"]
+    assert dag.params.get_param("hyperparameters").schema["type"] == "object"
+
+
+def test_end_to_end_local_backend_registers_the_adapter(dag, tiny_model_dir, canonical_dir, tmp_path, s3_bucket):
+    dr = dag.test(run_conf=_conf(tiny_model_dir, canonical_dir, tmp_path, s3_bucket))
+    assert str(dr.state) == "success", _states(dr)
+    runs = list((tmp_path / "work").iterdir())
+    assert len(runs) == 1
+    run_dir = runs[0]
+    plan = json.loads((run_dir / "plan.json").read_text())
+    assert plan["plan"]["gpu"] == "L4-24GB" and plan["plan"]["sagemaker_instance"] == "ml.g6.xlarge"
+    trainset = json.loads((run_dir / "trainset" / "trainset.json").read_text())
+    assert trainset["method"] == "sft" and trainset["train_rows"] == 12
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert evaluation["passed"] and evaluation["outputs"]["kind"] == "adapter"
+    reg = json.loads((run_dir / "registration.json").read_text())
+    assert reg["version"] == 1 and reg["created"] and reg["uri"] == f"s3://{s3_bucket}/adapters/tiny-sft/v1"
+
+    s3 = boto3.client("s3")
+    m = json.loads(s3.get_object(Bucket=s3_bucket, Key="adapters/tiny-sft/v1/manifest.json")["Body"].read())
+    assert m["base_model"] == str(tiny_model_dir) and len(m["base_model_hash"]) == 64
+    assert m["tokenizer_hash"] and m["chat_template_hash"] and m["chat_template_source"] == "named:llmops_chatml"
+    assert m["dataset_uri"] == str(canonical_dir) and m["dataset_content_hash"] == trainset["dataset_content_hash"]
+    assert m["method"] == "sft" and m["config"]["lora"]["r"] == 8 and m["config"]["output_uri"] == ""
+    assert m["metrics"]["global_steps"] == 3 and m["metrics"]["pct_tokens_trained"] > 0
+    assert m["gate"]["passed"] and m["code_version"] and m["library_versions"]["peft"] == "0.21.2"
+    assert m["created_at"] and m["parent_version"] is None and m["plan"]["gpu"] == "L4-24GB"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="adapters/tiny-sft/v1/")["Contents"]}
+    assert "adapters/tiny-sft/v1/adapter_model.safetensors" in keys
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"hyperparameters": {"lr": 0.1}},
+        {"backend": "kubernetes"},
+        {"dataset_uri": "/nonexistent/curated"},
+    ],
+)
+def test_invalid_params_fail_plan_and_run_nothing(dag, tiny_model_dir, canonical_dir, tmp_path, s3_bucket, override):
+    dr = dag.test(run_conf=_conf(tiny_model_dir, canonical_dir, tmp_path, s3_bucket, **override))
+    states = _states(dr)
+    assert str(dr.state) == "failed"
+    assert states["plan"] == "failed"
+    assert all(s in ("upstream_failed", "None", "skipped") for t, s in states.items() if t != "plan"), states
+    assert not list((tmp_path / "work").glob("*/trainset"))
+
+
+def _plan(params, tiny_model_dir, canonical_dir, tmp_path, **over):
+    from llmops_airflow.finetune import plan_run
+
+    conf = _conf(tiny_model_dir, canonical_dir, tmp_path, "b", **over)
+    return plan_run(conf, "manual__1")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"hyperparameters": {"lr": 0.1}}, "hyperparameters: unknown key(s) 'lr'"),
+        ({"hyperparameters": {"lora": {"r": 0}}}, "lora.r: Input should be greater than or equal to 1"),
+        ({"backend": "sagemaker"}, "backend 'sagemaker' is not implemented yet (issue #7)"),
+        ({"method": "ppo"}, "Param method='ppo' is invalid"),
+        ({"method": "grpo"}, "grpo.reward_model is required"),
+        ({"registry_uri": "/local/path"}, "registry_uri must be s3://"),
+        ({"adapter_name": "bad name"}, "adapter_name='bad name' is invalid"),
+        ({"base_model": ""}, "Param base_model is required"),
+        ({"base_model": "/nonexistent/model"}, "cannot read its config"),
+        ({"dataset_uri": ""}, "dataset_uri is empty"),
+        ({"peft": "none", "hyperparameters": {"planner": {"gpu": "L4-24GB"}, "data": {"max_length": 999999},
+                                              "per_device_train_batch_size": 4096}},
+         "memory plan: the run does not fit the forced GPU L4-24GB with a 10% margin"),
+    ],
+)
+def test_plan_error_messages(tiny_model_dir, canonical_dir, tmp_path, override, message):
+    with pytest.raises(AirflowFailException) as err:
+        _plan(None, tiny_model_dir, canonical_dir, tmp_path, **override)
+    assert message in str(err.value)
+
+
+def test_dataset_uri_from_the_triggering_asset_event(tiny_model_dir, canonical_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from llmops_airflow.finetune import CURATED_DATASET_ASSET, plan_run
+
+    conf = _conf(tiny_model_dir, canonical_dir, tmp_path, "b", dataset_uri="")
+    extra = {"version": "ds-1", "rows": 68, "manifest": "m.json", "curated": str(canonical_dir), "output_uri": "o"}
+    events = {CURATED_DATASET_ASSET: [SimpleNamespace(extra=extra)]}
+    run = plan_run(conf, "asset_run", events)
+    assert run["config"]["dataset_uri"] == str(canonical_dir)
+    assert run["adapter_name"] == "tiny-sft" and run["paths"]["model"].endswith("asset_run/model")
