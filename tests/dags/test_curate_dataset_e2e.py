@@ -21,6 +21,20 @@ def dag(airflow_db):
     return DagBag(dag_folder=str(DAGS)).dags["curate_dataset"]
 
 
+def _asset_events(run_id: str) -> list[dict]:
+    """Extras of the curated_dataset Asset events the run emitted (from Airflow's database)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetEvent.extra).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == "curated_dataset", AssetEvent.source_run_id == run_id)
+        ).all()
+    return [r[0] for r in rows]
+
+
 def _states(dag_run) -> dict:
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
@@ -52,6 +66,9 @@ def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_pa
     assert list((vdir / "curated").glob("*.parquet")) and (vdir / "rejects" / "ingest").is_dir()
     assert (vdir / "data_docs" / "index.html").is_file()
     assert not any((out / "_staging").iterdir())  # the run's staging folder is cleaned up
+    events = _asset_events(dr.run_id)
+    assert [e["version"] for e in events] == [version]
+    assert events[0]["rows"] == acc["curated_rows"] and events[0]["curated"].endswith(f"{version}/curated")
     # unchanged input and config: every stage skips, nothing new is published
     dr2 = dag.test(run_conf=conf)
     states = _states(dr2)
@@ -59,6 +76,7 @@ def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_pa
     assert states["ingest"] == states["publish"] == "skipped" and states["finalize_run"] == "success"
     assert (out / "_latest").read_text().strip() == version
     assert [p.name for p in (out / "versions").iterdir()] == [version]
+    assert _asset_events(dr2.run_id) == []  # nothing new published: no event for finetune_adapter
 
 
 def test_failing_gate_stops_before_publish(dag, sample_data, tmp_path):

@@ -79,3 +79,27 @@ def test_delta_table_with_deletion_vectors_is_refused(tmp_path):
     (log / "00000000000000000000.json").write_text("\n".join(json.dumps(a) for a in actions) + "\n")
     with pytest.raises(UnsupportedTable, match="deletion vectors"):
         resolve_delta(str(tmp_path / "dv"))
+
+
+def test_iceberg_snapshot_with_delete_files_is_refused(tmp_path, monkeypatch):
+    """pyiceberg 0.12 cannot write delete files (merge-on-read falls back to copy-on-write),
+    so a real scan task of a real table gets a real data file attached as its delete file."""
+    from pyiceberg.catalog import load_catalog
+    from pyiceberg.table import DataScan, FileScanTask
+
+    from include.lakehouse import iceberg_catalog_properties, resolve_iceberg
+
+    monkeypatch.setenv("LLMOPS_ICEBERG_HOME", str(tmp_path / "iceberg"))
+    props = iceberg_catalog_properties({})
+    catalog = load_catalog(props.pop("name", "llmops"), **props)
+    catalog.create_namespace("raw")
+    table = catalog.create_table("raw.t", schema=alpaca(0, 1).schema)
+    table.append(alpaca(0, 2))
+    real_plan = DataScan.plan_files
+
+    def with_deletes(self):
+        return [FileScanTask(t.file, delete_files={t.file}) for t in real_plan(self)]
+
+    monkeypatch.setattr(DataScan, "plan_files", with_deletes)
+    with pytest.raises(UnsupportedTable, match="has delete files"):
+        resolve_iceberg("iceberg://raw.t", {})
