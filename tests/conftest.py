@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -30,6 +31,10 @@ for p in (str(REPO / "plugins"), str(REPO)):
 os.environ["PYTHONPATH"] = os.pathsep.join(
     dict.fromkeys([str(REPO), str(REPO / "plugins"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
 )
+
+
+# py4j logs from __del__ at interpreter exit, after pytest closed its streams: keep it quiet
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
