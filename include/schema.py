@@ -102,6 +102,7 @@ REJECT_FIELDS: tuple[Field, ...] = (
     _s("reason", "machine-readable reason code", nullable=False),
     _s("detail", "human-readable explanation"),
     _s("dup_of", "id of the surviving row (dedup stages)"),
+    _s("cluster_id", "near-duplicate cluster the row belonged to (near_dedup)"),
     _s("raw", "the source text of a record that could not be converted (ingest)"),
 )
 

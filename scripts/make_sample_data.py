@@ -133,8 +133,8 @@ def main() -> None:
     hh = [{"chosen": "\n\nHuman: How can I be a better listener?\n\nAssistant: Make eye contact, do not "
                      "interrupt, and repeat back what you heard.",
            "rejected": "\n\nHuman: How can I be a better listener?\n\nAssistant: Just talk more."}]
-    with gzip.open(OUT / "hh_rlhf.jsonl.gz", "wt", encoding="utf-8") as f:
-        f.write("".join(json.dumps(r) + "\n" for r in hh))
+    with gzip.GzipFile(OUT / "hh_rlhf.jsonl.gz", "wb", mtime=0) as f:  # mtime=0: byte-reproducible
+        f.write("".join(json.dumps(r) + "\n" for r in hh).encode())
     # --- KTO (unpaired, boolean label)
     jsonl("kto.jsonl", [
         {"messages": [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "4"}],
@@ -143,6 +143,24 @@ def main() -> None:
          "label": False},
         {"messages": [{"role": "user", "content": "Capital of Italy?"}, {"role": "assistant", "content": "Rome"}],
          "label": "yes"},
+    ])
+    # --- a near duplicate: the same long answer with two words changed and other punctuation
+    answer = (
+        "Photosynthesis is the process by which plants, algae and some bacteria turn light into chemical "
+        "energy. Chlorophyll in the chloroplasts absorbs mostly red and blue light. The energy splits water "
+        "molecules, which releases oxygen as a by-product, and produces the carriers ATP and NADPH. In the "
+        "Calvin cycle, which takes place in the stroma, these carriers power the fixation of carbon dioxide "
+        "from the air into three-carbon sugars. The plant then builds glucose, sucrose and starch from those "
+        "sugars, and uses them for growth, for storage in roots and seeds, and as fuel for respiration at "
+        "night. Because nearly every food chain starts with organisms that photosynthesise, the process "
+        "supports almost all life on Earth, and over millions of years it filled the atmosphere with the "
+        "oxygen that animals breathe today. Scientists study it closely to improve crop yields and to design "
+        "artificial systems that could make clean fuels directly from sunlight, water and carbon dioxide."
+    )
+    edited = answer.replace("mostly red", "mainly red").replace("improve crop", "raise crop").replace(", ", "; ", 3)
+    jsonl("alpaca_near_duplicates.jsonl", [
+        {"instruction": "Explain photosynthesis.", "input": "", "output": answer},
+        {"instruction": "Explain photosynthesis!", "input": "", "output": edited},
     ])
     # --- a file that fits no format
     jsonl("unknown_format.jsonl", [{"foo": 1, "bar": "baz"}, {"foo": 2, "bar": "qux"}])

@@ -196,7 +196,7 @@ def empty_rejects(spark):
     return spark.createDataFrame([], spark_schema(REJECT_FIELDS_ALL))
 
 
-def as_rejects(df, stage: str, reason_col, detail_col=None, dup_of_col=None):
+def as_rejects(df, stage: str, reason_col, detail_col=None, dup_of_col=None, cluster_col=None):
     """Shape rejected canonical rows as reject rows (every reject column present)."""
     from pyspark.sql import functions as F
 
@@ -205,6 +205,7 @@ def as_rejects(df, stage: str, reason_col, detail_col=None, dup_of_col=None):
         "reason": reason_col,
         "detail": detail_col if detail_col is not None else F.lit(None).cast("string"),
         "dup_of": dup_of_col if dup_of_col is not None else F.lit(None).cast("string"),
+        "cluster_id": cluster_col if cluster_col is not None else F.lit(None).cast("string"),
         "raw": F.lit(None).cast("string"),
     }
     cols = []

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.spark
 # file -> (source records, canonical rows, rejected records) for include/sample_data
 EXPECTED_FILES = {
     "alpaca.json": (6, 5, 1),
+    "alpaca_near_duplicates.jsonl": (2, 2, 0),
     "hh_rlhf.jsonl.gz": (1, 1, 0),
     "kto.jsonl": (3, 2, 1),
     "oasst_messages.parquet": (4, 1, 2),
@@ -63,6 +64,7 @@ def test_ingest_detects_the_format_of_each_file(ingested):
     formats = {f["relative"]: f["format"] for f in stats["details"]["files"]}
     assert formats == {
         "alpaca.json": "alpaca",
+        "alpaca_near_duplicates.jsonl": "alpaca",
         "hh_rlhf.jsonl.gz": "hh_rlhf",
         "kto.jsonl": "kto",
         "oasst_messages.parquet": "oasst_flat",
