@@ -77,7 +77,7 @@ def test_chain_is_one_cluster_and_survivors_are_deterministic(spark, cfg, corpus
                        ("G", "F", "F", "near_duplicate", "near_dedup")]
         results.append((sorted(kept.items(), key=str), got))
         d = stats["details"]
-        assert (d["bands"], d["rows"]) == (9, 13) and d["cluster_size_histogram"] == {"2": 1, "3": 1}
+        assert (d["bands"], d["rows"]) == (17, 7) and d["cluster_size_histogram"] == {"2": 1, "3": 1}
         assert d["removed"] == 3 and d["clusters"] == 2
         assert d["s_curve"]["0.9"] > 0.9 > d["s_curve"]["0.5"]
         assert d["verified_edges"] <= d["candidate_edges"]
