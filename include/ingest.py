@@ -199,6 +199,21 @@ def convert_file(
     records = list(iter_records(uri, s3_endpoint))
     if extra_fields:
         records = [(ln, {**extra_fields, **r} if isinstance(r, dict) else r) for ln, r in records]
+    return convert_records(records, relative, source=source, fmt=fmt, options=options, detect_sample=detect_sample,
+                           max_raw_chars=max_raw_chars)
+
+
+def convert_records(
+    records: list[tuple[int, dict | ParseError]],
+    relative: str,
+    *,
+    source: str,
+    fmt: str | None = None,
+    options: FormatOptions = FormatOptions(),
+    detect_sample: int = 50,
+    max_raw_chars: int = 4000,
+) -> tuple[list[dict], list[dict], FileReport]:
+    """Convert the ``(line, record)`` pairs of one source file (see :func:`convert_file`)."""
     if fmt is None:
         sample = [r for _, r in records if isinstance(r, dict)][:detect_sample]
         fmt = detect_format(sample)

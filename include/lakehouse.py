@@ -78,18 +78,20 @@ def _delta_uri(uri: str) -> str:
     return "s3://" + uri.split("://", 1)[1] if storage.is_s3(uri) else storage.local_path(uri)
 
 
-def resolve_delta(uri: str, version: int | None = None, endpoint: str | None = None) -> TableSource:
+def resolve_delta(uri: str, version: int | None = None, endpoint: str | None = None,
+                  check_features: bool = True) -> TableSource:
     from deltalake import DeltaTable
 
     dt = DeltaTable(_delta_uri(uri), version=version, storage_options=_delta_storage_options(uri, endpoint))
-    features = set(dt.protocol().reader_features or [])
+    features = set(dt.protocol().reader_features or []) if check_features else set()
     if "deletionVectors" in features and _has_deletion_vectors(dt):
         raise UnsupportedTable(
             f"Delta table {uri} (version {dt.version()}) has deletion vectors: reading its Parquet files would "
             "return deleted rows. Purge them (REORG TABLE ... APPLY (PURGE)) or set lakehouse.native_readers: true "
             "on a cluster with the Delta connector."
         )
-    if "columnMapping" in features or dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
+    if check_features and ("columnMapping" in features
+                           or dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none"):
         raise UnsupportedTable(f"Delta table {uri} uses column mapping: Parquet column names differ from the table's")
     actions = _arro3_to_pydict(dt.get_add_actions(flatten=True))
     part_cols = [c for c in actions if c.startswith("partition.")]
@@ -128,7 +130,8 @@ def iceberg_identifier(source_uri: str) -> str:
     return ident
 
 
-def resolve_iceberg(source_uri: str, catalog_props: dict, snapshot_id: int | None = None) -> TableSource:
+def resolve_iceberg(source_uri: str, catalog_props: dict, snapshot_id: int | None = None,
+                    check_features: bool = True) -> TableSource:
     from pyiceberg.catalog import load_catalog
 
     ident = iceberg_identifier(source_uri)
@@ -139,7 +142,7 @@ def resolve_iceberg(source_uri: str, catalog_props: dict, snapshot_id: int | Non
         raise ValueError(f"Iceberg table {ident} has no snapshot {snapshot_id if snapshot_id is not None else ''}")
     files = []
     for task in table.scan(snapshot_id=snap.snapshot_id).plan_files():
-        if task.delete_files:
+        if task.delete_files and check_features:
             raise UnsupportedTable(
                 f"Iceberg table {ident} snapshot {snap.snapshot_id} has delete files for {task.file.file_path}: "
                 "plain Parquet reads would return deleted rows. Rewrite the table (rewrite_data_files) or set "
@@ -158,10 +161,11 @@ def resolve_source(source_uri: str, lake_cfg, extensions, endpoint: str | None =
                    ) -> tuple[list[storage.FileInfo], TableSource | None]:
     """The files to ingest for ``source_uri`` and, for a table, what it resolved to."""
     kind = detect_table_format(source_uri, lake_cfg.table_format, endpoint)
+    native = getattr(lake_cfg, "native_readers", False)  # Spark's connector reads deletes correctly
     if kind == "delta":
-        src = resolve_delta(source_uri, lake_cfg.version, endpoint)
+        src = resolve_delta(source_uri, lake_cfg.version, endpoint, check_features=not native)
     elif kind == "iceberg":
-        src = resolve_iceberg(source_uri, lake_cfg.iceberg_catalog, lake_cfg.version)
+        src = resolve_iceberg(source_uri, lake_cfg.iceberg_catalog, lake_cfg.version, check_features=not native)
     else:
         return storage.list_files(source_uri, extensions, endpoint), None
     if not src.files:

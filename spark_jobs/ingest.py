@@ -32,6 +32,56 @@ def default_source_name(uri: str) -> str:
     return name or "source"
 
 
+def native_table_records(spark, table, input_uri: str, configured_format: str):
+    """(rel, fmt, records) per data file, read by Spark's own Delta / Iceberg connector at the
+    pinned version: each row as JSON, in a deterministic order (line = position)."""
+    from pyspark.sql import functions as F
+
+    reader = spark.read.format(table.format)
+    try:
+        if table.format == "delta":
+            df = reader.option("versionAsOf", table.version).load(input_uri)
+        else:
+            df = reader.option("snapshot-id", table.version).load(table.table)
+    except Exception as exc:
+        if "DATA_SOURCE_NOT_FOUND" in str(exc) or "Failed to find data source" in str(exc):
+            jar = "io.delta:delta-spark" if table.format == "delta" else "org.apache.iceberg:iceberg-spark-runtime"
+            raise RuntimeError(
+                f"lakehouse.native_readers is set but this Spark has no '{table.format}' data source: add {jar} "
+                "to the cluster (spark.jars) or unset lakehouse.native_readers to read the table's Parquet files"
+            ) from None
+        raise
+    fmt = None if configured_format == "auto" else configured_format
+    return (df.select(F.input_file_name().alias("_file"), F.to_json(F.struct(*df.columns)).alias("_json"))
+            .groupBy("_file").agg(F.array_sort(F.collect_list("_json")).alias("records"))
+            .select(F.col("_file").alias("rel"), F.lit(fmt).cast("string").alias("fmt"), "records"))
+
+
+def _convert_native(source, options, ing, arrow_out, names):
+    import json
+
+    import pyarrow as pa
+
+    from include.ingest import convert_records
+
+    def convert(batches):
+        for batch in batches:
+            for rel, fmt, recs in zip(*(batch.column(c).to_pylist() for c in ("rel", "fmt", "records")), strict=True):
+                records = [(i, json.loads(r)) for i, r in enumerate(recs, start=1)]
+                rows, rejects, report = convert_records(records, rel, source=source, fmt=fmt, options=options,
+                                                        detect_sample=ing.detect_sample,
+                                                        max_raw_chars=ing.max_raw_chars)
+                for kind, items in (("row", rows), ("reject", rejects),
+                                    ("report", [{"source_file": rel, "detail": json.dumps(report.to_dict())}])):
+                    for start in range(0, len(items), 4096):
+                        chunk = items[start : start + 4096]
+                        cols = {n: [r.get(n) for r in chunk] for n in names}
+                        cols[KIND] = [kind] * len(chunk)
+                        yield pa.RecordBatch.from_pydict(cols, schema=arrow_out)
+
+    return convert
+
+
 def run(spark, cfg, input_uri, ctx) -> StageOutput:
     import pyarrow as pa
     from pyspark import StorageLevel
@@ -79,8 +129,14 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         cols[KIND] = [kind] * len(items)
         return pa.RecordBatch.from_pydict(cols, schema=arrow_out)
 
-    listing = spark.createDataFrame(tasks, "uri string, rel string, fmt string, parts string").repartition(max(1, len(tasks)))
-    both = listing.mapInArrow(convert, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
+    if table is not None and cfg.lakehouse.native_readers:
+        both = native_table_records(spark, table, input_uri, ing.format).mapInArrow(
+            _convert_native(source, options, ing, arrow_out, names), out_schema)
+    else:
+        listing = spark.createDataFrame(tasks, "uri string, rel string, fmt string, parts string") \
+            .repartition(max(1, len(tasks)))
+        both = listing.mapInArrow(convert, out_schema)
+    both = both.persist(StorageLevel.MEMORY_AND_DISK)
 
     reports = {
         r["source_file"]: json.loads(r["detail"])
@@ -88,6 +144,8 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     }
     ctx.details["source"] = source
     ctx.details["table"] = table.to_dict() if table else None
+    if table is not None and cfg.lakehouse.native_readers:  # Spark's connector chose the files
+        files = [storage.FileInfo(rel, rel, None, None) for rel in sorted(reports)]
     ctx.details["files"] = [
         {"uri": f.uri, "relative": f.relative, "size": f.size, "mtime": f.mtime,
          "table_version": table.version if table else None,

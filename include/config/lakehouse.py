@@ -18,6 +18,9 @@ class LakehouseConfig(_Strict):
     version: int | None = None
     #: pyiceberg catalog properties (type, uri, warehouse, ...); empty = SQL catalog on SQLite under output/iceberg
     iceberg_catalog: dict[str, str] = {}
+    #: read tables with Spark's own connector (needs delta-spark / iceberg-spark-runtime jars on the
+    #: cluster) instead of resolving their Parquet files; handles deletion vectors and delete files
+    native_readers: bool = False
     #: also register the published curated files as a table: none | delta (in place) | iceberg (add_files)
     register_output: Literal["none", "delta", "iceberg"] = "none"
     #: Iceberg table identifier (namespace.table) for register_output: iceberg

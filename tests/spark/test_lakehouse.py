@@ -103,3 +103,15 @@ def test_iceberg_snapshot_with_delete_files_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(DataScan, "plan_files", with_deletes)
     with pytest.raises(UnsupportedTable, match="has delete files"):
         resolve_iceberg("iceberg://raw.t", {})
+
+
+def test_native_readers_need_the_connector_and_say_so(spark, tmp_path):
+    """No Delta connector jar can be fetched here (Maven is unreachable), so the native path is
+    exercised up to Spark's data-source lookup: it must fail with what to install, not a stack trace."""
+    from deltalake import write_deltalake
+
+    table = str(tmp_path / "delta")
+    write_deltalake(table, alpaca(0, 2))
+    cfg = load_config({"spark": {"master": "local[2]"}, "lakehouse": {"native_readers": True}})
+    with pytest.raises(RuntimeError, match="no 'delta' data source: add io.delta:delta-spark"):
+        run_stage("ingest", ingest.run, table, str(tmp_path / "out"), cfg, spark=spark)
