@@ -94,6 +94,7 @@ STAGE_FIELDS: tuple[Field, ...] = (
     _s("pii", "JSON object: entity type -> count (pii stage)"),
     Field("flags", "list", item=_s("flag"), doc="filter flags that did not drop the row"),
     Field("quality", "double", doc="quality score (quality stage)"),
+    _s("signals", "JSON object: heuristic quality signals (filters stage)"),
 )
 
 # Columns every rejects dataset has on top of the canonical ones.

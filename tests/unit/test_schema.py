@@ -19,7 +19,7 @@ def test_design_columns_are_present_in_order():
         assert col in names
     assert [f.name for f in MESSAGE.fields][:5] == ["role", "content", "name", "tool_calls", "tool_call_id"]
     stage_cols = set(column_names(canonical_fields())) - set(names)
-    assert stage_cols == {"norm_hash", "dup_cluster", "pii", "flags", "quality"}
+    assert stage_cols == {"norm_hash", "dup_cluster", "pii", "flags", "quality", "signals"}
 
 
 def test_rejects_carry_the_row_plus_stage_and_reason():

@@ -1,0 +1,1 @@
+"""PII scrubbing with Presidio: engines cached per process, recognizers, operators, record policy."""
