@@ -43,10 +43,18 @@ def _conf(tiny_model_dir, canonical_dir, tmp_path, bucket, **over):
 
 
 def test_shape_schedule_and_params(dag):
-    order = ["plan", "build_set", "train", "evaluate", "register"]
-    assert {t.task_id for t in dag.tasks} == set(order)
+    order = ["plan", "build_set", "prepare_launch", "train", "evaluate", "register", "promote"]
+    remote = ["train_kubernetes", "train_sagemaker", "unpack_sagemaker_model"]
+    assert {t.task_id for t in dag.tasks} == set(order + remote)
     for a, b in zip(order, order[1:], strict=False):
         assert b in dag.get_task(a).downstream_task_ids
+    assert dag.get_task("prepare_launch").downstream_task_ids == {"train", "train_kubernetes", "train_sagemaker"}
+    assert dag.get_task("train_sagemaker").downstream_task_ids == {"unpack_sagemaker_model"}
+    assert dag.get_task("evaluate").upstream_task_ids >= {"train", "train_kubernetes", "unpack_sagemaker_model"}
+    assert dag.get_task("evaluate").trigger_rule == "none_failed_min_one_success"
+    assert type(dag.get_task("train_kubernetes")).__mro__[1].__name__ == "KubernetesPodOperator"
+    assert type(dag.get_task("train_sagemaker")).__mro__[1].__name__ == "SageMakerTrainingOperator"
+    assert dag.params.get_param("promote").schema["type"] == "boolean" and dag.params["promote"] is False
     assert all(t.retries >= 2 for t in dag.tasks)
     from llmops_airflow.finetune import CURATED_DATASET_ASSET
 
@@ -75,6 +83,11 @@ def test_end_to_end_local_backend_registers_the_adapter(dag, tiny_model_dir, can
     assert evaluation["passed"] and evaluation["outputs"]["kind"] == "adapter"
     reg = json.loads((run_dir / "registration.json").read_text())
     assert reg["version"] == 1 and reg["created"] and reg["uri"] == f"s3://{s3_bucket}/adapters/tiny-sft/v1"
+    assert _states(dr)["train_kubernetes"] == "skipped" and _states(dr)["unpack_sagemaker_model"] == "skipped"
+    promotion = json.loads((run_dir / "promotion.json").read_text())
+    assert promotion["current"] == {"latest": 1} and promotion["aliases"] == {}  # Param promote off
+    prod = next(c for c in evaluation["checks"] if "production" in c["check"])
+    assert prod["skipped"] and "no production adapter" in prod["reason"]
 
     s3 = boto3.client("s3")
     m = json.loads(s3.get_object(Bucket=s3_bucket, Key="adapters/tiny-sft/v1/manifest.json")["Body"].read())
@@ -93,7 +106,7 @@ def test_end_to_end_local_backend_registers_the_adapter(dag, tiny_model_dir, can
     "override",
     [
         {"hyperparameters": {"lr": 0.1}},
-        {"backend": "kubernetes"},
+        {"backend": "kubernetes"},  # no kubernetes.image
         {"dataset_uri": "/nonexistent/curated"},
     ],
 )
@@ -118,7 +131,12 @@ def _plan(params, tiny_model_dir, canonical_dir, tmp_path, **over):
     [
         ({"hyperparameters": {"lr": 0.1}}, "hyperparameters: unknown key(s) 'lr'"),
         ({"hyperparameters": {"lora": {"r": 0}}}, "lora.r: Input should be greater than or equal to 1"),
-        ({"backend": "sagemaker"}, "backend 'sagemaker' is not implemented yet (issue #7)"),
+        ({"backend": "sagemaker"}, "backend 'sagemaker' needs sagemaker.image_uri, sagemaker.role_arn"),
+        ({"backend": "kubernetes", "hyperparameters": {"kubernetes": {"image": "img:1"}}},
+         "backend 'kubernetes' needs s3:// URIs"),
+        ({"backend": "kubernetes", "hyperparameters": {"kubernetes": {"image": "i", "env": {"AWS_SECRET_ACCESS_KEY": "x"}}}},
+         "kubernetes.env must not carry credentials (AWS_SECRET_ACCESS_KEY)"),
+        ({"hyperparameters": {"sagemaker": {"use_spot": True}}}, "sagemaker.checkpoint_s3_uri is required"),
         ({"method": "ppo"}, "Param method='ppo' is invalid"),
         ({"method": "grpo"}, "grpo.reward_model is required"),
         ({"registry_uri": "/local/path"}, "registry_uri must be s3://"),
