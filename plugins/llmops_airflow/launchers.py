@@ -127,9 +127,8 @@ class TrainingJobOperator(SageMakerTrainingOperator):
         try:
             return self.hook.describe_training_job(name)
         except ClientError as exc:
-            msg = str(exc).lower()
-            if "not found" in msg or "does not exist" in msg:
-                return None
+            if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                return None  # what SageMaker answers for an unknown job name
             raise
 
     def reusable_job(self, try_number: int) -> tuple[str, dict] | None:
