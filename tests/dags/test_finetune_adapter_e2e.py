@@ -37,7 +37,7 @@ def _states(dag_run) -> dict:
 def _conf(tiny_model_dir, canonical_dir, tmp_path, bucket, **over):
     conf = {"dataset_uri": str(canonical_dir), "base_model": str(tiny_model_dir), "method": "sft", "peft": "lora",
             "backend": "local", "registry_uri": f"s3://{bucket}/adapters", "adapter_name": "tiny-sft",
-            "hyperparameters": HP, "work_uri": str(tmp_path / "work"), "aws_conn_id": ""}
+            "hyperparameters": HP, "work_uri": str(tmp_path / "work"), "aws_conn_id": "", "promote": False}
     conf.update(over)
     return conf
 
@@ -166,3 +166,45 @@ def test_dataset_uri_from_the_triggering_asset_event(tiny_model_dir, canonical_d
     run = plan_run(conf, "asset_run", events)
     assert run["config"]["dataset_uri"] == str(canonical_dir)
     assert run["adapter_name"] == "tiny-sft" and run["paths"]["model"].endswith("asset_run/model")
+
+
+def test_gate_vs_production_failed_versions_and_manual_promotion(dag, airflow_db, tiny_model_dir, canonical_dir,
+                                                                tmp_path, s3_bucket):
+    """Run 1 is promoted; run 2 is evaluated against it on the same split, fails the drift threshold and is
+    recorded with gate: failed without moving an alias; promote_adapter refuses it unless forced."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.registry import AdapterRegistry
+    from tests.dags.test_dagbag import DAGS
+
+    reg = AdapterRegistry(f"s3://{s3_bucket}/adapters")
+    dr = dag.test(run_conf=_conf(tiny_model_dir, canonical_dir, tmp_path / "r1", s3_bucket, promote=True))
+    assert str(dr.state) == "success", _states(dr)
+    assert reg.aliases("tiny-sft") == {"latest": 1, "production": 1}
+
+    strict = {**HP, "learning_rate": 4e-3, "gate": {"max_eval_loss_ratio_vs_production": 0.5}}
+    dr = dag.test(run_conf=_conf(tiny_model_dir, canonical_dir, tmp_path / "r2", s3_bucket, promote=True,
+                                 hyperparameters=strict))
+    states = _states(dr)
+    assert str(dr.state) == "failed" and states["register"] == "success" and states["promote"] == "failed", states
+    m2 = reg.get("tiny-sft", 2)
+    metrics = m2["metrics"]
+    assert metrics["production_check"] == "evaluated" and metrics["production_version"] == 1
+    assert metrics["production_eval_loss"] > 0 and metrics["production_adapter_uri"] == f"s3://{s3_bucket}/adapters/tiny-sft/v1"
+    # the production adapter measured by the same code on the same split reproduces its own recorded eval loss
+    assert metrics["production_eval_loss"] == pytest.approx(reg.get("tiny-sft", 1)["metrics"]["eval_loss"], rel=1e-4)
+    gate = m2["gate"]
+    assert gate["passed"] is False and gate["status"] == "failed"
+    assert len(gate["reasons"]) == 1 and gate["reasons"][0].startswith("eval_loss / production v1 eval_loss=")
+    assert reg.aliases("tiny-sft") == {"latest": 1, "production": 1}  # nothing moved
+    assert reg.resolve("tiny-sft", "latest") == 1 and reg.list_versions("tiny-sft") == [1, 2]
+
+    promote = DagBag(dag_folder=str(DAGS)).dags["promote_adapter"]
+    base = {"registry_uri": f"s3://{s3_bucket}/adapters", "adapter_name": "tiny-sft", "aws_conn_id": "",
+            "alias": "production", "version": "latest", "force": False}  # dag.test keeps earlier runs' Params
+    refused = promote.test(run_conf={**base, "version": "2"})
+    assert str(refused.state) == "failed" and reg.resolve_alias("tiny-sft", "production") == 1
+    forced = promote.test(run_conf={**base, "version": "v2", "force": True})
+    assert str(forced.state) == "success" and reg.resolve_alias("tiny-sft", "production") == 2
+    rollback = promote.test(run_conf={**base})  # version latest = newest passing = v1
+    assert str(rollback.state) == "success" and reg.resolve_alias("tiny-sft", "production") == 1

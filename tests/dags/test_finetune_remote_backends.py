@@ -59,7 +59,7 @@ def _conf(tiny_model_dir, dataset_uri, bucket, backend, moto_conn, **backend_cfg
     hp = {**HP, backend: backend_cfg}
     return {"dataset_uri": dataset_uri, "base_model": str(tiny_model_dir), "method": "sft", "peft": "lora",
             "backend": backend, "registry_uri": f"s3://{bucket}/adapters", "adapter_name": "tiny-remote",
-            "hyperparameters": hp, "work_uri": f"s3://{bucket}/work", "aws_conn_id": moto_conn}
+            "hyperparameters": hp, "work_uri": f"s3://{bucket}/work", "aws_conn_id": moto_conn, "promote": False}
 
 
 def test_kubernetes_pod_the_operator_would_submit(dag, tiny_model_dir, canonical_dir, s3_bucket, moto_conn):  # noqa: F811
