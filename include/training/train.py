@@ -64,10 +64,13 @@ def progress_callback():
 
 
 def _git_version() -> str | None:
-    """Git commit of the code (``<sha>-dirty`` with uncommitted changes to tracked files); without git,
-    the source hash curation uses (``include.publish.code_version``)."""
+    """``$LLMOPS_CODE_VERSION`` (the training image's build arg), else the git commit of the code
+    (``<sha>-dirty`` with uncommitted changes to tracked files); without git, the source hash curation
+    uses (``include.publish.code_version``)."""
     import subprocess
 
+    if os.environ.get("LLMOPS_CODE_VERSION", "unknown") != "unknown":  # set by Dockerfile.training's build arg
+        return os.environ["LLMOPS_CODE_VERSION"]
     root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root)
