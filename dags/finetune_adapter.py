@@ -46,8 +46,22 @@ asset; the event's `curated` folder is the dataset) or from the UI with Params.
 (`{"learning_rate": 1e-4}`). Backend settings are sections too:
 `{"kubernetes": {"image": "…", "node_selector": {…}}}`, `{"sagemaker": {"image_uri": "…",
 "role_arn": "…", "use_spot": true, "checkpoint_s3_uri": "s3://…"}}`. Remote backends need
-`dataset_uri` and `work_uri` on S3. Set-up (connections, IAM role, GPU node pool, image
-build): README, "Where training runs".
+`dataset_uri` and `work_uri` on S3.
+
+**Set-up per backend** (details and commands: README, "Where training runs"):
+
+* `local`: nothing; the worker's GPU when it has one.
+* both remote backends: the training image, `docker build -f Dockerfile.training -t
+  <registry>/llmops-training:<tag> .` and `docker push` (ECR for SageMaker).
+* `kubernetes`: Airflow connection `kubernetes_default` (extra `{"in_cluster": true}` inside
+  the cluster); a GPU node pool with the NVIDIA device plugin, its labels in
+  `kubernetes.node_selector` and its taint tolerated (`nvidia.com/gpu:NoSchedule` by default);
+  namespace `llmops` with service account `llmops-training`; a Secret `llmops-training-s3` with
+  `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (or a cloud identity on the service account).
+* `sagemaker`: AWS connection `aws_default` allowed `sagemaker:CreateTrainingJob` /
+  `DescribeTrainingJob`, `iam:PassRole` and CloudWatch Logs reads; an execution role
+  (`sagemaker.role_arn`) with S3 access to the dataset, work, registry and checkpoint
+  prefixes, ECR pull and CloudWatch Logs.
 """
 
 from __future__ import annotations
