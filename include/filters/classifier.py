@@ -33,7 +33,11 @@ def load(path: str, device: str = "cpu") -> tuple:
                 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
                 tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+                if tok.pad_token is None:  # decoder-based classifiers often ship without one
+                    tok.pad_token = tok.eos_token or tok.unk_token
                 model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
+                if model.config.pad_token_id is None:  # needed to find each row's last token in a batch
+                    model.config.pad_token_id = tok.pad_token_id
                 _MODELS[key] = (tok, model.to(key[1]).eval())
     return _MODELS[key]
 
