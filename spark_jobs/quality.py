@@ -141,7 +141,7 @@ def _judge_stats(out, jcfg, endpoint, rubric) -> dict:
             .select(F.round("mean").alias("b")).groupBy("b").count().collect()}
     corr = sums["corr"]
     return {
-        "model": endpoint.model, "base_url": endpoint.base_url, "rubric": rubric.name, "rubric_hash": rubric.digest,
+        "model": endpoint.model, "base_url": _without_userinfo(endpoint.base_url), "rubric": rubric.name, "rubric_hash": rubric.digest,
         "threshold": jcfg.threshold,
         "requests": sums["calls"], "http_attempts": sums["http_attempts"], "retries": sums["retries"],
         "repair_requests": sums["repair_requests"], "cache_hits": sums["cache_hits"],
@@ -160,6 +160,13 @@ def _judge_stats(out, jcfg, endpoint, rubric) -> dict:
                           "consistent": sums["consistent"], "inconsistent": sums["inconsistent"],
                           "inverted": sums["inverted"], "unscored": sums["pair_unscored"]},
     }
+
+
+def _without_userinfo(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
 
 
 def _classifier_stats(out, ccfg) -> dict:
@@ -201,7 +208,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
             log.warning("quality: %s", warning)
         ctx.details["same_family_warning"] = warning
         ctx.details["cache_uri"] = cache_uri
-        log.info("quality: judge %s at %s, rubric %s (%s), cache %s", endpoint.model, endpoint.base_url,
+        log.info("quality: judge %s at %s, rubric %s (%s), cache %s", endpoint.model, _without_userinfo(endpoint.base_url),
                  rubric.name, rubric.digest, cache_uri)
     if df.rdd.getNumPartitions() < spark.sparkContext.defaultParallelism:
         df = df.repartition(spark.sparkContext.defaultParallelism)

@@ -273,3 +273,21 @@ def test_endpoint_from_airflow_connection_and_key_never_logged(monkeypatch, capl
     monkeypatch.setenv("LLMOPS_JUDGE_API_KEY", "sk-env")
     ep = resolve_endpoint(JudgeConfig.model_validate({"enabled": True, "model": "m", "base_url": "http://h/v1/"}))
     assert (ep.base_url, ep.api_key) == ("http://h/v1", "sk-env")
+
+
+def test_verdict_cache_on_s3(s3_bucket, s3_server):
+    import boto3
+
+    from include.quality.cache import VerdictCache, cache_key, content_hash, default_cache_uri
+
+    uri = default_cache_uri(f"s3://{s3_bucket}/curated/_staging/run-1/quality")
+    assert uri == f"s3://{s3_bucket}/curated/_cache/quality_judge"  # outside the run: survives reruns
+    assert default_cache_uri("/tmp/out/quality") == "/tmp/out/quality/_cache/quality_judge"
+    key = cache_key("rubric", "model", content_hash("pointwise", "q", "a"))
+    cache = VerdictCache(uri, s3_server)
+    assert cache.get(key) is None
+    cache.put(key, {"value": {"relevance": {"score": 5, "why": "ok"}}})
+    assert VerdictCache(uri, s3_server).get(key)["value"]["relevance"]["score"] == 5
+    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3_server).list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert keys == [f"curated/_cache/quality_judge/{key[:2]}/{key}.json"]
+    assert key != cache_key("rubric", "other-model", content_hash("pointwise", "q", "a"))
