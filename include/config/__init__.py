@@ -21,6 +21,7 @@ from include.config.filters import FiltersConfig
 from include.config.lakehouse import LakehouseConfig
 from include.config.near_dedup import NearDedupConfig
 from include.config.pii import PiiConfig
+from include.config.quality import QualityConfig
 from include.config.validate import ValidateConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
@@ -89,7 +90,7 @@ class PipelineConfig(_Strict):
     near_dedup: NearDedupConfig = NearDedupConfig()
     pii: PiiConfig = PiiConfig()
     filters: FiltersConfig = FiltersConfig()
-    quality: StageConfig = StageConfig()
+    quality: QualityConfig = QualityConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     publish: StageConfig = StageConfig()
 
