@@ -44,6 +44,23 @@ class JudgeConfigError(ValueError):
     """The judge endpoint cannot be resolved (names the setting to fix)."""
 
 
+#: the judge URL resolved from the connection by the Airflow task, for the stage's subprocess
+RESOLVED_BASE_URL_ENV = "LLMOPS_JUDGE_RESOLVED_BASE_URL"
+
+
+def endpoint_env(cfg: JudgeConfig) -> dict[str, str]:
+    """Environment for a stage subprocess that cannot see Airflow's connections (a connection
+    kept only in the metadata database is visible to the task, not to its children): the
+    resolved URL and the key under ``api_key_env``. Empty when no connection is used."""
+    if not cfg.conn_id:
+        return {}
+    ep = resolve_endpoint(cfg)
+    env = {RESOLVED_BASE_URL_ENV: ep.base_url}
+    if ep.api_key:
+        env[cfg.api_key_env] = ep.api_key
+    return env
+
+
 def resolve_endpoint(cfg: JudgeConfig) -> Endpoint:
     """Base URL and API key: config, then the Airflow connection ``conn_id`` (password = key;
     host or extra ``base_url`` = URL), then ``$<api_key_env>`` for the key."""
@@ -54,11 +71,14 @@ def resolve_endpoint(cfg: JudgeConfig) -> Endpoint:
     base_url, key = cfg.base_url, None
     if cfg.conn_id:
         conn = airflow_connection(cfg.conn_id)
-        if conn is None:
+        handed_over = os.environ.get(RESOLVED_BASE_URL_ENV)  # resolved by the Airflow task (see endpoint_env)
+        if conn is None and not handed_over:
             raise JudgeConfigError(f"quality.judge.conn_id: Airflow connection {cfg.conn_id!r} not found")
-        key = conn.password or (conn.extra_dejson or {}).get("api_key")
-        if not base_url:
-            base_url = (conn.extra_dejson or {}).get("base_url") or _conn_url(conn)
+        if conn is not None:
+            key = conn.password or (conn.extra_dejson or {}).get("api_key")
+            if not base_url:
+                base_url = (conn.extra_dejson or {}).get("base_url") or _conn_url(conn)
+        base_url = base_url or handed_over
     key = key or os.environ.get(cfg.api_key_env) or None
     if not base_url:
         raise JudgeConfigError("quality.judge.base_url: not set and the connection gives no host")

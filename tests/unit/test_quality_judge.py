@@ -275,6 +275,43 @@ def test_endpoint_from_airflow_connection_and_key_never_logged(monkeypatch, capl
     assert (ep.base_url, ep.api_key) == ("http://h/v1", "sk-env")
 
 
+def test_connection_resolved_by_the_task_is_handed_to_the_stage_subprocess(monkeypatch):
+    """The Airflow task resolves the judge connection; the stage's subprocess, which cannot see
+    it, gets the URL and key through its environment (llmops_airflow.curation.secret_env)."""
+    from llmops_airflow.curation import secret_env
+
+    from include.quality.judge import JudgeConfigError, resolve_endpoint
+
+    secret = "sk-task-only-456"
+    monkeypatch.setenv("AIRFLOW_CONN_JUDGE_DB_ONLY", json.dumps(
+        {"conn_type": "http", "host": "judge.internal", "port": 8000, "schema": "http", "password": secret}))
+    cfg = load_config({"quality": {"judge": {"enabled": True, "model": "m", "conn_id": "judge_db_only"}}})
+    env = secret_env("quality", cfg)
+    assert env == {"LLMOPS_JUDGE_RESOLVED_BASE_URL": "http://judge.internal:8000", "LLMOPS_JUDGE_API_KEY": secret}
+    assert secret_env("filters", cfg) == {}
+    # the subprocess: no connection visible
+    monkeypatch.delenv("AIRFLOW_CONN_JUDGE_DB_ONLY")
+    with pytest.raises(JudgeConfigError, match="judge_db_only"):
+        resolve_endpoint(cfg.quality.judge)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    ep = resolve_endpoint(cfg.quality.judge)
+    assert (ep.base_url, ep.api_key) == ("http://judge.internal:8000", secret)
+
+
+def test_pseudonym_key_is_handed_to_the_stage_subprocess(monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+    from llmops_airflow.curation import secret_env
+
+    cfg = load_config({"pii": {"operators": {"EMAIL_ADDRESS": {"type": "pseudonym"}},
+                               "pseudonym_key": {"variable": "pii_key_only_in_task"}}})
+    monkeypatch.delenv(cfg.pii.pseudonym_key.env, raising=False)
+    with pytest.raises(AirflowFailException, match="no pseudonym key"):
+        secret_env("pii", cfg)
+    monkeypatch.setenv("AIRFLOW_VAR_PII_KEY_ONLY_IN_TASK", "k3y")
+    assert secret_env("pii", cfg) == {cfg.pii.pseudonym_key.env: "k3y"}
+
+
 def test_verdict_cache_on_s3(s3_bucket, s3_server):
     import boto3
 
