@@ -137,6 +137,15 @@ def connection_settings(aws_conn_id: str | None) -> dict:
     return out
 
 
+def connection_env(aws_conn_id: str | None) -> dict[str, str]:
+    """The connection's S3 settings as the environment variables boto3 reads, for a child
+    process that cannot see Airflow's connections (e.g. the local training subprocess)."""
+    names = {"endpoint_url": "AWS_ENDPOINT_URL", "region_name": "AWS_DEFAULT_REGION",
+             "aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+             "aws_session_token": "AWS_SESSION_TOKEN"}
+    return {names[k]: str(v) for k, v in connection_settings(aws_conn_id).items() if v and k in names}
+
+
 def s3_client(endpoint_url: str | None = None, aws_conn_id: str | None = None):
     import boto3
     from botocore.config import Config

@@ -303,7 +303,11 @@ def train(run: dict) -> dict:
     cfg = TrainingConfig.model_validate(storage.read_json(run["paths"]["launch_config"]))
     backend = get_backend(cfg.backend)
     try:
-        facts = backend.launch(cfg, run["paths"]["launch_config"], on_line=lambda line: log.info("%s", line))
+        # the registry connection (production adapter download) reaches the subprocess as env vars
+        from include.registry import connection_env
+
+        facts = backend.launch(cfg, run["paths"]["launch_config"], on_line=lambda line: log.info("%s", line),
+                               env=connection_env(run.get("aws_conn_id")))
     except BackendError as exc:
         raise RuntimeError(str(exc)) from None  # retried: may be transient (OOM from a neighbour, spot loss)
     metrics = storage.read_json(storage.join(run["paths"]["model"], "metrics.json"))

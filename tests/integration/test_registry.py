@@ -235,3 +235,18 @@ def test_latest_never_moves_backwards_and_falls_back_without_a_pointer(registry,
     assert (again.version, again.created) == (1, False) and registry.resolve("mono", "latest") == 2
     boto3.client("s3").delete_object(Bucket=s3_bucket, Key="registry/mono/aliases/latest.json")
     assert registry.resolve("mono", "latest") == 2  # registries written before the pointer: highest complete
+
+
+def test_connection_env_hands_the_registry_connection_to_a_child_process(monkeypatch):
+    """The local training subprocess cannot see Airflow connections: it gets boto3's env vars."""
+    import json
+
+    from include.registry import connection_env
+
+    monkeypatch.setenv("AIRFLOW_CONN_REGISTRY_S3", json.dumps({
+        "conn_type": "aws", "login": "AKIDEXAMPLE", "password": "s3cr3t",
+        "extra": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"}}))
+    assert connection_env("registry_s3") == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}
+    assert connection_env(None) == {} and connection_env("") == {}

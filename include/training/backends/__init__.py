@@ -69,12 +69,14 @@ class LocalBackend:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def launch(self, cfg, config_uri: str, on_line: Callable[[str], None] | None = None) -> dict:
+    def launch(self, cfg, config_uri: str, on_line: Callable[[str], None] | None = None,
+               env: dict[str, str] | None = None) -> dict:
+        """``env``: extra variables for the subprocess (e.g. the registry connection's S3 settings)."""
         cmd = training_command(config_uri, self.python)
         emit = on_line or (lambda line: log.info("%s", line))
         started = time.time()
         emit(f"running: {' '.join(cmd)}")
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.environment(), stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**self.environment(), **(env or {})}, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
         assert proc.stdout is not None
         tail: list[str] = []
