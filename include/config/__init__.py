@@ -21,6 +21,7 @@ from include.config.filters import FiltersConfig
 from include.config.lakehouse import LakehouseConfig
 from include.config.near_dedup import NearDedupConfig
 from include.config.pii import PiiConfig
+from include.config.semantic_dedup import SemanticDedupConfig
 from include.config.validate import ValidateConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
@@ -32,6 +33,7 @@ STAGES = (
     "near_dedup",
     "pii",
     "filters",
+    "semantic_dedup",
     "quality",
     "validate",
     "publish",
@@ -89,6 +91,7 @@ class PipelineConfig(_Strict):
     near_dedup: NearDedupConfig = NearDedupConfig()
     pii: PiiConfig = PiiConfig()
     filters: FiltersConfig = FiltersConfig()
+    semantic_dedup: SemanticDedupConfig = SemanticDedupConfig()
     quality: StageConfig = StageConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     publish: StageConfig = StageConfig()
