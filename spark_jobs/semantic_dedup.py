@@ -148,8 +148,8 @@ def grouped(keyed, max_size: int, ctx):
     rn = F.row_number().over(w) - 1
     half = max_size // 2
     split = keyed.join(big.select("key"), "key").withColumn("rn", rn).select(
-        "id", "key", F.explode(F.array(2 * F.floor(F.col("rn") / max_size) + 1,
-                                       2 * F.floor((F.col("rn") + half) / max_size) + 2)).cast("long").alias("chunk"))
+        "id", "key", F.explode(F.array((2 * F.floor(F.col("rn") / max_size) + 1).cast("long"),
+                                       (2 * F.floor((F.col("rn") + half) / max_size) + 2).cast("long"))).alias("chunk"))
     return small.unionByName(split)
 
 
