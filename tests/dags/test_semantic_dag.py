@@ -12,6 +12,8 @@ import pytest
 pytestmark = [pytest.mark.dag, pytest.mark.spark]
 CONFIG = {
     "spark": {"master": "local[2]", "shuffle_partitions": 2},
+    # only the stages this test is about (the others have their own DAG tests): ingest -> semantic_dedup -> publish
+    "normalize": {"enabled": False}, "exact_dedup": {"enabled": False},
     "near_dedup": {"enabled": False}, "pii": {"enabled": False}, "filters": {"enabled": False},
     "quality": {"enabled": False}, "validate": {"enabled": False},
     "semantic_dedup": {"enabled": True, "threshold": 0.85, "clustering": "hyperplanes", "index": {"enabled": True}},
