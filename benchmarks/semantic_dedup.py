@@ -4,7 +4,7 @@
 
 Data: every Alpaca record of ../shared/datasets (``instruction``, ``input``, ``output``
 flattened as the canonical ``text``), padded with other real texts (C4, HH-RLHF, OASST
-answers) to the requested size. For 30 % of the Alpaca records the benchmark adds
+messages) to the requested size. For 30 % of the Alpaca records the benchmark adds
 
 * a **reworded** copy: the same instruction asked in other words (template + verb
   synonyms) and answered again in other words (a lead-in, word synonyms, contractions,
@@ -121,7 +121,8 @@ def build(n: int, seed: int = 8) -> tuple[list[str], list[int], dict[tuple[int, 
                 docs.append(edited)
                 groups.append(g)
                 kinds[(base, len(docs) - 1)] = "edited"
-    others = real_texts()
+    answers = {r["output"].strip() for r in alpaca()}  # real_texts() has Alpaca answers: they would be duplicates
+    others = [t for t in real_texts() if t not in answers]
     rnd.shuffle(others)
     for t in others:
         if len(docs) >= n:

@@ -145,3 +145,16 @@ def test_nightly_index_catches_a_duplicate_of_a_published_record(spark, rows, al
     assert sorted(r["id"] for r in curated) == ["new", "r00"]
     emb = pq.read_table(root / "_staging" / "night2" / "semantic_dedup" / "embeddings").to_pylist()
     assert sorted(r["id"] for r in emb) == ["new", "r00"] and len(emb[0]["embedding"]) == 384
+
+
+def test_text_sources(spark):
+    msg = "array<struct<role:string,content:string>>"
+    df = spark.createDataFrame(
+        [("sft", "all", "Be brief.", [("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2")], None),
+         ("pref", "all", None, [("user", "P")], [("assistant", "C")])],
+        f"id string, text string, system string, messages {msg}, chosen {msg}")
+    got = {src: dict(df.select("id", semantic_dedup.embed_text(df, src).alias("t")).collect())
+           for src in ("text", "prompt", "response")}
+    assert got["text"] == {"sft": "all", "pref": "all"}
+    assert got["prompt"] == {"sft": "Be brief.\n\nQ1\n\nQ2", "pref": "P"}
+    assert got["response"] == {"sft": "A2", "pref": "C"}
