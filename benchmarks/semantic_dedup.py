@@ -197,6 +197,10 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000])
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.8, 0.85, 0.9, 0.95])
     ap.add_argument("--stage-threshold", type=float, default=0.9)
+    ap.add_argument("--num-clusters", type=int, default=None, help="KMeans k (default: the stage's rows / 1000)")
+    ap.add_argument("--probes", type=int, default=1, help="nearest centroids per record (kmeans_probes)")
+    ap.add_argument("--methods", nargs="+", default=["semantic_dedup", "near_dedup"])
+    ap.add_argument("--no-all-pairs", action="store_true", help="skip the exact all-pairs table")
     args = ap.parse_args()
     from include.normalize import normalize_text  # noqa: F401 - fail early outside the repo's venv
 
@@ -207,22 +211,29 @@ def main() -> None:
               flush=True)
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
+            sem = {"enabled": True, "threshold": args.stage_threshold, "num_clusters": args.num_clusters,
+                   "kmeans_probes": args.probes}
             for name, stage, over in [
                 (f"semantic_dedup (MiniLM, KMeans, cos >= {args.stage_threshold})", "semantic_dedup",
-                 {"semantic_dedup": {"enabled": True, "threshold": args.stage_threshold}}),
+                 {"semantic_dedup": sem}),
                 ("near_dedup (MinHash LSH, J >= 0.8)", "near_dedup", {}),
             ]:
+                if stage not in args.methods:
+                    continue
                 pred, secs, details = run_stage_on(stage, texts, Path(tmp), over)
                 s = score(pred, groups, kinds)
                 note = f"{secs:.0f}s"
                 if stage == "semantic_dedup":
-                    note += f"; embedding {details['embed_docs_per_s']:.0f} docs/s, k={details['num_clusters']}"
+                    note += (f"; embedding {details['embed_docs_per_s']:.0f} docs/s, k={details['num_clusters']}, "
+                             f"probes={args.probes}")
                 rows.append((n, name, s["pairs"], f"{s['precision']:.3f}", f"{s['recall']:.3f}",
                              f"{s['recall_reworded']:.3f}", f"{s['recall_edited']:.3f}", f"{n / secs:.0f}", note))
         head = ("docs", "method", "pairs", "precision", "recall", "recall reworded", "recall edited", "docs/s", "notes")
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         for r in rows:
             print("| " + " | ".join(str(x) for x in r) + " |")
+        if args.no_all_pairs:
+            continue
         table, speed = all_pairs_table(texts, groups, kinds, args.thresholds)
         print(f"\nexact all-pairs cosine, same embeddings (one process, {speed:.0f} docs/s embedding):\n")
         head = ("cosine >=", "pairs", "precision", "recall", "recall reworded", "recall edited")

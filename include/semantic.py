@@ -65,10 +65,6 @@ def embed(texts: list[str], model: str, device: str = "cpu", batch_size: int = 6
     return out
 
 
-def embedding_dim(model: str, device: str = "cpu") -> int:
-    return int(load_embedder(model, device).get_embedding_dimension())
-
-
 # ------------------------------------------------------------------ grouping keys
 
 

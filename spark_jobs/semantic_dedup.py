@@ -24,7 +24,6 @@ from include.semantic import (
     chunk_count,
     cross_encoder_scores,
     embed,
-    embedding_dim,
     hyperplane_keys,
     hyperplanes,
     nearest_centroids,
@@ -58,14 +57,12 @@ def embed_text(df, source: str):
     return F.coalesce(*last, F.col("text"))
 
 
-def with_embeddings(df, sd, dim: int):
-    """(id, embedding, ok, proj, keys) per row; keys filled here for hyperplanes, later for kmeans."""
+def with_embeddings(df, sd):
+    """(id, embedding, ok, proj, keys) per row; keys filled here for hyperplanes, later for kmeans.
+    Only executors load the model (the driver learns the dimension from the first row)."""
     import numpy as np
     import pandas as pd
 
-    planes = hyperplanes(dim, sd.hyperplane_bits, sd.hyperplane_tables, sd.seed) \
-        if sd.clustering == "hyperplanes" else None
-    direction = projection(dim, sd.seed)
     schema = "id string, embedding array<float>, ok boolean, proj double, keys array<bigint>"
 
     def run(frames):
@@ -79,14 +76,16 @@ def with_embeddings(df, sd, dim: int):
             pass
         for pdf in frames:
             vecs = embed(pdf["_etext"].tolist(), sd.model, sd.device, sd.batch_size, sd.max_chars)
+            dim = vecs.shape[1]
             ok = np.abs(vecs).sum(axis=1) > 0
-            if planes is not None:
+            if sd.clustering == "hyperplanes":
+                planes = hyperplanes(dim, sd.hyperplane_bits, sd.hyperplane_tables, sd.seed)
                 keys = [k.tolist() if o else [] for k, o in zip(hyperplane_keys(vecs, planes, sd.hyperplane_bits),
                                                                 ok, strict=True)]
             else:
                 keys = [[] for _ in ok]
-            yield pd.DataFrame({"id": pdf["id"], "embedding": list(vecs), "ok": ok, "proj": vecs @ direction,
-                                "keys": keys})
+            yield pd.DataFrame({"id": pdf["id"], "embedding": list(vecs), "ok": ok,
+                                "proj": vecs @ projection(dim, sd.seed), "keys": keys})
 
     return df.select("id", embed_text(df, sd.text_source).alias("_etext")).mapInPandas(run, schema)
 
@@ -235,16 +234,17 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     model_path = resolve_model_path(sd.model)  # fail before any Spark work when the model is missing
     if sd.cross_encoder.model:
         resolve_model_path(sd.cross_encoder.model)
-    dim = embedding_dim(sd.model, sd.device)
-    ctx.details.update(model=model_path, dim=dim, text_source=sd.text_source, threshold=sd.threshold,
+    ctx.details.update(model=model_path, text_source=sd.text_source, threshold=sd.threshold,
                        clustering=sd.clustering, keep=sd.keep)
     df = read_parquet(spark, input_uri, cfg)
     parts = max(df.rdd.getNumPartitions(), spark.sparkContext.defaultParallelism)
-    emb = with_embeddings(df.repartition(parts), sd, dim).persist(StorageLevel.MEMORY_AND_DISK)
+    emb = with_embeddings(df.repartition(parts), sd).persist(StorageLevel.MEMORY_AND_DISK)
     started = time.time()
     rows = emb.count()
     seconds = time.time() - started
-    ctx.details.update(embedded=rows, embed_seconds=round(seconds, 2),
+    first = emb.where("ok").select(F.size("embedding").alias("dim")).first()
+    dim = first["dim"] if first else None  # None: no text to embed at all
+    ctx.details.update(embedded=rows, dim=dim, embed_seconds=round(seconds, 2),
                        embed_docs_per_s=round(rows / seconds, 1) if seconds > 0 else None)
     if sd.clustering == "kmeans":
         emb = kmeans_keys(spark, emb, sd, rows, cfg.spark.shuffle_partitions, ctx).persist(StorageLevel.MEMORY_AND_DISK)
@@ -271,7 +271,10 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     if sd.index.enabled:
         root = output_root(ctx.output_uri)
         survivors_emb = curated.select("id").join(emb.where("ok").select("id", "embedding"), "id")
-        matched, points = index_matches(spark, survivors_emb, sd, dim, root, ctx)
+        if dim is None:
+            matched, points = spark.createDataFrame([], "id string, dup_of string, score double, version string"), None
+        else:
+            matched, points = index_matches(spark, survivors_emb, sd, dim, root, ctx)
         matched = matched.persist(StorageLevel.MEMORY_AND_DISK)
         found = matched.count()
         ctx.details["index"] = {"backend": sd.index.backend, "mode": "server" if sd.index.url else "embedded",

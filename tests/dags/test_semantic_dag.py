@@ -9,7 +9,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-pytestmark = [pytest.mark.dag, pytest.mark.spark]
+pytestmark = [pytest.mark.dag, pytest.mark.spark, pytest.mark.slow]
 CONFIG = {
     "spark": {"master": "local[2]", "shuffle_partitions": 2},
     # only the stages this test is about (the others have their own DAG tests): ingest -> semantic_dedup -> publish
