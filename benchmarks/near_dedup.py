@@ -17,12 +17,18 @@ Jaccard threshold 0.8, word 5-gram shingles:
 * mllib: ``NGram(5)`` -> ``HashingTF(binary)`` -> ``MinHashLSH(numHashTables=5)`` ->
   ``approxSimilarityJoin(0.2)``, Spark local[2]; predicted pairs = the join.
 
-Precision: share of predicted pairs whose exact shingle Jaccard is >= 0.8 (for ours, every
-pair inside an output cluster: a chain A~B~C is one cluster by design, so A-C counts even
-when it is below 0.8; the notes add the share of removed documents whose Jaccard with their
-own survivor is >= 0.8). Recall:
-share of true pairs (generated pairs with exact Jaccard >= 0.8, plus any other pair a
-method found with exact Jaccard >= 0.8) that were predicted.
+Precision, two ways (for ours every pair inside an output cluster is a predicted pair: a
+chain A~B~C is one cluster by design, so A-C is predicted even when it is below 0.8):
+
+* ``precision``: a predicted pair is right when the two documents are labelled duplicates
+  (generated from the same original) or their exact shingle Jaccard is >= 0.8;
+* ``strict``: right only when the exact Jaccard is >= 0.8 (labelled duplicates further
+  apart count as errors).
+
+The notes add, for ours, the share of removed documents that are right (by the first rule)
+with respect to the survivor named in their ``dup_of``. Recall: share of true pairs
+(generated pairs with exact Jaccard >= 0.8, plus any other pair a method found with exact
+Jaccard >= 0.8) that were predicted.
 """
 
 from __future__ import annotations
@@ -246,18 +252,27 @@ def measure(method: str, data: Path, timeout: float) -> dict:
 
 
 def jaccard_fn(texts: list[str]):
-    from include.minhash import MinHashParams, shingles
+    """Exact Jaccard of two documents' word 5-gram sets, compared as sorted arrays of their
+    32-bit shingle hashes (memory for 1M documents; a collision changes a pair's score by
+    about 1e-5)."""
+    import numpy as np
 
-    cache: dict[int, set] = {}
+    from include.minhash import MinHashParams, _fast_hashes
+
+    cache: dict[int, np.ndarray] = {}
 
     def sh(i):
         if i not in cache:
-            cache[i] = set(shingles(texts[i], MinHashParams()))
+            hashes, _ = _fast_hashes([texts[i]], MinHashParams())
+            cache[i] = np.unique(hashes)
         return cache[i]
 
     def jac(i, j):
         a, b = sh(i), sh(j)
-        return len(a & b) / len(a | b) if a and b else 0.0
+        if not len(a) or not len(b):
+            return 0.0
+        inter = len(np.intersect1d(a, b, assume_unique=True))
+        return inter / (len(a) + len(b) - inter)
 
     return jac
 
@@ -278,7 +293,7 @@ def signature_throughput(texts: list[str], repeats: int = 3) -> tuple[float, flo
         for sh in encoded:
             MinHash(num_perm=128, seed=1).update_batch(sh)
 
-    theirs = _timed(ds)
+    theirs = min(_timed(ds) for _ in range(repeats))
     return len(texts) / ours, len(texts) / theirs, theirs / ours
 
 
@@ -293,6 +308,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--mllib-max-docs", type=int, default=200_000,
+                    help="skip MLlib above this size (9.4 GB peak at 100k: 1M does not fit in 24 GB)")
     ap.add_argument("--signature-docs", type=int, default=20_000, help="docs for the one-core signature table")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -318,27 +335,30 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "docs.json"
             data.write_text(json.dumps(texts))
-            results = {m: measure(m, data, args.timeout) for m in args.methods}
+            results = {m: measure(m, data, args.timeout) if m != "mllib" or n <= args.mllib_max_docs
+                       else {"error": f"skipped above --mllib-max-docs {args.mllib_max_docs}"}
+                       for m in args.methods}
         found_true = set(true)
         for r in results.values():
             found_true |= {p for p in r.get("pairs", ()) if jac(*p) >= THRESHOLD}
         for m, r in results.items():
             if "error" in r:
-                rows.append((n, m, "-", "-", "-", "-", "-", r["error"]))
+                rows.append((n, m, "-", "-", "-", "-", "-", "-", r["error"]))
                 continue
             pred = r["pairs"]
-            tp = sum(1 for p in pred if jac(*p) >= THRESHOLD)
-            prec = tp / len(pred) if pred else 1.0
+            strict = sum(1 for p in pred if jac(*p) >= THRESHOLD)
+            right = sum(1 for p in pred if clusters[p[0]] == clusters[p[1]] or jac(*p) >= THRESHOLD)
+            prec = right / len(pred) if pred else 1.0
             rec = len(pred & found_true) / len(found_true) if found_true else 1.0
             f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
             note = f"{len(pred)} pairs, {r['seconds']:.0f}s"
             if r["removals"]:
-                ok = sum(1 for a, b in r["removals"] if jac(a, b) >= THRESHOLD)
-                note += f"; removed docs with J>=0.8 to their survivor: {ok / len(r['removals']):.3f}"
-            rows.append((n, m, f"{prec:.3f}", f"{rec:.3f}", f"{f1:.3f}", f"{n / r['seconds']:.0f}",
-                         f"{r['peak_gb']:.2f}", note))
+                ok = sum(1 for a, b in r["removals"] if clusters[a] == clusters[b] or jac(a, b) >= THRESHOLD)
+                note += f"; removed docs right vs their survivor: {ok / len(r['removals']):.3f}"
+            rows.append((n, m, f"{prec:.3f}", f"{strict / len(pred) if pred else 1.0:.3f}", f"{rec:.3f}",
+                         f"{f1:.3f}", f"{n / r['seconds']:.0f}", f"{r['peak_gb']:.2f}", note))
         print(f"n={n}: {len(true)} true pairs (J>={THRESHOLD}) among {len(by_cluster)} generated clusters", flush=True)
-    head = ("docs", "method", "precision", "recall", "F1", "docs/s", "peak GB", "notes")
+    head = ("docs", "method", "precision", "strict", "recall", "F1", "docs/s", "peak GB", "notes")
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in rows:
         print("| " + " | ".join(str(x) for x in r) + " |")

@@ -118,23 +118,30 @@ def _rolling(values: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarra
         return np.zeros(0, np.uint32), counts
     powers = _powers(n)
     doc_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    shingle_doc = np.repeat(np.arange(len(lengths)), counts)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    starts = doc_start[shingle_doc] + (np.arange(total) - first[shingle_doc])
-    # every full window of the concatenation, with contiguous slices (no gathers)
+    # every window of the concatenation by Horner's rule, in place (no temporaries):
+    # acc = v[s] + P*(v[s+1] + P*(... + P*v[s+n-1]))
+    size = len(values)
     padded = np.concatenate([values.astype(np.uint32, copy=False), np.zeros(n - 1, np.uint32)])
-    window = padded[: len(values)] * powers[0]
-    for j in range(1, n):
-        window += padded[j : j + len(values)] * powers[j]
-    h = window[starts]
+    acc = padded[n - 1 : n - 1 + size].copy()
+    for j in range(n - 2, -1, -1):
+        acc *= powers[1]
+        acc += padded[j : j + size]
+    # keep the first ``counts[d]`` windows of each document: drop positions
+    # doc_start + counts .. doc_end - 1 (at most n - 1 per document)
+    k = np.arange(n - 1)
+    drop = (doc_start + counts)[:, None] + k[None, :]
+    keep = np.ones(size, bool)
+    keep[drop[k[None, :] < (lengths - counts)[:, None]]] = False
+    h = acc[keep]
     short = np.flatnonzero((lengths > 0) & (lengths < n))
     if len(short):  # documents shorter than n: one shingle of their own length
         rows = first[short]
-        acc = np.zeros(len(short), np.uint32)
+        sacc = np.zeros(len(short), np.uint32)
         for j in range(n - 1):
             inside = j < lengths[short]
-            acc += np.where(inside, padded[doc_start[short] + j] * powers[j], np.uint32(0))
-        h[rows] = acc
+            sacc += np.where(inside, padded[doc_start[short] + j] * powers[j], np.uint32(0))
+        h[rows] = sacc
     return h, counts
 
 
@@ -179,11 +186,15 @@ def shingle_hashes(texts: list[str | None], params: MinHashParams,
     return _fast_hashes(normalized, params)
 
 
+_BLOCK = 1 << 16  # shingles per block: one block's buffers stay in the CPU cache for all permutations
+
+
 def signatures_from_hashes(hashes: np.ndarray, counts: np.ndarray, params: MinHashParams) -> np.ndarray:
     """``(n_docs, num_perm)`` uint32 signatures; documents without shingles get all-max rows.
 
-    One pass per permutation over all shingles of the batch (contiguous 1-D vectors that
-    stay in cache), reduced per document with ``minimum.reduceat``.
+    Shingles are cut into cache-sized blocks of whole documents; within a block, one pass
+    per permutation (multiply, add, ``minimum.reduceat`` per document) over a contiguous
+    vector that stays in cache.
     """
     a, b = permutations(params.num_perm, params.seed)
     sig = np.full((len(counts), params.num_perm), np.uint32(_M32), np.uint32)
@@ -191,12 +202,21 @@ def signatures_from_hashes(hashes: np.ndarray, counts: np.ndarray, params: MinHa
         return sig
     mixed = fmix32(hashes.astype(np.uint32, copy=False))
     has = np.flatnonzero(counts > 0)
-    offsets = np.concatenate([[0], np.cumsum(counts[has])[:-1]])
-    buf = np.empty_like(mixed)
-    for k in range(params.num_perm):
-        np.multiply(mixed, a[k], out=buf)
-        buf += b[k]  # uint32: wraps mod 2^32 like datasketch
-        sig[has, k] = np.minimum.reduceat(buf, offsets)
+    ends = np.cumsum(counts[has])
+    starts = ends - counts[has]
+    out = np.empty((params.num_perm, len(has)), np.uint32)  # permutation-major: contiguous writes
+    buf = np.empty(_BLOCK + int(counts.max()), np.uint32)
+    i = 0
+    while i < len(has):
+        j = max(int(np.searchsorted(ends, starts[i] + _BLOCK, side="right")), i + 1)
+        lo, hi = int(starts[i]), int(ends[j - 1])
+        seg, offsets, block = mixed[lo:hi], starts[i:j] - lo, buf[: hi - lo]
+        for k in range(params.num_perm):
+            np.multiply(seg, a[k], out=block)
+            block += b[k]  # uint32: wraps mod 2^32 like datasketch
+            np.minimum.reduceat(block, offsets, out=out[k, i:j])
+        i = j
+    sig[has] = out.T
     return sig
 
 

@@ -151,8 +151,11 @@ def build_manifest(
         ],
         "source_table": ingest["details"].get("table"),
         "stages": {
-            s: {k: stats[s].get(k) for k in ("enabled", "implemented", "note", "in", "out", "rejected",
-                                             "rejected_by_reason", "curated", "rejects", "seconds")}
+            s: {**{k: stats[s].get(k) for k in ("enabled", "implemented", "note", "in", "out", "rejected",
+                                               "rejected_by_reason", "curated", "rejects", "seconds")},
+                # what each stage measured (LSH banding, entities, judge tokens...); ingest's file
+                # list is input_files above
+                "details": {k: v for k, v in (stats[s].get("details") or {}).items() if k != "files"}}
             for s in STAGES if s in stats
         },
         "accounting": accounting,

@@ -185,6 +185,29 @@ def build_tiny_model(out_dir: str | Path, texts: Iterable[str], *, vocab_size: i
     return out
 
 
+def build_tiny_classifier(out_dir: str | Path, texts: Iterable[str], *, num_labels: int = 1, seed: int = 0) -> Path:
+    """Save a tokenizer + randomly initialised 1-layer ``BertForSequenceClassification``.
+
+    ``num_labels=1`` is a regression head (fineweb-edu-classifier style score). Idempotent.
+    """
+    out = Path(out_dir)
+    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        return out
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = train_tokenizer(texts, vocab_size=300)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128, num_labels=num_labels,
+                        problem_type="regression" if num_labels == 1 else None,
+                        pad_token_id=tokenizer.pad_token_id)
+    out.mkdir(parents=True, exist_ok=True)
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 def build_from_datasets(out_dir: str | Path, datasets_dir: str | Path, **kwargs) -> Path:
     """:func:`build_tiny_model` with a tokenizer trained on :func:`sample_texts` of ``datasets_dir``."""
     return build_tiny_model(out_dir, sample_texts(datasets_dir), **kwargs)

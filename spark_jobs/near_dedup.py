@@ -177,7 +177,9 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     curated = clustered.where("_rank IS NULL OR _rank = 1").drop("_rank", "_survivor")
     rejects = as_rejects(
         clustered.where("_rank > 1"), "near_dedup", F.lit("near_duplicate"),
-        detail_col=F.concat(F.lit(f"Jaccard >= {nd.threshold} with "), F.col("_survivor")),
+        detail_col=F.concat(F.lit("same near-duplicate cluster as survivor "), F.col("_survivor"),
+                            F.lit(f" (linked by verified Jaccard >= {nd.threshold} pairs)" if nd.verify == "jaccard"
+                                  else f" (linked by shared LSH bands, threshold {nd.threshold})")),
         dup_of_col=F.col("_survivor"), cluster_col=F.col("dup_cluster"),
     )
     return StageOutput(curated, rejects)

@@ -8,7 +8,6 @@ PENDING = {
     "near_dedup": "MinHash LSH near-duplicate removal (issue #3)",
     "pii": "Presidio PII scrubbing (issue #4)",
     "filters": "content filters (issue #4)",
-    "quality": "LLM-judge / classifier quality scoring (issue #8)",
     "validate": "Great Expectations gate (issue #6)",
     "publish": "atomic versioned publish (issue #6)",
 }

@@ -21,6 +21,7 @@ from include.config.filters import FiltersConfig
 from include.config.lakehouse import LakehouseConfig
 from include.config.near_dedup import NearDedupConfig
 from include.config.pii import PiiConfig
+from include.config.quality import QualityConfig
 from include.config.semantic_dedup import SemanticDedupConfig
 from include.config.validate import ValidateConfig
 
@@ -92,7 +93,7 @@ class PipelineConfig(_Strict):
     pii: PiiConfig = PiiConfig()
     filters: FiltersConfig = FiltersConfig()
     semantic_dedup: SemanticDedupConfig = SemanticDedupConfig()
-    quality: StageConfig = StageConfig()
+    quality: QualityConfig = QualityConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     publish: StageConfig = StageConfig()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -13,3 +15,15 @@ class StageConfig(_Strict):
     """Settings every stage has. ``enabled: false`` skips the stage."""
 
     enabled: bool = True
+
+
+def check_regexes(patterns: list[str], engine: str = "re") -> list[str]:
+    """Each pattern compiles with ``engine`` (``re``, or ``regex`` for Presidio's recognizers);
+    raises ValueError naming the bad one."""
+    module = importlib.import_module(engine)
+    for rx in patterns:
+        try:
+            module.compile(rx)
+        except module.error as exc:
+            raise ValueError(f"invalid regex {rx!r}: {exc}") from None
+    return patterns

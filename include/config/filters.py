@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from include.config.base import StageConfig, _Strict
+from include.config.base import StageConfig, _Strict, check_regexes
 
 Action = Literal["drop", "flag"]
 #: parts of a row a filter looks at: system prompt, turns by role, completions, pretrain text
 Scope = Literal["system", "user", "assistant", "tool", "chosen", "rejected", "text"]
 Category = Literal["prompt_injection", "xss", "sql_injection"]
-
-
-def _regexes(v: list[str]) -> list[str]:
-    for rx in v:
-        try:
-            re.compile(rx)
-        except re.error as exc:
-            raise ValueError(f"invalid regex {rx!r}: {exc}") from None
-    return v
 
 
 class ClassifierSpec(_Strict):
@@ -54,7 +44,7 @@ class MaliciousConfig(_Strict):
     @classmethod
     def _compile(cls, v):
         for rxs in v.values():
-            _regexes(rxs)
+            check_regexes(rxs)
         return v
 
 
@@ -89,7 +79,7 @@ class DomainConfig(_Strict):
     min_language_confidence: float = Field(0.5, ge=0.0, le=1.0)  #: below this the language is unknown
     allow_unknown_language: bool = True  #: keep rows whose language is unknown (code, numbers)
 
-    _check = field_validator("include_patterns", "exclude_patterns")(classmethod(lambda cls, v: _regexes(v)))
+    _check = field_validator("include_patterns", "exclude_patterns")(classmethod(lambda cls, v: check_regexes(v)))
 
 
 class QualityConfig(_Strict):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from include.config.base import StageConfig, _Strict
+from include.config.base import StageConfig, _Strict, check_regexes
 
 #: entities detected by default (LOCATION, i.e. any place name from NER, is opt-in: see README)
 DEFAULT_ENTITIES = [
@@ -24,13 +24,7 @@ class PatternSpec(_Strict):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, v: str) -> str:
-        import regex
-
-        try:
-            regex.compile(v)
-        except regex.error as exc:
-            raise ValueError(f"invalid regex {v!r}: {exc}") from None
-        return v
+        return check_regexes([v], engine="regex")[0]
 
 
 class RecognizerSpec(_Strict):

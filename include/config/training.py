@@ -7,7 +7,8 @@ than or equal to 1``) before anything is loaded or launched.
 
 Sections: ``data`` (training-set builder), ``lora`` / ``quantization`` (PEFT), ``train``
 (optimisation, shared by every method), ``dpo`` / ``reward`` / ``grpo`` (method specific),
-``gate`` (evaluation gate), ``planner`` (GPU memory planner and catalog).
+``gate`` (evaluation gate), ``planner`` (GPU memory planner and catalog), ``kubernetes`` /
+``sagemaker`` (remote launch backends).
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ class TrainSettings(_Strict):
     logging_steps: int = Field(10, ge=1)  # a progress line (and a logged loss) every N steps; the first step always
     eval_strategy: Literal["epoch", "no"] = "epoch"
     dataloader_num_workers: int = Field(0, ge=0)
+    # local folder for resumable checkpoints (None = no checkpoints); a run finding checkpoint-* there resumes
+    # from the newest. SageMaker managed spot sets it to /opt/ml/checkpoints.
+    checkpoint_dir: str | None = None
+    save_steps: int = Field(100, ge=1)  # checkpoint every N steps (with checkpoint_dir)
+    save_total_limit: int = Field(2, ge=1)  # checkpoints kept in checkpoint_dir
 
 
 class DpoSettings(_Strict):
@@ -126,6 +132,13 @@ class GateSettings(_Strict):
     # reward: pairwise accuracy on the eval split must be >= this (0.5 = chance)
     min_reward_accuracy: float = Field(0.0, ge=0.0, le=1.0)
     require_finite_metrics: bool = True
+    # drift after repeated fine-tunes: eval loss of the new model / eval loss of the adapter aliased `production`
+    # (evaluated by the entry point on the same held-out split with the same code) must be <= this
+    compare_to_production: bool = True
+    max_eval_loss_ratio_vs_production: float = Field(1.02, gt=0)
+    # set by finetune_adapter's plan from the registry's production alias (not part of the registry identity)
+    production_adapter_uri: str | None = None
+    production_version: int | None = None
 
 
 class GpuSpec(_Strict):
@@ -153,6 +166,74 @@ class PlannerSettings(_Strict):
         return self
 
 
+class Toleration(_Strict):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+K8S_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+
+
+class KubernetesSettings(_Strict):
+    """``backend: kubernetes``: a GPU pod started with the cncf-kubernetes ``KubernetesPodOperator``."""
+
+    image: str = ""  # training image (Dockerfile.training), e.g. registry.example.com/llmops-training:1.0 (required)
+    namespace: str = "llmops"
+    kubernetes_conn_id: str = "kubernetes_default"  # Airflow connection; its extra in_cluster: true inside the cluster
+    service_account: str | None = "llmops-training"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    gpus: int = Field(1, ge=1)  # nvidia.com/gpu limit
+    gpu_resource: str = "nvidia.com/gpu"
+    cpu_request: str | None = Field(None, pattern=K8S_QUANTITY)  # None: cpus_per_gpu x gpus
+    cpus_per_gpu: int = Field(4, ge=1)
+    memory_request: str | None = Field(None, pattern=K8S_QUANTITY)  # None: planner's required GB + host_overhead_gib
+    host_overhead_gib: int = Field(8, ge=0)
+    node_selector: dict[str, str] = {}  # GPU node pool labels, e.g. {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    select_gpu_product: bool = False  # also require nvidia.com/gpu.product=<planner's GPU> (GPU feature discovery)
+    tolerations: list[Toleration] = [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+    credentials_secret: str | None = "llmops-training-s3"  # Secret whose keys become env (AWS_ACCESS_KEY_ID...)
+    s3_endpoint_url: str | None = None  # AWS_ENDPOINT_URL in the pod (MinIO); None: AWS
+    env: dict[str, str] = {}  # extra non-secret environment
+    labels: dict[str, str] = {}
+    startup_timeout_seconds: int = Field(1800, ge=60)  # GPU node scale-up takes minutes
+    active_deadline_seconds: int | None = Field(None, ge=60)
+    on_finish_action: Literal["delete_pod", "delete_succeeded_pod", "keep_pod"] = "delete_succeeded_pod"
+    deferrable: bool = True  # wait in the triggerer, not in a worker slot
+
+
+class SagemakerSettings(_Strict):
+    """``backend: sagemaker``: a SageMaker training job started with the amazon ``SageMakerTrainingOperator``."""
+
+    image_uri: str = ""  # ECR image built from Dockerfile.training (required)
+    role_arn: str = ""  # execution role with S3 read/write on the dataset, work and registry buckets (required)
+    aws_conn_id: str = "aws_default"
+    region_name: str | None = None
+    instance_type: str | None = None  # None: the planner's sagemaker_instance
+    instance_count: int = Field(1, ge=1)
+    volume_size_gb: int = Field(100, ge=1)
+    max_runtime_seconds: int = Field(86400, ge=60)
+    use_spot: bool = False  # managed spot training (needs checkpoint_s3_uri)
+    max_wait_seconds: int | None = Field(None, ge=60)  # spot: >= max_runtime_seconds; None = 2 x max_runtime
+    checkpoint_s3_uri: str | None = None  # per-run sub-folder <job base name>/ is used
+    output_s3_uri: str | None = None  # None: <run folder>/sagemaker
+    job_name_prefix: str = Field("llmops", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,30}$")
+    check_interval_seconds: int = Field(60, ge=1)
+    deferrable: bool = True
+    print_log: bool = True  # stream the job's CloudWatch log into the task log
+    tags: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _spot_needs_checkpoints(self):
+        if self.use_spot and not self.checkpoint_s3_uri:
+            raise ValueError("sagemaker.checkpoint_s3_uri is required with sagemaker.use_spot (spot capacity is "
+                             "reclaimed; training resumes from the checkpoints)")
+        if self.use_spot and self.max_wait_seconds is not None and self.max_wait_seconds < self.max_runtime_seconds:
+            raise ValueError("sagemaker.max_wait_seconds must be >= sagemaker.max_runtime_seconds")
+        return self
+
+
 class TrainingConfig(_Strict):
     """Everything a training run needs; written as ``training_config.json`` next to the model."""
 
@@ -172,6 +253,8 @@ class TrainingConfig(_Strict):
     grpo: GrpoSettings = GrpoSettings()
     gate: GateSettings = GateSettings()
     planner: PlannerSettings = PlannerSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    sagemaker: SagemakerSettings = SagemakerSettings()
 
     @model_validator(mode="after")
     def _method_constraints(self):
@@ -190,7 +273,8 @@ class TrainingConfig(_Strict):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-SECTIONS = ("data", "lora", "quantization", "train", "dpo", "reward", "grpo", "gate", "planner")
+SECTIONS = ("data", "lora", "quantization", "train", "dpo", "reward", "grpo", "gate", "planner", "kubernetes",
+            "sagemaker")
 
 
 def hyperparameters_to_overrides(hyperparameters: dict | None) -> dict:

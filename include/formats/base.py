@@ -86,6 +86,20 @@ def canonical_role(role: Any, where: str) -> str:
     return r
 
 
+def require_items(value: Any, where: str, what: str) -> list[tuple[str, dict]]:
+    """``value`` must be a list of objects (``what``: "messages", "turns"); returns
+    ``(where[i], item)`` pairs so errors can name the item."""
+    if not isinstance(value, list):
+        got = "missing" if value is None else type(value).__name__
+        raise RecordError("bad_field", f"{where}: expected a list of {what}, got {got}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise RecordError("bad_field", f"{where}[{i}]: {what.rstrip('s')} must be an object")
+        out.append((f"{where}[{i}]", item))
+    return out
+
+
 def require_str(value: Any, where: str, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         got = "missing" if value is None else type(value).__name__

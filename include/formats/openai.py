@@ -13,6 +13,7 @@ from include.formats.base import (
     check_messages,
     message,
     parse_tool_call_json,
+    require_items,
     tool_call,
     tools_json,
 )
@@ -86,14 +87,8 @@ def link_tool_calls(messages: list[dict]) -> None:
 
 def convert_messages(raw: Any, where: str = "messages") -> tuple[str | None, list[dict]]:
     """An OpenAI-style message list -> (system prompt, canonical messages)."""
-    if not isinstance(raw, list):
-        got = "missing" if raw is None else type(raw).__name__
-        raise RecordError("bad_field", f"{where}: expected a list of messages, got {got}")
     system, out = None, []
-    for i, m in enumerate(raw):
-        w = f"{where}[{i}]"
-        if not isinstance(m, dict):
-            raise RecordError("bad_field", f"{w}: message must be an object")
+    for w, m in require_items(raw, where, "messages"):
         role = "system" if m.get("role") == "developer" else canonical_role(m.get("role"), w)
         text, reasoning, calls = parse_content(m.get("content"), f"{w}.content")
         calls += _openai_tool_calls(m.get("tool_calls"), f"{w}.tool_calls")

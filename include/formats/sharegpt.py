@@ -12,11 +12,11 @@ from typing import Any
 from include.formats.base import (
     Adapter,
     FormatOptions,
-    RecordError,
     canonical_role,
     check_messages,
     message,
     parse_tool_call_json,
+    require_items,
     require_str,
     tools_json,
 )
@@ -25,14 +25,8 @@ from include.formats.openai import link_tool_calls
 
 def convert_turns(turns: Any, where: str = "conversations") -> tuple[str | None, list[dict]]:
     """ShareGPT turns -> (system prompt, canonical messages)."""
-    if not isinstance(turns, list):
-        got = "missing" if turns is None else type(turns).__name__
-        raise RecordError("bad_field", f"{where}: expected a list of turns, got {got}")
     system, out = None, []
-    for i, t in enumerate(turns):
-        w = f"{where}[{i}]"
-        if not isinstance(t, dict):
-            raise RecordError("bad_field", f"{w}: turn must be an object")
+    for w, t in require_items(turns, where, "turns"):
         frm, value = t.get("from", t.get("role")), t.get("value", t.get("content"))
         if frm == "function_call":
             call = parse_tool_call_json(value, w)

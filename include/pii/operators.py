@@ -74,22 +74,16 @@ def resolve_key(cfg: PiiConfig) -> bytes | None:
 
 
 def _airflow_connection_secret(conn_id: str) -> str | None:
-    try:
-        from airflow.sdk import BaseHook
+    from include.connections import airflow_connection
 
-        conn = BaseHook.get_connection(conn_id)
-    except Exception:  # not under Airflow, or not defined: try the next source
-        return None
-    return conn.password or (conn.extra_dejson or {}).get("key")
+    conn = airflow_connection(conn_id)
+    return (conn.password or (conn.extra_dejson or {}).get("key")) if conn is not None else None
 
 
 def _airflow_variable(name: str) -> str | None:
-    try:
-        from airflow.sdk import Variable
+    from include.connections import airflow_variable
 
-        return Variable.get(name)
-    except Exception:
-        return None
+    return airflow_variable(name)
 
 
 def operator_configs(cfg: PiiConfig, entities: list[str], key: bytes | None) -> dict:

@@ -6,6 +6,7 @@ Layout under ``<registry_uri>`` (``s3://bucket/prefix``)::
     <adapter_name>/v<N>/manifest.json          written LAST: a version exists once its manifest does
     <adapter_name>/v<N>/_claim.json            who allocated N (conditional write)
     <adapter_name>/aliases/<alias>.json        {"version": N, ...} pointers (e.g. production, staging)
+    <adapter_name>/aliases/latest.json         the newest version that passed its evaluation gate
     <adapter_name>/index/<content_hash>.json   content hash -> version (idempotent registration)
 
 **Allocation.** The next version is ``max(existing) + 1``, claimed with a conditional
@@ -20,6 +21,12 @@ Version numbers only grow; a registration that crashed after its claim leaves a 
 
 **Visibility.** Files are uploaded first and ``manifest.json`` last, so a reader that lists
 versions (which requires the manifest) never sees a half-written version.
+
+**Gate and aliases.** A manifest whose ``gate.passed`` is false is still registered (immutable,
+with its reasons) but moves no alias: ``latest`` advances only to a newer passing (or
+gate-less) version, and :meth:`AdapterRegistry.set_alias` refuses a failed version unless
+``force``. ``resolve(name, "latest")`` reads ``aliases/latest.json``; only when it does not exist
+(registries written before it) does it fall back to the highest complete version.
 
 **Idempotency.** ``content_hash`` = sha256 of the files (path + sha256 each; not the
 per-run ``metrics.json`` / ``training_config.json`` / ``README.md``) and the lineage identity
@@ -48,6 +55,7 @@ from urllib.parse import urlparse
 from include import storage
 
 MANIFEST = "manifest.json"
+LATEST = "latest"
 CLAIM = "_claim.json"
 VERSION_RE = re.compile(r"^v(\d+)$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -73,6 +81,17 @@ class RegisteredVersion:
         return dict(self.__dict__)
 
 
+def gate_failed(manifest: dict | None) -> bool:
+    """True when the manifest records a failed evaluation gate."""
+    gate = (manifest or {}).get("gate")
+    return isinstance(gate, dict) and gate.get("passed") is False
+
+
+def gate_reasons(manifest: dict) -> str:
+    reasons = (manifest.get("gate") or {}).get("reasons") or []
+    return "; ".join(map(str, reasons)) or "no reasons recorded"
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -93,7 +112,7 @@ def _is_precondition_failed(exc: Exception) -> bool:
 def _is_missing(exc: Exception) -> bool:
     resp = getattr(exc, "response", None) or {}
     code = str(resp.get("Error", {}).get("Code", ""))
-    return code in ("NoSuchKey", "404", "NotFound") or resp.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+    return code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound") or resp.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
 
 
 def connection_settings(aws_conn_id: str | None) -> dict:
@@ -116,6 +135,15 @@ def connection_settings(aws_conn_id: str | None) -> dict:
     if extra.get("aws_session_token"):
         out["aws_session_token"] = extra["aws_session_token"]
     return out
+
+
+def connection_env(aws_conn_id: str | None) -> dict[str, str]:
+    """The connection's S3 settings as the environment variables boto3 reads, for a child
+    process that cannot see Airflow's connections (e.g. the local training subprocess)."""
+    names = {"endpoint_url": "AWS_ENDPOINT_URL", "region_name": "AWS_DEFAULT_REGION",
+             "aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+             "aws_session_token": "AWS_SESSION_TOKEN"}
+    return {names[k]: str(v) for k, v in connection_settings(aws_conn_id).items() if v and k in names}
 
 
 def s3_client(endpoint_url: str | None = None, aws_conn_id: str | None = None):
@@ -199,13 +227,16 @@ class AdapterRegistry:
         return f"s3://{self.bucket}/{self._key(name, f'v{version}')}"
 
     def _get_json(self, key: str) -> dict | None:
+        return self._get_json_etag(key)[0]
+
+    def _get_json_etag(self, key: str) -> tuple[dict | None, str | None]:
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
         except Exception as exc:  # noqa: BLE001
             if _is_missing(exc):
-                return None
+                return None, None
             raise
-        return json.loads(body)
+        return json.loads(obj["Body"].read()), obj.get("ETag")
 
     def _put_json(self, key: str, obj: dict, *, if_none_match: bool = False, if_match: str | None = None) -> str:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": "application/json",
@@ -268,18 +299,23 @@ class AdapterRegistry:
         return [v for v in self._allocated_versions(name) if self._exists(self._key(name, f"v{v}", MANIFEST))]
 
     def latest(self, name: str) -> int | None:
+        """The highest complete version (passing or not); see :meth:`resolve` for ``latest``."""
         versions = self.list_versions(name)
         return versions[-1] if versions else None
 
     def resolve(self, name: str, ref: str | int = "latest") -> int:
-        """A version number for ``ref``: an int, ``"v3"``/``"3"``, ``"latest"`` or an alias name."""
+        """A version number for ``ref``: an int, ``"v3"``/``"3"``, ``"latest"`` (the newest version that
+        passed its gate: ``aliases/latest.json``, else the highest complete version) or an alias name."""
         _check_name("adapter name", name)
         if isinstance(ref, int) or str(ref).isdigit():
             return int(ref)
         m = VERSION_RE.match(str(ref))
         if m:
             return int(m.group(1))
-        if ref == "latest":
+        if ref == LATEST:
+            pointer = self._get_json(self._key(name, "aliases", f"{LATEST}.json"))
+            if pointer is not None:
+                return int(pointer["version"])
             v = self.latest(name)
             if v is None:
                 raise RegistryError(f"adapter {name!r} has no versions in {self.uri}")
@@ -364,6 +400,9 @@ class AdapterRegistry:
         same content registered again returns the existing version.
         """
         _check_name("adapter name", name)
+        if aliases and gate_failed(manifest):
+            raise RegistryError(f"refusing aliases {', '.join(aliases)} for a version whose evaluation gate failed "
+                                f"({gate_reasons(manifest or {})}); register it without aliases")
         files = _list_source(source)
         if not files:
             raise RegistryError(f"no files under {source}")
@@ -372,6 +411,8 @@ class AdapterRegistry:
         content_hash = compute_content_hash(digests, manifest)
         existing = self.find_by_content(name, content_hash)
         if existing is not None:
+            if not gate_failed(self._get_json(self._key(name, f"v{existing}", MANIFEST))):
+                self.advance_latest(name, existing)
             self._set_aliases(name, aliases, existing)
             return self._registered(name, existing, content_hash, created=False)
 
@@ -412,6 +453,8 @@ class AdapterRegistry:
             except Exception as exc:  # noqa: BLE001
                 if not _is_precondition_failed(exc):
                     raise  # an identical concurrent registration indexed first; both versions stay valid
+            if not gate_failed(full):
+                self.advance_latest(name, version)
             self._set_aliases(name, aliases, version)
             return self._registered(name, version, content_hash, created=True)
         raise RegistryError(f"could not register {name}: version allocation kept conflicting")
@@ -432,17 +475,49 @@ class AdapterRegistry:
         for alias in aliases or ():
             self.set_alias(name, alias, version)
 
-    def set_alias(self, name: str, alias: str, version: int | str) -> dict:
-        """Point ``alias`` at an existing complete version (overwrites the previous pointer)."""
+    def set_alias(self, name: str, alias: str, version: int | str, *, force: bool = False) -> dict:
+        """Point ``alias`` at an existing complete version (overwrites the previous pointer).
+
+        A version whose evaluation gate failed is refused unless ``force`` (recorded in the pointer).
+        """
         _check_name("alias", alias)
-        if alias == "latest" or VERSION_RE.match(alias) or alias.isdigit():
+        if alias == LATEST or VERSION_RE.match(alias) or alias.isdigit():
             raise RegistryError(f"alias {alias!r} is reserved (latest, v<N> and numbers name versions)")
         number = self.resolve(name, version)
-        if not self._exists(self._key(name, f"v{number}", MANIFEST)):
+        manifest = self._get_json(self._key(name, f"v{number}", MANIFEST))
+        if manifest is None:
             raise RegistryError(f"cannot alias {alias!r} to {name} v{number}: no such complete version")
+        failed = gate_failed(manifest)
+        if failed and not force:
+            raise RegistryError(f"refusing to point {alias!r} at {name} v{number}: its evaluation gate failed "
+                                f"({gate_reasons(manifest)}); use force to override")
         key = self._key(name, "aliases", f"{alias}.json")
         previous = self._get_json(key)
         pointer = {"adapter_name": name, "alias": alias, "version": number, "updated_at": _now(),
                    "previous_version": previous.get("version") if previous else None}
+        if failed:
+            pointer["forced_despite_failed_gate"] = True
         self._put_json(key, pointer)
         return pointer
+
+    def advance_latest(self, name: str, version: int) -> bool:
+        """Move ``latest`` to ``version`` unless it already points at a newer one (conditional writes,
+        so concurrent registrations cannot move it backwards). Callers pass passing versions only."""
+        key = self._key(name, "aliases", f"{LATEST}.json")
+        for attempt in range(50):
+            current, etag = self._get_json_etag(key)
+            if current is not None and int(current["version"]) >= version:
+                return False
+            pointer = {"adapter_name": name, "alias": LATEST, "version": version, "updated_at": _now(),
+                       "previous_version": current.get("version") if current else None}
+            try:
+                if current is None:
+                    self._put_json(key, pointer, if_none_match=True)
+                else:
+                    self._put_json(key, pointer, if_match=etag)
+                return True
+            except Exception as exc:  # noqa: BLE001
+                if not _is_precondition_failed(exc):
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise RegistryError(f"could not move {name} latest to v{version}: kept conflicting")

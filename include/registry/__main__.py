@@ -9,7 +9,7 @@ Commands::
     get NAME [REF]                       manifest of a version (REF: N, vN, latest, alias; default latest)
     resolve NAME REF                     version number of REF
     register NAME DIR [--manifest FILE] [--alias A ...]
-    alias NAME ALIAS REF                 point ALIAS at a version
+    alias NAME ALIAS REF [--force]       point ALIAS at a version (--force: even if its gate failed)
     download NAME REF DEST               copy a version's files to DEST
 
 Output is JSON on stdout; errors go to stderr with exit code 2.
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("name")
     sp.add_argument("alias")
     sp.add_argument("ref")
+    sp.add_argument("--force", action="store_true", help="alias a version whose evaluation gate failed")
     sp = sub.add_parser("download")
     sp.add_argument("name")
     sp.add_argument("ref")
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             manifest = json.loads(Path(args.manifest).read_text()) if args.manifest else {}
             out = reg.register(args.name, args.source, manifest, aliases=args.alias).to_dict()
         elif args.command == "alias":
-            out = reg.set_alias(args.name, args.alias, args.ref)
+            out = reg.set_alias(args.name, args.alias, args.ref, force=args.force)
         else:
             out = {"path": str(reg.download(args.name, args.ref, args.dest))}
     except (RegistryError, FileNotFoundError, ValueError) as exc:

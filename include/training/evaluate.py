@@ -9,7 +9,12 @@ Gate (``gate`` config), per method, on the metrics the entry point computed on t
 * ``reward``: ``eval_accuracy >= min_reward_accuracy``;
 * ``grpo``: no held-out metric; the reward statistics must be finite.
 
-Every method: metrics must be finite (``require_finite_metrics``).
+Every method: metrics must be finite (``require_finite_metrics``). Drift over repeated
+fine-tunes: when the entry point evaluated the adapter aliased ``production`` on the same
+held-out split (``production_eval_loss``), ``eval_loss / production_eval_loss <=
+max_eval_loss_ratio_vs_production``; without a production adapter the check is recorded as
+skipped (with the reason). A failed gate does not stop registration: the version is recorded
+with ``gate.status: failed`` and its ``reasons``, and no alias moves.
 """
 
 from __future__ import annotations
@@ -70,8 +75,22 @@ def apply_gate(metrics: dict, gate, method: str) -> dict:
         check("eval_loss / ln(2)", metrics["eval_loss"] / math.log(2), "<=", gate.max_eval_loss_ratio)
     elif method == "reward" and metrics.get("eval_accuracy") is not None:
         check("eval_accuracy", metrics["eval_accuracy"], ">=", gate.min_reward_accuracy)
+    if gate.compare_to_production:
+        prod = metrics.get("production_eval_loss")
+        if prod and metrics.get("eval_loss") is not None:
+            check(f"eval_loss / production v{metrics.get('production_version')} eval_loss",
+                  metrics["eval_loss"] / prod, "<=", gate.max_eval_loss_ratio_vs_production)
+        else:
+            checks.append({"check": "eval_loss vs production", "value": None, "op": "<=",
+                           "threshold": gate.max_eval_loss_ratio_vs_production, "passed": True, "skipped": True,
+                           "reason": metrics.get("production_check") or "no production evaluation"})
     passed = all(c["passed"] for c in checks) if gate.enabled else True
-    return {"enabled": gate.enabled, "passed": passed, "checks": checks}
+    reasons = [f"{c['check']}={c['value']} (needs {c['op']} {c['threshold']})" for c in checks if not c["passed"]]
+    compared = {k: metrics.get(k) for k in ("eval_loss", "eval_perplexity", "base_eval_loss", "base_eval_perplexity",
+                                            "production_eval_loss", "production_eval_perplexity",
+                                            "production_version") if metrics.get(k) is not None}
+    return {"enabled": gate.enabled, "passed": passed, "status": "passed" if passed else "failed",
+            "reasons": reasons if gate.enabled else [], "checks": checks, "compared": compared}
 
 
 def _sha256_file(path: Path) -> str:

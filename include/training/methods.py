@@ -342,6 +342,9 @@ def common_args(cfg: TrainingConfig, output_dir: str, has_eval: bool) -> dict:
     }
     if cfg.peft != "none" and t.gradient_checkpointing:
         args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    if t.checkpoint_dir:  # resumable: the trainer writes checkpoint-<step>/ there (train.py resumes from the newest)
+        args.update(output_dir=t.checkpoint_dir, save_strategy="steps", save_steps=t.save_steps,
+                    save_total_limit=t.save_total_limit)
     return args
 
 

@@ -1,6 +1,7 @@
 """The training entry point every backend runs.
 
     python -m include.training.train --config FILE [--dataset-uri URI] [--output-uri URI]
+    python -m include.training.train train      # inside a SageMaker training job (/opt/ml layout)
 
 ``FILE`` (JSON or YAML, local or s3://) is a training config (see
 ``include/config/training_default.yaml``; missing keys take the defaults). The dataset
@@ -11,6 +12,11 @@ into one here), local or s3://. Written to ``output_uri`` (local or s3://):
 * ``metrics.json``: train/eval loss per epoch, eval loss and perplexity, the base model's
   eval loss on the same split, tokens (and % of tokens trained), peak memory, wall time;
 * ``training_config.json``: the validated config.
+
+With ``train.checkpoint_dir`` the trainer saves ``checkpoint-<step>/`` there every
+``train.save_steps`` and a run that finds checkpoints resumes from the newest (spot capacity
+reclaimed, pod evicted). With ``gate.production_adapter_uri`` the adapter currently aliased
+``production`` is evaluated on the same held-out split (``production_eval_loss``).
 
 Progress lines (``step 3/20 loss=...``) go to stdout as training runs, so a backend that
 streams the process output shows live progress.
@@ -58,10 +64,13 @@ def progress_callback():
 
 
 def _git_version() -> str | None:
-    """Git commit of the code (``<sha>-dirty`` with uncommitted changes to tracked files); without git,
-    the source hash curation uses (``include.publish.code_version``)."""
+    """``$LLMOPS_CODE_VERSION`` (the training image's build arg), else the git commit of the code
+    (``<sha>-dirty`` with uncommitted changes to tracked files); without git, the source hash curation
+    uses (``include.publish.code_version``)."""
     import subprocess
 
+    if os.environ.get("LLMOPS_CODE_VERSION", "unknown") != "unknown":  # set by Dockerfile.training's build arg
+        return os.environ["LLMOPS_CODE_VERSION"]
     root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root)
@@ -142,12 +151,16 @@ def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
     base_eval = trainer.evaluate() if has_eval else None
     if base_eval:
         _say(f"base model eval_loss={base_eval.get('eval_loss')}")
+    resume = latest_checkpoint(cfg.train.checkpoint_dir)
+    if resume:
+        _say(f"resuming from {resume}")
     t_train = time.time()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.time() - t_train
     final_eval = trainer.evaluate() if has_eval else None
     if final_eval:
         _say(f"trained model eval_loss={final_eval.get('eval_loss')}")
+    production = production_comparison(cfg, trainer, work, has_eval)
 
     trainer.save_model(str(local_out))
     tokenizer.save_pretrained(str(local_out))
@@ -161,6 +174,8 @@ def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
         "global_steps": trainer.state.global_step,
         "epochs": per_epoch(history),
         **method_metrics(cfg.method, base_eval, final_eval, history),
+        **production,
+        "resumed_from_checkpoint": Path(resume).name if resume else None,
         "train_examples": len(ts.train),
         "eval_examples": len(ts.eval),
         "tokens_seen": int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
@@ -192,6 +207,92 @@ def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
     return metrics
 
 
+def latest_checkpoint(checkpoint_dir: str | None) -> str | None:
+    """The newest ``checkpoint-<step>`` folder in ``checkpoint_dir`` (None when there is none)."""
+    if not checkpoint_dir or not Path(checkpoint_dir).is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(checkpoint_dir)
+
+
+def production_comparison(cfg: TrainingConfig, trainer, work: Path, has_eval: bool) -> dict[str, Any]:
+    """Eval loss of the adapter aliased ``production`` on this run's held-out split, with the same trainer.
+
+    The production adapter (``gate.production_adapter_uri``, downloaded when s3://) is loaded next to
+    the new one, made active for one ``trainer.evaluate()`` and removed again, so both are measured by
+    the same code on the same examples. Skipped (and said why) without a production adapter, without an
+    eval split, for full fine-tuning or when ``gate.compare_to_production`` is off.
+    """
+    from include.training.metrics import perplexity
+
+    uri = cfg.gate.production_adapter_uri
+    out: dict[str, Any] = {"production_adapter_uri": uri, "production_version": cfg.gate.production_version,
+                           "production_eval_loss": None}
+    reason = None
+    if not cfg.gate.compare_to_production:
+        reason = "gate.compare_to_production is false"
+    elif not uri:
+        reason = "no production adapter in the registry"
+    elif not has_eval:
+        reason = "no held-out split"
+    elif cfg.peft == "none":
+        reason = "full fine-tuning: production comparison needs an adapter (peft=lora/qlora)"
+    if reason:
+        return {**out, "production_check": f"skipped: {reason}"}
+    from include.training.methods import _local_model_path
+
+    model = trainer.model
+    path = _local_model_path(uri, work)
+    model.load_adapter(path, adapter_name="production", is_trainable=False)
+    try:
+        model.set_adapter("production")
+        result = trainer.evaluate()
+    finally:
+        model.set_adapter("default")
+        model.delete_adapter("production")
+    loss = result.get("eval_loss")
+    _say(f"production adapter v{cfg.gate.production_version} eval_loss={loss}")
+    return {**out, "production_eval_loss": loss,
+            "production_eval_perplexity": perplexity(loss) if cfg.method == "sft" else None,
+            "production_check": "evaluated"}
+
+
+def sagemaker_config(root: str | None = None) -> TrainingConfig:
+    """The config inside a SageMaker training container: the ``config`` channel's JSON, trained on the
+    ``train`` channel, written to ``/opt/ml/model``, checkpoints in ``/opt/ml/checkpoints`` with spot."""
+    from include.training.backends.sagemaker import container_paths
+
+    paths = container_paths(root)
+    files = sorted(paths["config_dir"].glob("*.json")) if paths["config_dir"].is_dir() else []
+    if not files:
+        raise ConfigError(f"no training config in the SageMaker 'config' channel ({paths['config_dir']})")
+    cfg = load_training_config(load_config_file(str(files[0])))
+    hp = json.loads(paths["hyperparameters"].read_text()) if paths["hyperparameters"].exists() else {}
+    if hp.get("config_hash") and hp["config_hash"] != cfg.digest():
+        raise ConfigError(f"config channel {files[0].name} has hash {cfg.digest()} but the job's hyperparameters "
+                          f"say {hp['config_hash']}: the job was started with another config")
+    train = cfg.train
+    if str(hp.get("checkpoints", "")).lower() == "true":
+        train = train.model_copy(update={"checkpoint_dir": str(paths["checkpoints"])})
+    return cfg.model_copy(update={"dataset_uri": str(paths["train"]), "output_uri": str(paths["model"]),
+                                  "train": train})
+
+
+def _sagemaker_main(root: str | None = None) -> int:
+    from include.training.backends.sagemaker import container_paths
+
+    try:
+        run(sagemaker_config(root))
+    except Exception as exc:
+        failure = container_paths(root)["failure"]  # SageMaker shows this file as the job's FailureReason
+        failure.parent.mkdir(parents=True, exist_ok=True)
+        failure.write_text(f"{type(exc).__name__}: {exc}"[:1000])
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    return 0
+
+
 def quiet_third_party() -> None:
     """Keep the task log to progress lines: no progress bars, no v6 deprecation notices, no
     bitsandbytes notice about optional CPU kernels."""
@@ -216,6 +317,11 @@ def load_config_file(path: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["train"]:  # SageMaker runs the image as `<entrypoint> train`
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        quiet_third_party()
+        return _sagemaker_main()
     p = argparse.ArgumentParser(prog="python -m include.training.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="training config (JSON/YAML file, local or s3://)")
     p.add_argument("--dataset-uri", help="overrides dataset_uri")

@@ -63,6 +63,28 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
             "code_version": code, "expected_version": expected, "already_published": done}
 
 
+def secret_env(stage: str, cfg: PipelineConfig) -> dict[str, str]:
+    """Secrets a stage needs, resolved here in the Airflow task (which sees every connection,
+    including those kept only in the metadata database) and handed to the stage's local
+    subprocess as environment variables; never logged. With ``spark.conn_id`` (a cluster) the
+    executors must reach the secrets themselves (secrets backend or their environment)."""
+    if stage == "pii" and cfg.enabled("pii") and cfg.pii.uses_pseudonyms():
+        from include.pii.operators import PseudonymKeyMissing, resolve_key
+
+        try:
+            return {cfg.pii.pseudonym_key.env: resolve_key(cfg.pii).decode()}
+        except PseudonymKeyMissing as exc:
+            raise AirflowFailException(str(exc)) from None
+    if stage == "quality" and cfg.enabled("quality") and cfg.quality.judge.enabled:
+        from include.quality.judge import JudgeConfigError, endpoint_env
+
+        try:
+            return endpoint_env(cfg.quality.judge)
+        except JudgeConfigError as exc:
+            raise AirflowFailException(str(exc)) from None
+    return {}
+
+
 class CurationStageOperator(BaseOperator):
     """Runs one curation stage's Spark job for the run prepared by ``prepare_run``."""
 
@@ -93,6 +115,7 @@ class CurationStageOperator(BaseOperator):
         else:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+            env.update(secret_env(self.stage, cfg))
             try:
                 run_local(stage_command(self.stage, input_uri, output_uri, cfg, sys.executable), env=env)
             except GateFailed as exc:

@@ -1,4 +1,5 @@
-"""Tasks of the ``finetune_adapter`` DAG: plan -> build set -> train -> evaluate -> register.
+"""Tasks of the ``finetune_adapter`` DAG: plan -> build set -> prepare launch -> train (local |
+kubernetes | sagemaker) -> evaluate -> register -> promote.
 
 The logic lives in ``include/training`` and ``include/registry``; these functions turn
 library errors into ``AirflowFailException`` with the message a user needs, and keep the
@@ -6,7 +7,8 @@ run's files together under ``<work_uri>/<run_id>/``::
 
     plan.json  trainset/{train,eval}.jsonl,trainset.json  launch_config.json
     model/ (adapter or full model, tokenizer, metrics.json, training_config.json)
-    evaluation.json  registration.json
+    sagemaker/<job>/output/model.tar.gz (backend sagemaker; unpacked into model/)
+    evaluation.json  registration.json  promotion.json
 
 Light imports only at module level (the DAG file imports this at parse time).
 """
@@ -44,6 +46,9 @@ DEFAULT_REGISTRY_URI = os.environ.get("LLMOPS_REGISTRY_URI", "s3://llmops-adapte
 DEFAULT_BASE_MODEL = os.environ.get("LLMOPS_BASE_MODEL", "")
 DEFAULT_AWS_CONN_ID = os.environ.get("LLMOPS_REGISTRY_AWS_CONN_ID", "")
 PLAN_TASK_ID = "plan"
+#: the task that runs the training for each backend (prepare_launch branches to one of them)
+TRAIN_TASK_IDS = {"local": "train", "kubernetes": "train_kubernetes", "sagemaker": "train_sagemaker"}
+PRODUCTION_ALIAS = "production"
 ADAPTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -80,7 +85,8 @@ def run_paths(work_uri: str, run_id: str) -> dict:
     return {"root": root, "plan": storage.join(root, "plan.json"), "trainset": storage.join(root, "trainset"),
             "launch_config": storage.join(root, "launch_config.json"), "model": storage.join(root, "model"),
             "evaluation": storage.join(root, "evaluation.json"),
-            "registration": storage.join(root, "registration.json")}
+            "registration": storage.join(root, "registration.json"),
+            "promotion": storage.join(root, "promotion.json"), "sagemaker": storage.join(root, "sagemaker")}
 
 
 def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_check: bool = True) -> dict:
@@ -130,6 +136,7 @@ def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_
         "adapter_name": adapter_name,
         "registry_uri": registry_uri,
         "aws_conn_id": (p.get("aws_conn_id") or "").strip() or None,
+        "promote": bool(p.get("promote")),
         "plan": plan,
     }
     storage.write_json(paths["plan"], run)
@@ -214,15 +221,93 @@ def launch_config(run: dict) -> TrainingConfig:
     return cfg.model_copy(update={"dataset_uri": run["paths"]["trainset"], "output_uri": run["paths"]["model"]})
 
 
+def production_reference(cfg: TrainingConfig, run: dict) -> tuple[TrainingConfig, dict]:
+    """Point the gate at the adapter aliased ``production`` (same base model and method), if any."""
+    from include.registry import AdapterRegistry, RegistryError
+
+    if not cfg.gate.compare_to_production:
+        return cfg, {"skipped": "gate.compare_to_production is false"}
+    try:
+        reg = AdapterRegistry(run["registry_uri"], aws_conn_id=run.get("aws_conn_id"))
+        version = reg.resolve_alias(run["adapter_name"], PRODUCTION_ALIAS)
+        manifest = reg.get(run["adapter_name"], version)
+    except RegistryError as exc:
+        return cfg, {"skipped": f"no production adapter: {exc}"}
+    if (manifest.get("base_model"), manifest.get("method")) != (cfg.base_model, cfg.method):
+        return cfg, {"skipped": f"production v{version} is {manifest.get('method')} on {manifest.get('base_model')}, "
+                                f"not {cfg.method} on {cfg.base_model}", "version": version}
+    gate = cfg.gate.model_copy(update={"production_adapter_uri": manifest["uri"], "production_version": version})
+    return cfg.model_copy(update={"gate": gate}), {"version": version, "uri": manifest["uri"]}
+
+
+def prepare_launch(run: dict, dag_id: str) -> tuple[str, dict]:
+    """Write the launch config (with the production reference) and render the backend's launch.
+
+    Returns the task id to branch to and the launch description (XCom ``launch``): the backend,
+    the config URI, the production reference and, for remote backends, the rendered pod / job.
+    """
+    from include.training.backends import BackendError
+
+    cfg, production = production_reference(launch_config(run), run)
+    paths = run["paths"]
+    storage.write_json(paths["launch_config"], cfg.to_dict())
+    launch: dict = {"backend": cfg.backend, "config_uri": paths["launch_config"], "production": production}
+    log.info("production comparison: %s", production)
+    try:
+        if cfg.backend == "kubernetes":
+            from include.training.backends.kubernetes import pod_spec
+
+            launch["kubernetes"] = pod_spec(cfg, run["plan"], config_uri=paths["launch_config"],
+                                            run_id=run["run_id"], adapter_name=run["adapter_name"])
+        elif cfg.backend == "sagemaker":
+            from include.training.backends import sagemaker as sm
+
+            s = cfg.sagemaker
+            base = sm.job_base_name(s.job_name_prefix, dag_id, run["run_id"])
+            output = s.output_s3_uri or paths["sagemaker"]
+            config = sm.training_job_config(cfg, run["plan"], name=sm.job_name(base, 1), base_name=base,
+                                            config_uri=paths["launch_config"], dataset_uri=run["config"]["dataset_uri"],
+                                            output_s3_uri=output)
+            launch["sagemaker"] = {"base_name": base, "config": config, "output_s3_uri": output,
+                                   "aws_conn_id": s.aws_conn_id, "region_name": s.region_name,
+                                   "check_interval_seconds": s.check_interval_seconds, "deferrable": s.deferrable,
+                                   "print_log": s.print_log,
+                                   "max_ingestion_time": (s.max_wait_seconds or 2 * s.max_runtime_seconds)
+                                   if s.use_spot else s.max_runtime_seconds}
+    except BackendError as exc:
+        _fail(str(exc))
+    return TRAIN_TASK_IDS[cfg.backend], launch
+
+
+def unpack_sagemaker_model(run: dict, training: dict | None) -> dict:
+    """``model.tar.gz`` of the finished SageMaker job -> the run's ``model/`` folder."""
+    from include.training.backends import BackendError
+    from include.training.backends.sagemaker import unpack_model_tar
+
+    desc = (training or {}).get("Training") or {}
+    tar_uri = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+    if not tar_uri:
+        _fail(f"the SageMaker job {desc.get('TrainingJobName')} reported no model artifact")
+    try:
+        files = unpack_model_tar(tar_uri, run["paths"]["model"])
+    except BackendError as exc:
+        _fail(str(exc))
+    log.info("unpacked %s -> %s: %s", tar_uri, run["paths"]["model"], ", ".join(files))
+    return {"job": desc.get("TrainingJobName"), "model_tar": tar_uri, "files": files}
+
+
 def train(run: dict) -> dict:
-    """Run the entry point on the configured backend (local: subprocess, live log)."""
+    """Run the entry point on the worker (backend ``local``: subprocess, live log)."""
     from include.training.backends import BackendError, get_backend
 
-    cfg = launch_config(run)
-    storage.write_json(run["paths"]["launch_config"], cfg.to_dict())
+    cfg = TrainingConfig.model_validate(storage.read_json(run["paths"]["launch_config"]))
     backend = get_backend(cfg.backend)
     try:
-        facts = backend.launch(cfg, run["paths"]["launch_config"], on_line=lambda line: log.info("%s", line))
+        # the registry connection (production adapter download) reaches the subprocess as env vars
+        from include.registry import connection_env
+
+        facts = backend.launch(cfg, run["paths"]["launch_config"], on_line=lambda line: log.info("%s", line),
+                               env=connection_env(run.get("aws_conn_id")))
     except BackendError as exc:
         raise RuntimeError(str(exc)) from None  # retried: may be transient (OOM from a neighbour, spot loss)
     metrics = storage.read_json(storage.join(run["paths"]["model"], "metrics.json"))
@@ -234,7 +319,8 @@ def train(run: dict) -> dict:
 
 
 def evaluate(run: dict) -> dict:
-    """Completeness of the output + the evaluation gate; fails (no retry) when the gate fails."""
+    """Completeness of the output (fails when incomplete) + the evaluation gate (recorded, the
+    ``promote`` task acts on it)."""
     from include.training import evaluate as ev
 
     cfg = TrainingConfig.model_validate(run["config"])
@@ -249,10 +335,8 @@ def evaluate(run: dict) -> dict:
     storage.write_json(run["paths"]["evaluation"], result)
     for c in gate["checks"]:
         log.info("gate %-28s %s %s %s -> %s", c["check"], c["value"], c["op"], c["threshold"],
-                 "pass" if c["passed"] else "FAIL")
-    if not gate["passed"]:
-        _fail("evaluation gate failed: " + "; ".join(f"{c['check']}={c['value']} (needs {c['op']} {c['threshold']})"
-                                                     for c in gate["checks"] if not c["passed"]))
+                 f"skipped ({c['reason']})" if c.get("skipped") else "pass" if c["passed"] else "FAIL")
+    log.info("gate %s%s", gate["status"], f": {'; '.join(gate['reasons'])}" if gate["reasons"] else "")
     return result
 
 
@@ -278,8 +362,53 @@ def register(run: dict, evaluation: dict) -> dict:
         version = reg.register(run["adapter_name"], model_uri, manifest)
     except RegistryError as exc:
         _fail(str(exc))
-    out = version.to_dict()
+    out = {**version.to_dict(), "gate": evaluation.get("status", "passed" if evaluation.get("passed") else "failed")}
     storage.write_json(run["paths"]["registration"], out)
     log.info("registered %s v%d at %s (manifest %s, %s)", version.adapter_name, version.version, version.uri,
              version.manifest_uri, "new" if version.created else "same content as an existing version")
     return out
+
+
+def promote(run: dict, registration: dict) -> dict:
+    """Aliases after registration: a failed gate fails the run (the version stays recorded, no alias
+    moved); a passing version is ``latest`` (moved by the registry) and becomes ``production`` when
+    the ``promote`` Param is set, else waits for the ``promote_adapter`` DAG."""
+    from include.registry import AdapterRegistry, RegistryError
+
+    name, version = registration["adapter_name"], registration["version"]
+    evaluation = storage.read_json(run["paths"]["evaluation"])
+    out = {"adapter_name": name, "version": version, "gate": registration.get("gate"), "aliases": {}}
+    if not evaluation.get("passed"):
+        storage.write_json(run["paths"]["promotion"], out)
+        _fail(f"evaluation gate failed: {'; '.join(evaluation.get('reasons') or [])}. {name} v{version} is recorded "
+              "with gate: failed; latest and production were not moved")
+    try:
+        reg = AdapterRegistry(run["registry_uri"], aws_conn_id=run.get("aws_conn_id"))
+        if run.get("promote"):
+            out["aliases"][PRODUCTION_ALIAS] = reg.set_alias(name, PRODUCTION_ALIAS, version)
+            log.info("promoted %s v%d to %s", name, version, PRODUCTION_ALIAS)
+        else:
+            log.info("%s v%d passed its gate and is latest; production unchanged (Param promote is off): trigger "
+                     "the promote_adapter DAG to promote it", name, version)
+        out["current"] = reg.aliases(name)
+    except RegistryError as exc:
+        _fail(str(exc))
+    storage.write_json(run["paths"]["promotion"], out)
+    return out
+
+
+def promote_version(params: dict) -> dict:
+    """``promote_adapter``: point ``alias`` at ``version``; a failed-gate version needs ``force``."""
+    from include.registry import AdapterRegistry, RegistryError
+
+    p = dict(params or {})
+    name, ref, alias = (str(p.get(k) or "").strip() for k in ("adapter_name", "version", "alias"))
+    try:
+        reg = AdapterRegistry(str(p.get("registry_uri") or "").strip(),
+                              aws_conn_id=(p.get("aws_conn_id") or "").strip() or None)
+        pointer = reg.set_alias(name, alias or PRODUCTION_ALIAS, ref or "latest", force=bool(p.get("force")))
+    except RegistryError as exc:
+        _fail(str(exc))  # a refused promotion is final: no retry
+    log.info("%s: %s now -> v%d (was %s)%s", name, pointer["alias"], pointer["version"], pointer["previous_version"],
+             " FORCED despite a failed gate" if pointer.get("forced_despite_failed_gate") else "")
+    return pointer

@@ -58,6 +58,9 @@ def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_pa
     assert acc["curated_rows"] == acc["canonical_rows"] - acc["rows_rejected_after_ingest"]
     assert m["stages"]["exact_dedup"]["rejected_by_reason"]["exact_duplicate"] == 2
     assert m["stages"]["near_dedup"]["rejected_by_reason"] == {"near_duplicate": 1}
+    nd = m["stages"]["near_dedup"]["details"]  # what the stage measured survives publish
+    assert (nd["bands"], nd["rows"], nd["removed"]) == (17, 7, 1)
+    assert "files" not in m["stages"]["ingest"]["details"]
     assert m["stages"]["near_dedup"]["implemented"] is True
     assert m["stages"]["pii"]["enabled"] is False and m["stages"]["pii"]["in"] is None  # disabled: skipped
     assert m["stages"]["validate"]["in"] == m["stages"]["validate"]["out"]

@@ -154,7 +154,7 @@ def test_aliases(registry, tmp_path):
     assert pointer["version"] == 1 and pointer["previous_version"] is None
     assert registry.set_alias("al", "production", "staging")["previous_version"] == 1
     assert registry.get("al", "production")["version"] == 2
-    assert registry.aliases("al") == {"production": 2, "staging": 2}
+    assert registry.aliases("al") == {"latest": 2, "production": 2, "staging": 2}
     assert registry.resolve("al", "latest") == 2 and registry.resolve("al", "v1") == 1
     with pytest.raises(RegistryError, match="alias 'nope' of adapter 'al' does not exist"):
         registry.resolve("al", "nope")
@@ -192,10 +192,61 @@ def test_cli(s3_bucket, tmp_path):
     assert rc == 0, err
     assert json.loads(out)["version"] == 1
     rc, out, _ = cli("list")
-    assert json.loads(out) == {"tiny": {"versions": [1], "aliases": {"prod": 1}}}
+    assert json.loads(out) == {"tiny": {"versions": [1], "aliases": {"latest": 1, "prod": 1}}}
     rc, out, _ = cli("get", "tiny", "prod")
     assert json.loads(out)["base_model"] == "tiny"
     rc, out, _ = cli("resolve", "tiny", "latest")
     assert json.loads(out)["version"] == 1
     rc, out, err = cli("get", "tiny", "v7")
     assert rc == 2 and "v7 does not exist" in err
+
+
+FAILED_GATE = {"passed": False, "status": "failed", "reasons": ["eval_loss / base_eval_loss=1.3 (needs <= 1.0)"]}
+
+
+def test_failed_gate_is_recorded_but_moves_no_alias(registry, tmp_path):
+    v1 = registry.register("gated", _adapter(tmp_path, "a"), {**LINEAGE, "gate": {"passed": True}})
+    registry.set_alias("gated", "production", 1)
+    v2 = registry.register("gated", _adapter(tmp_path, "b", b"worse"), {**LINEAGE, "gate": FAILED_GATE})
+    assert (v1.version, v2.version) == (1, 2) and registry.list_versions("gated") == [1, 2]
+    assert registry.get("gated", 2)["gate"]["reasons"] == FAILED_GATE["reasons"]  # recorded, immutable
+    assert registry.aliases("gated") == {"latest": 1, "production": 1}
+    assert registry.resolve("gated", "latest") == 1 and registry.latest("gated") == 2  # latest = newest passing
+    with pytest.raises(RegistryError, match=r"refusing to point 'production' at gated v2: its evaluation gate "
+                                            r"failed \(eval_loss / base_eval_loss=1.3 \(needs <= 1.0\)\)"):
+        registry.set_alias("gated", "production", 2)
+    forced = registry.set_alias("gated", "production", 2, force=True)
+    assert forced["forced_despite_failed_gate"] and forced["previous_version"] == 1
+    with pytest.raises(RegistryError, match="refusing aliases staging"):
+        registry.register("gated", _adapter(tmp_path, "c", b"c"), {**LINEAGE, "gate": FAILED_GATE},
+                          aliases=["staging"])
+    assert registry.list_versions("gated") == [1, 2]  # refused before any upload
+    v3 = registry.register("gated", _adapter(tmp_path, "d", b"better"), {**LINEAGE, "gate": {"passed": True}})
+    assert v3.version == 3 and registry.resolve("gated", "latest") == 3
+
+
+def test_latest_never_moves_backwards_and_falls_back_without_a_pointer(registry, s3_bucket, tmp_path):
+    first = _adapter(tmp_path, "a")
+    registry.register("mono", first, LINEAGE)
+    registry.register("mono", _adapter(tmp_path, "b", b"2"), LINEAGE)
+    assert registry.resolve("mono", "latest") == 2
+    assert registry.advance_latest("mono", 1) is False and registry.resolve("mono", "latest") == 2
+    again = registry.register("mono", first, LINEAGE)  # a rerun of the old run: same content as v1
+    assert (again.version, again.created) == (1, False) and registry.resolve("mono", "latest") == 2
+    boto3.client("s3").delete_object(Bucket=s3_bucket, Key="registry/mono/aliases/latest.json")
+    assert registry.resolve("mono", "latest") == 2  # registries written before the pointer: highest complete
+
+
+def test_connection_env_hands_the_registry_connection_to_a_child_process(monkeypatch):
+    """The local training subprocess cannot see Airflow connections: it gets boto3's env vars."""
+    import json
+
+    from include.registry import connection_env
+
+    monkeypatch.setenv("AIRFLOW_CONN_REGISTRY_S3", json.dumps({
+        "conn_type": "aws", "login": "AKIDEXAMPLE", "password": "s3cr3t",
+        "extra": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"}}))
+    assert connection_env("registry_s3") == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}
+    assert connection_env(None) == {} and connection_env("") == {}

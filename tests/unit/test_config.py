@@ -36,6 +36,7 @@ def test_validate_stage_key_round_trips_by_its_public_name():
         ({"ingest": {"format": "csv"}}, "ingest.format: unknown format 'csv'"),
         ({"ingest": {"enabled": False}}, "ingest.enabled"),
         ({"pii": {"enabeld": False}}, "pii.enabeld: unknown key"),
+        ({"filters": {"domain": {"exclude_patterns": ["(unclosed"]}}}, "filters.domain.exclude_patterns"),
     ],
 )
 def test_bad_config_names_the_key(override, fragment):

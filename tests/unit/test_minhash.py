@@ -34,6 +34,7 @@ def real_texts(shared_datasets):
     (MinHashParams(hash_function="sha1"), None),  # datasketch's own default hash
     (MinHashParams(char_ngrams=True, ngram=7), char_shingle_hash32),
     (MinHashParams(num_perm=64, seed=42, ngram=3), shingle_hash32),
+    (MinHashParams(ngram=1), shingle_hash32),
 ])
 def test_signatures_equal_datasketch(real_texts, params, hashfunc):
     sig, counts = signatures(real_texts, params)
@@ -45,6 +46,19 @@ def test_signatures_equal_datasketch(real_texts, params, hashfunc):
         if sh:
             m.update_batch([s.encode() for s in sh])
         np.testing.assert_array_equal(sig[i], m.hashvalues, err_msg=f"text {i}")
+
+
+@pytest.mark.parametrize("block", [1, 64, 1000])
+def test_signatures_do_not_depend_on_cache_blocks(real_texts, monkeypatch, block):
+    """Blocks cut between documents (and one document larger than a block) give the same rows."""
+    import include.minhash as mh
+
+    expected, _ = signatures(real_texts)
+    monkeypatch.setattr(mh, "_BLOCK", block)
+    got, _ = signatures(real_texts)
+    np.testing.assert_array_equal(got, expected)
+    one, _ = signatures([real_texts[3]])
+    np.testing.assert_array_equal(one[0], expected[3])
 
 
 def test_empty_texts_have_no_shingles():

@@ -68,14 +68,39 @@ def test_local_backend_streams_lines_and_reports_failures(monkeypatch, tmp_path)
         backends.LocalBackend().launch(None, "3", on_line=lines.append)
 
 
-def test_remote_backends_are_issue_7():
-    cfg = load_training_config(base_model="x", backend="kubernetes")
-    for name in ("kubernetes", "sagemaker"):
-        with pytest.raises(backends.BackendError, match=rf"backend '{name}' is not implemented yet \(issue #7\)"):
-            backends.get_backend(name).validate(cfg)
+def test_backend_validation_names_the_missing_settings():
+    cfg = load_training_config(base_model="x", backend="kubernetes", dataset_uri="s3://b/d", output_uri="s3://b/o")
+    with pytest.raises(backends.BackendError, match=r"needs kubernetes\.image"):
+        backends.get_backend("kubernetes").validate(cfg)
+    with pytest.raises(backends.BackendError, match=r"needs sagemaker\.image_uri, sagemaker\.role_arn"):
+        backends.get_backend("sagemaker").validate(cfg)
+    local_paths = load_training_config(base_model="x", dataset_uri="/data/curated", output_uri="s3://b/o",
+                                       kubernetes={"image": "img:1"})
+    with pytest.raises(backends.BackendError, match=r"needs s3:// URIs.*dataset_uri='/data/curated'"):
+        backends.get_backend("kubernetes").validate(local_paths)
     backends.get_backend("local").validate(cfg)
+    with pytest.raises(backends.BackendError, match="launched by the finetune_adapter DAG"):
+        backends.get_backend("sagemaker").launch(cfg, "s3://b/c.json")
     with pytest.raises(backends.BackendError, match="unknown backend"):
         backends.get_backend("slurm")
+
+
+def test_gate_against_production_and_its_record():
+    gate = GateSettings()
+    m = {"train_loss": 2.0, "eval_loss": 1.9, "base_eval_loss": 2.0, "eval_perplexity": math.exp(1.9)}
+    skipped = ev.apply_gate({**m, "production_check": "skipped: no production adapter in the registry"}, gate, "sft")
+    prod = [c for c in skipped["checks"] if "production" in c["check"]]
+    assert skipped["passed"] and skipped["status"] == "passed" and skipped["reasons"] == []
+    assert prod[0]["skipped"] and prod[0]["reason"] == "skipped: no production adapter in the registry"
+    ok = ev.apply_gate({**m, "production_eval_loss": 1.88, "production_version": 3}, gate, "sft")
+    check = next(c for c in ok["checks"] if c["check"] == "eval_loss / production v3 eval_loss")
+    assert ok["passed"] and check["value"] == pytest.approx(1.9 / 1.88) and check["threshold"] == 1.02
+    assert ok["compared"]["production_eval_loss"] == 1.88 and ok["compared"]["base_eval_loss"] == 2.0
+    drift = ev.apply_gate({**m, "production_eval_loss": 1.7, "production_version": 3}, gate, "sft")
+    assert not drift["passed"] and drift["status"] == "failed"
+    assert drift["reasons"] == [f"eval_loss / production v3 eval_loss={1.9 / 1.7} (needs <= 1.02)"]
+    off = ev.apply_gate({**m, "production_eval_loss": 1.7}, GateSettings(compare_to_production=False), "sft")
+    assert off["passed"] and not any("production" in c["check"] for c in off["checks"])
 
 
 def test_lineage_manifest_fields():

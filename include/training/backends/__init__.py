@@ -1,11 +1,19 @@
 """Where the training entry point runs: a pluggable backend interface.
 
-Every backend runs the same command, ``python -m include.training.train --config URI``,
-with a config whose ``dataset_uri`` is the built training set and ``output_uri`` the run's
-model folder. ``local`` (the embedded default) runs it in a subprocess of the worker (its
-CPU or GPU) and streams each output line into the task log. ``kubernetes`` and
-``sagemaker`` are issue #7: they are registered names that fail ``validate`` (so the DAG's
-``plan`` task fails before anything is built or launched).
+Every backend runs the same entry point, ``python -m include.training.train --config URI``
+(the training image's ENTRYPOINT), with a config whose ``dataset_uri`` is the training data
+and ``output_uri`` the run's model folder:
+
+* ``local``: a subprocess of the worker (its CPU or GPU), each output line streamed into the
+  task log (:class:`LocalBackend`, launched by the DAG's ``train`` task);
+* ``kubernetes``: a GPU pod (:mod:`.kubernetes` renders the pod pieces; the DAG's
+  ``train_kubernetes`` task is a ``KubernetesPodOperator`` built by ``llmops_airflow.launchers``);
+* ``sagemaker``: a SageMaker training job (:mod:`.sagemaker` renders ``create_training_job``;
+  the DAG's ``train_sagemaker`` task is a ``SageMakerTrainingOperator``).
+
+``validate`` runs in the DAG's ``plan`` task: a backend that cannot run fails there, before
+anything is built or launched. Remote backends are launched by Airflow operators, so their
+``launch`` here only says so.
 """
 
 from __future__ import annotations
@@ -61,12 +69,14 @@ class LocalBackend:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def launch(self, cfg, config_uri: str, on_line: Callable[[str], None] | None = None) -> dict:
+    def launch(self, cfg, config_uri: str, on_line: Callable[[str], None] | None = None,
+               env: dict[str, str] | None = None) -> dict:
+        """``env``: extra variables for the subprocess (e.g. the registry connection's S3 settings)."""
         cmd = training_command(config_uri, self.python)
         emit = on_line or (lambda line: log.info("%s", line))
         started = time.time()
         emit(f"running: {' '.join(cmd)}")
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.environment(), stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**self.environment(), **(env or {})}, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
         assert proc.stdout is not None
         tail: list[str] = []
@@ -85,23 +95,29 @@ class LocalBackend:
         return {"backend": self.name, "exit_code": rc, "seconds": seconds, "command": cmd}
 
 
-class NotImplementedBackend:
-    def __init__(self, name: str):
-        self.name = name
+def _remote(name: str):
+    from include.training.backends.kubernetes import KubernetesBackend
+    from include.training.backends.sagemaker import SagemakerBackend
 
-    def validate(self, cfg) -> None:
-        raise BackendError(f"backend {self.name!r} is not implemented yet (issue #7); use backend=local")
-
-    def launch(self, cfg, config_uri: str, on_line=None) -> dict:
-        self.validate(cfg)
-        return {}
+    return {"kubernetes": KubernetesBackend, "sagemaker": SagemakerBackend}[name]()
 
 
 BACKENDS: dict[str, Callable[[], TrainingBackend]] = {
     "local": LocalBackend,
-    "kubernetes": lambda: NotImplementedBackend("kubernetes"),
-    "sagemaker": lambda: NotImplementedBackend("sagemaker"),
+    "kubernetes": lambda: _remote("kubernetes"),
+    "sagemaker": lambda: _remote("sagemaker"),
 }
+
+
+def require_remote_uris(cfg, backend: str) -> None:
+    """Remote training reads the data and writes the model over S3: worker-local paths cannot work."""
+    from include import storage
+
+    bad = [f"{key}={value!r}" for key, value in (("dataset_uri", cfg.dataset_uri), ("output_uri", cfg.output_uri))
+           if value and not storage.is_s3(value)]
+    if bad:
+        raise BackendError(f"backend {backend!r} needs s3:// URIs the {backend} side can read and write: "
+                           f"{', '.join(bad)} (set the dataset_uri and work_uri Params to s3://...)")
 
 
 def get_backend(name: str) -> TrainingBackend:

@@ -1,0 +1,68 @@
+"""
+### promote_adapter
+
+Manual promotion in the S3 adapter registry: points an alias (default `production`) at a
+registered adapter version (default `latest`, the newest version that passed its
+evaluation gate). Trigger it from the UI after reviewing a `finetune_adapter` run that
+was not promoted automatically (its `promote` Param off).
+
+* A version whose manifest records a failed gate (`gate.passed: false`) is refused with
+  the gate's reasons, unless `force` is set; the alias pointer then records
+  `forced_despite_failed_gate: true`.
+* The alias file `<registry_uri>/<adapter_name>/aliases/<alias>.json` keeps the previous
+  version (`previous_version`), so a rollback is this DAG with that version.
+* `latest` and `v<N>` are reserved names and cannot be set here.
+
+Same as `python -m include.registry REGISTRY_URI alias NAME ALIAS REF [--force]`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+from llmops_airflow.finetune import DEFAULT_AWS_CONN_ID, DEFAULT_REGISTRY_URI
+
+with DAG(
+    dag_id="promote_adapter",
+    description="Point a registry alias (production) at an adapter version that passed its gate",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["llmops", "training", "registry"],
+    doc_md=__doc__,
+    default_args={"retries": 2},
+    params={
+        "registry_uri": Param(
+            DEFAULT_REGISTRY_URI, type="string", title="Registry URI",
+            description="S3 adapter registry root, s3://bucket[/prefix] (endpoint: aws_conn_id or $AWS_ENDPOINT_URL)",
+        ),
+        "adapter_name": Param(
+            "", type="string", minLength=1, title="Adapter name",
+            description="Registry name of the adapter (as finetune_adapter registered it)",
+        ),
+        "version": Param(
+            "latest", type="string", title="Version",
+            description="N, vN, latest (newest version that passed its gate) or another alias (e.g. staging)",
+        ),
+        "alias": Param(
+            "production", type="string", title="Alias",
+            description="Alias to move (letters, digits, . _ -); latest and v<N> are reserved",
+        ),
+        "aws_conn_id": Param(
+            DEFAULT_AWS_CONN_ID, type="string", title="AWS connection",
+            description="Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: environment",
+        ),
+        "force": Param(
+            False, type="boolean", title="Force",
+            description="Promote even a version whose evaluation gate failed (recorded in the alias pointer)",
+        ),
+    },
+) as dag:
+
+    @task(task_id="promote")
+    def promote(params=None) -> dict:
+        from llmops_airflow.finetune import promote_version
+
+        return promote_version(params)
+
+    promote()
