@@ -5,7 +5,11 @@ Turns raw instruction, conversation and preference data from lakehouse storage i
 a curated dataset in the canonical schema, with Spark. One task per stage:
 
 `prepare_run` → `ingest` → `normalize` → `exact_dedup` → `near_dedup` → `pii` →
-`filters` → `quality` → `validate` → `publish` → `finalize_run`
+`filters` → `semantic_dedup` → `quality` → `validate` → `publish` → `finalize_run`
+
+`semantic_dedup` (embedding-based duplicates, SemDeDup-style; off by default, it needs a
+local sentence-transformers model) can also check each night's records against every
+record already published, in a Qdrant collection that `publish` updates after its commit.
 
 * **Params**: `source_uri` (file, folder or glob of `.json` / `.jsonl` / `.jsonl.gz` /
   `.parquet`, local or `s3://`/`s3a://`), `output_uri`, `config` (an object deep-merged

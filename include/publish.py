@@ -5,6 +5,7 @@ Layout under ``<output_uri>``::
     versions/<version_id>/curated/          the dataset (canonical Parquet)
     versions/<version_id>/rejects/<stage>/  every row a stage removed, with its reason
     versions/<version_id>/data_docs/        Great Expectations Data Docs
+    versions/<version_id>/embeddings/       (semantic_dedup nightly mode) id + embedding of the rows
     versions/<version_id>/manifest.json     written last inside the version
     _latest                                 the current version id: the commit step
 
@@ -106,6 +107,19 @@ def register_table(cfg: PipelineConfig, curated_uri: str, vid: str) -> dict | No
     return None
 
 
+def semantic_index_on(cfg: PipelineConfig) -> bool:
+    return cfg.semantic_dedup.enabled and cfg.semantic_dedup.index.enabled
+
+
+def index_semantic(cfg: PipelineConfig, output_uri: str, vid: str) -> dict | None:
+    """Nightly semantic dedup: add the published rows' embeddings to the vector index."""
+    if not semantic_index_on(cfg):
+        return None
+    from include.semantic_index import index_published
+
+    return index_published(cfg, output_uri, vid)
+
+
 def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineConfig,
                 staging: str | None = None, code: str | None = None) -> dict:
     """Publish the run's staged result (``staging``: the run folder holding one folder per
@@ -135,12 +149,15 @@ def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineC
               "rows": stats[final]["out"]}
     if is_committed(output_uri, vid, ep):
         log.info("version %s is already published: nothing new (_latest stays %s)", vid, current_version(output_uri, ep))
+        index_semantic(cfg, output_uri, vid)  # a publish retry redoes a failed upsert (idempotent)
         return {**result, "published": False, "reason": "already published"}
     storage.delete_dir(vdir, ep)  # leftovers of an interrupted publish of this same version
     copied = copy_tree(stats[final]["curated"], storage.join(vdir, "curated"), ep)
     for s in enabled:
         copied += copy_tree(stats[s]["rejects"], storage.join(vdir, "rejects", s), ep)
     copied += copy_tree(storage.join(staging, "data_docs"), storage.join(vdir, "data_docs"), ep)
+    if semantic_index_on(cfg) and "semantic_dedup" in enabled:
+        copied += copy_tree(storage.join(staging, "semantic_dedup", "embeddings"), storage.join(vdir, "embeddings"), ep)
     manifest["output_table"] = register_table(cfg, storage.join(vdir, "curated"), vid)
     if os.environ.get(CRASH_ENV):
         log.error("%s set: crashing before commit", CRASH_ENV)
@@ -154,6 +171,7 @@ def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineC
     manifest["stages"]["publish"] = {**manifest["stages"]["publish"], "curated": manifest["outputs"]["curated"]}
     storage.write_json(result["manifest"], manifest, ep)  # the version is complete and readable
     storage.write_bytes(latest_uri(output_uri), (vid + "\n").encode(), ep)  # commit
+    index_semantic(cfg, output_uri, vid)  # only committed rows enter the nightly dedup index
     storage.delete_dir(staging, ep)
     log.info("published %s: %d rows, %d files copied; _latest -> %s", vid, result["rows"], copied, vid)
     return {**result, "published": True, "previous_version": manifest["previous_version"]}

@@ -112,9 +112,34 @@ def survivor_order(keep: str, columns: list[str]):
     return order
 
 
-def run(spark, cfg, input_uri, ctx) -> StageOutput:
+def rank_clusters(df, labels, keep: str, cluster_col: str = "dup_cluster"):
+    """``df`` plus ``cluster_col``, ``_rank`` (1 = the cluster's survivor by :func:`survivor_order`)
+    and ``_survivor`` for rows in ``labels(id, cluster)`` (null elsewhere), persisted; and the
+    stats: clusters, cluster-size histogram, rows removed. Shared by the dedup stages."""
     from pyspark import StorageLevel
     from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    # rank only the clustered rows (unclustered ones would all share one null window key)
+    order_cols = ["id", "text"] + (["quality"] if "quality" in df.columns else [])
+    w = Window.partitionBy(cluster_col).orderBy(*survivor_order(keep, df.columns))
+    ranked = (
+        df.select(*order_cols).join(labels.withColumnRenamed("cluster", cluster_col), "id")
+        .withColumn("_rank", F.row_number().over(w))
+        .withColumn("_survivor", F.first("id").over(w))
+        .select("id", cluster_col, "_rank", "_survivor")
+    )
+    clustered = df.join(ranked, "id", "left").persist(StorageLevel.MEMORY_AND_DISK)
+    sizes = clustered.where(F.col(cluster_col).isNotNull()).groupBy(cluster_col).count() \
+        .groupBy("count").count().collect()
+    hist = Counter({int(r[0]): int(r[1]) for r in sizes})
+    return clustered, {"clusters": sum(hist.values()),
+                       "cluster_size_histogram": {str(k): hist[k] for k in sorted(hist)},
+                       "removed": sum((k - 1) * v for k, v in hist.items())}
+
+
+def run(spark, cfg, input_uri, ctx) -> StageOutput:
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     nd = cfg.near_dedup
@@ -147,23 +172,8 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         ctx.details["verified_edges"] = edges.count()
     labels, rounds = connected_components(edges, nd.max_iterations)
     ctx.details["cc_rounds"] = rounds
-    # rank only the clustered rows (unclustered ones would all share one null window key)
-    order_cols = ["id", "text"] + (["quality"] if "quality" in df.columns else [])
-    w = Window.partitionBy("dup_cluster").orderBy(*survivor_order(nd.keep, df.columns))
-    ranked = (
-        df.select(*order_cols).join(labels.withColumnRenamed("cluster", "dup_cluster"), "id")
-        .withColumn("_rank", F.row_number().over(w))
-        .withColumn("_survivor", F.first("id").over(w))
-        .select("id", "dup_cluster", "_rank", "_survivor")
-    )
-    clustered = df.join(ranked, "id", "left").persist(StorageLevel.MEMORY_AND_DISK)
-    sizes = clustered.where(F.col("dup_cluster").isNotNull()).groupBy("dup_cluster").count() \
-        .groupBy("count").count().collect()
-    hist = Counter({int(r[0]): int(r[1]) for r in sizes})
-    ctx.details["clusters"] = sum(hist.values())
-    ctx.details["cluster_size_histogram"] = {str(k): hist[k] for k in sorted(hist)}
-    ctx.details["removed"] = sum((k - 1) * v for k, v in hist.items())
-    ctx.details["keep"] = nd.keep
+    clustered, summary = rank_clusters(df, labels, nd.keep)
+    ctx.details.update(summary, keep=nd.keep)
     curated = clustered.where("_rank IS NULL OR _rank = 1").drop("_rank", "_survivor")
     rejects = as_rejects(
         clustered.where("_rank > 1"), "near_dedup", F.lit("near_duplicate"),

@@ -22,6 +22,7 @@ from include.config.lakehouse import LakehouseConfig
 from include.config.near_dedup import NearDedupConfig
 from include.config.pii import PiiConfig
 from include.config.quality import QualityConfig
+from include.config.semantic_dedup import SemanticDedupConfig
 from include.config.validate import ValidateConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
@@ -33,6 +34,7 @@ STAGES = (
     "near_dedup",
     "pii",
     "filters",
+    "semantic_dedup",
     "quality",
     "validate",
     "publish",
@@ -90,6 +92,7 @@ class PipelineConfig(_Strict):
     near_dedup: NearDedupConfig = NearDedupConfig()
     pii: PiiConfig = PiiConfig()
     filters: FiltersConfig = FiltersConfig()
+    semantic_dedup: SemanticDedupConfig = SemanticDedupConfig()
     quality: QualityConfig = QualityConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     publish: StageConfig = StageConfig()

@@ -8,6 +8,10 @@ from pydantic import Field, model_validator
 
 from include.config.base import StageConfig
 
+#: survivor per duplicate cluster (near_dedup and semantic_dedup): longest text, highest
+#: quality (then longest), or smallest id; ties by id
+KeepRule = Literal["longest", "quality", "smallest_id"]
+
 
 class NearDedupConfig(StageConfig):
     """``near_dedup`` stage settings."""
@@ -35,7 +39,7 @@ class NearDedupConfig(StageConfig):
     #: check candidate pairs with the Jaccard of their (hashed) shingle sets before clustering
     verify: Literal["jaccard", "none"] = "jaccard"
     #: survivor per cluster: longest text, highest quality (then longest), or smallest id
-    keep: Literal["longest", "quality", "smallest_id"] = "longest"
+    keep: KeepRule = "longest"
     #: buckets with more members than this are logged with their size
     max_bucket_size: int = Field(1000, ge=2)
     #: safety bound on connected-components rounds
