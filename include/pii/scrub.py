@@ -131,7 +131,9 @@ class Scrubber:
     # -------------------------------------------------------------- texts
     def scrub_texts(self, texts: list[str]) -> list[TextResult | BaseException]:
         """Scrubbed text, entity counts and PII characters per text (or the exception it raised)."""
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        # hits are taken now: filling the cache below may evict them before the batch returns
+        hits = {t: self._cache[t] for t in texts if t in self._cache}
+        todo = list(dict.fromkeys(t for t in texts if t not in hits))
         pieces, owners = [], []
         for t in todo:
             for start, end in chunk_spans(len(t), self.cfg.chunk_chars, self.cfg.chunk_overlap, t):
@@ -156,7 +158,7 @@ class Scrubber:
                 if len(self._cache) >= self.cfg.cache_size:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[t] = fresh[t]
-        return [self._cache.get(t) or fresh[t] for t in texts]
+        return [hits[t] if t in hits else fresh[t] for t in texts]
 
     def _anonymize(self, text: str, results) -> TextResult | BaseException:
         if not results:

@@ -280,3 +280,15 @@ def test_missing_spacy_model_fails_clearly():
 
     with pytest.raises(RuntimeError, match="not installed and nothing is downloaded"):
         require_spacy_model("xx_no_such_model_sm")
+
+
+def test_cache_eviction_within_a_batch_loses_no_text(cfg):
+    """A text cached before the batch and evicted while the batch fills the cache is still
+    returned (regression: KeyError on the 20,001st distinct text of a worker)."""
+    s = Scrubber(cfg.model_copy(update={"cache_size": 2}))
+    s.scrub_texts(["Thanks, I have noted that.", "Mail me at ann@example.com"])
+    out = s.scrub_texts(["Thanks, I have noted that.", "Write to bob@example.org", "Mail zoe@example.net now",
+                         "Thanks, I have noted that."])
+    assert out[0].text == out[3].text == "Thanks, I have noted that."
+    assert "bob@example.org" not in out[1].text and "zoe@example.net" not in out[2].text
+    assert out[1].counts == out[2].counts == {"EMAIL_ADDRESS": 1}
