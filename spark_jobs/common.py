@@ -103,6 +103,13 @@ def parquet_files(uri: str, cfg: PipelineConfig) -> list[storage.FileInfo]:
         return []
 
 
+def spread(df, spark):
+    """``df`` round-robin over at least one partition per core, for stages whose cost is
+    per-row Python work (NER, embeddings, judge calls). Partition *counts* are not enough:
+    a Parquet file with one row group read as two splits leaves every row in one of them."""
+    return df.repartition(max(df.rdd.getNumPartitions(), spark.sparkContext.defaultParallelism))
+
+
 def read_parquet(spark, uri: str, cfg: PipelineConfig, schema=None):
     """A stage's canonical input: Spark's reader locally, pyarrow in executors for S3."""
     if _native(uri, cfg):

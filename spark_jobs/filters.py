@@ -12,7 +12,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spark_jobs.common import StageOutput, as_rejects, main, read_parquet
+from spark_jobs.common import StageOutput, as_rejects, main, read_parquet, spread
 
 REASON, DETAIL = "_filter_reason", "_filter_detail"
 SIGNALS = "signals"
@@ -56,8 +56,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
 
     fcfg = cfg.filters
     df = read_parquet(spark, input_uri, cfg)
-    if df.rdd.getNumPartitions() < spark.sparkContext.defaultParallelism:
-        df = df.repartition(spark.sparkContext.defaultParallelism)
+    df = spread(df, spark)  # per-row Python work: every core gets rows
     out = evaluated(df, fcfg).persist(StorageLevel.MEMORY_AND_DISK)
     kept = out.where(F.col(REASON).isNull())
     flagged = kept.select(F.explode("flags").alias("flag")).groupBy("flag").count().collect()

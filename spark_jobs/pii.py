@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from include.pii.operators import resolve_key
-from spark_jobs.common import StageOutput, as_rejects, main, read_parquet
+from spark_jobs.common import StageOutput, as_rejects, main, read_parquet, spread
 
 REASON, DETAIL = "_pii_reason", "_pii_detail"
 
@@ -70,8 +70,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     pcfg = cfg.pii
     key = resolve_key(pcfg)  # fails here, before any work, when pseudonyms need a missing key
     df = read_parquet(spark, input_uri, cfg)
-    if df.rdd.getNumPartitions() < spark.sparkContext.defaultParallelism:  # NER is the cost: use every core
-        df = df.repartition(spark.sparkContext.defaultParallelism)
+    df = spread(df, spark)  # per-row Python work: every core gets rows
     out = scrubbed(df, pcfg, key).persist(StorageLevel.MEMORY_AND_DISK)
     ctx.details.update(entity_stats(out))
     ctx.details["operators"] = {k: v.type for k, v in sorted(pcfg.operators.items())}

@@ -25,7 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spark_jobs.common import StageOutput, as_rejects, main, read_parquet
+from spark_jobs.common import StageOutput, as_rejects, main, read_parquet, spread
 
 log = logging.getLogger("spark_jobs.quality")
 REASON, DETAIL, INFO = "_q_reason", "_q_detail", "_q_info"
@@ -210,8 +210,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         ctx.details["cache_uri"] = cache_uri
         log.info("quality: judge %s at %s, rubric %s (%s), cache %s", endpoint.model, _without_userinfo(endpoint.base_url),
                  rubric.name, rubric.digest, cache_uri)
-    if df.rdd.getNumPartitions() < spark.sparkContext.defaultParallelism:
-        df = df.repartition(spark.sparkContext.defaultParallelism)
+    df = spread(df, spark)  # per-row Python work: every core gets rows
     parts = df.rdd.getNumPartitions()
     s3 = storage.endpoint_url(cfg.storage.s3_endpoint_url)
     out = scored(df, qcfg, endpoint, cache_uri, s3, parts).persist(StorageLevel.MEMORY_AND_DISK)

@@ -32,7 +32,7 @@ from include.semantic import (
     similar_pairs,
 )
 from include.semantic_index import EMBEDDINGS_DIR, batches, open_index, output_root
-from spark_jobs.common import StageOutput, as_rejects, log, main, read_parquet, write_parquet
+from spark_jobs.common import StageOutput, as_rejects, log, main, read_parquet, spread, write_parquet
 from spark_jobs.near_dedup import connected_components, rank_clusters
 
 REASON = "semantic_duplicate"
@@ -237,8 +237,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     ctx.details.update(model=model_path, text_source=sd.text_source, threshold=sd.threshold,
                        clustering=sd.clustering, keep=sd.keep)
     df = read_parquet(spark, input_uri, cfg)
-    parts = max(df.rdd.getNumPartitions(), spark.sparkContext.defaultParallelism)
-    emb = with_embeddings(df.repartition(parts), sd).persist(StorageLevel.MEMORY_AND_DISK)
+    emb = with_embeddings(spread(df, spark), sd).persist(StorageLevel.MEMORY_AND_DISK)
     started = time.time()
     rows = emb.count()
     seconds = time.time() - started
