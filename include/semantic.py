@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 _LOCK = threading.Lock()
-_EMBEDDERS: dict[tuple[str, str], object] = {}
-_CROSS_ENCODERS: dict[tuple[str, str], object] = {}
+_MODELS: dict[tuple[str, str, str], object] = {}  # (sentence_transformers class, path, device) -> model
 
 
 def resolve_model_path(name: str) -> str:
@@ -41,15 +40,20 @@ def resolve_model_path(name: str) -> str:
     )
 
 
+def _load_once(cls: str, model: str, device: str):
+    """``sentence_transformers.<cls>`` from the local folder ``model``, loaded once per process."""
+    key = (cls, resolve_model_path(model), device)
+    with _LOCK:
+        if key not in _MODELS:
+            import sentence_transformers
+
+            _MODELS[key] = getattr(sentence_transformers, cls)(key[1], device=device, local_files_only=True)
+        return _MODELS[key]
+
+
 def load_embedder(model: str, device: str = "cpu"):
     """The SentenceTransformer for ``model``, loaded once per process."""
-    key = (resolve_model_path(model), device)
-    with _LOCK:
-        if key not in _EMBEDDERS:
-            from sentence_transformers import SentenceTransformer
-
-            _EMBEDDERS[key] = SentenceTransformer(key[0], device=device, local_files_only=True)
-        return _EMBEDDERS[key]
+    return _load_once("SentenceTransformer", model, device)
 
 
 def embed(texts: list[str], model: str, device: str = "cpu", batch_size: int = 64, max_chars: int = 4000) -> np.ndarray:
@@ -134,13 +138,7 @@ def similar_pairs(ids: list[str], emb: np.ndarray, threshold: float, block: int 
 
 def load_cross_encoder(model: str, device: str = "cpu"):
     """The CrossEncoder in local folder ``model``, loaded once per process."""
-    key = (resolve_model_path(model), device)
-    with _LOCK:
-        if key not in _CROSS_ENCODERS:
-            from sentence_transformers import CrossEncoder
-
-            _CROSS_ENCODERS[key] = CrossEncoder(key[0], device=device, local_files_only=True)
-        return _CROSS_ENCODERS[key]
+    return _load_once("CrossEncoder", model, device)
 
 
 def cross_encoder_scores(pairs: list[tuple[str, str]], model: str, device: str = "cpu", batch_size: int = 32,
