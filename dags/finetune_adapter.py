@@ -72,12 +72,12 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 from llmops_airflow.finetune import (
     CURATED_DATASET_ASSET,
-    DEFAULT_AWS_CONN_ID,
     DEFAULT_BASE_MODEL,
-    DEFAULT_REGISTRY_URI,
     DEFAULT_WORK_URI,
     PLAN_TASK_ID,
     TRAIN_TASK_IDS,
+    aws_conn_id_param,
+    registry_uri_param,
 )
 from llmops_airflow.launchers import (
     LAUNCH_KEY,
@@ -120,10 +120,7 @@ with DAG(
             description="Where training runs: local (subprocess of the worker), kubernetes (GPU pod, settings in "
                         "hyperparameters.kubernetes) or sagemaker (training job, hyperparameters.sagemaker)",
         ),
-        "registry_uri": Param(
-            DEFAULT_REGISTRY_URI, type="string", title="Registry URI",
-            description="S3 adapter registry root, s3://bucket[/prefix] (endpoint: aws_conn_id or $AWS_ENDPOINT_URL)",
-        ),
+        "registry_uri": registry_uri_param(),
         "adapter_name": Param(
             "", type="string", title="Adapter name",
             description="Registry name (letters, digits, . _ -). Empty: <base model>-<method>-<peft>",
@@ -137,10 +134,7 @@ with DAG(
             DEFAULT_WORK_URI, type="string", title="Work folder",
             description="Run files go to <work_uri>/<run_id>/ (plan, training set, model, evaluation)",
         ),
-        "aws_conn_id": Param(
-            DEFAULT_AWS_CONN_ID, type="string", title="AWS connection",
-            description="Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: environment",
-        ),
+        "aws_conn_id": aws_conn_id_param(),
         "promote": Param(
             False, type="boolean", title="Promote to production",
             description="Move the registry alias 'production' to the new version when it passes the gate; "

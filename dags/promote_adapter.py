@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import DAG, Param, task
-from llmops_airflow.finetune import DEFAULT_AWS_CONN_ID, DEFAULT_REGISTRY_URI
+from llmops_airflow.finetune import aws_conn_id_param, registry_uri_param
 
 with DAG(
     dag_id="promote_adapter",
@@ -32,10 +32,7 @@ with DAG(
     doc_md=__doc__,
     default_args={"retries": 2},
     params={
-        "registry_uri": Param(
-            DEFAULT_REGISTRY_URI, type="string", title="Registry URI",
-            description="S3 adapter registry root, s3://bucket[/prefix] (endpoint: aws_conn_id or $AWS_ENDPOINT_URL)",
-        ),
+        "registry_uri": registry_uri_param(),
         "adapter_name": Param(
             "", type="string", minLength=1, title="Adapter name",
             description="Registry name of the adapter (as finetune_adapter registered it)",
@@ -48,10 +45,7 @@ with DAG(
             "production", type="string", title="Alias",
             description="Alias to move (letters, digits, . _ -); latest and v<N> are reserved",
         ),
-        "aws_conn_id": Param(
-            DEFAULT_AWS_CONN_ID, type="string", title="AWS connection",
-            description="Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: environment",
-        ),
+        "aws_conn_id": aws_conn_id_param(),
         "force": Param(
             False, type="boolean", title="Force",
             description="Promote even a version whose evaluation gate failed (recorded in the alias pointer)",

@@ -52,6 +52,22 @@ PRODUCTION_ALIAS = "production"
 ADAPTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+def registry_uri_param():
+    """The ``registry_uri`` Param, the same in every DAG that reads or writes the registry."""
+    from airflow.sdk import Param
+
+    return Param(DEFAULT_REGISTRY_URI, type="string", title="Registry URI",
+                 description="S3 adapter registry root, s3://bucket[/prefix] (endpoint: aws_conn_id or $AWS_ENDPOINT_URL)")
+
+
+def aws_conn_id_param():
+    """The ``aws_conn_id`` Param of the registry, the same in every DAG that uses it."""
+    from airflow.sdk import Param
+
+    return Param(DEFAULT_AWS_CONN_ID, type="string", title="AWS connection",
+                 description="Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: environment")
+
+
 def _safe(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("_") or "run"
 

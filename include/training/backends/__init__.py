@@ -95,17 +95,27 @@ class LocalBackend:
         return {"backend": self.name, "exit_code": rc, "seconds": seconds, "command": cmd}
 
 
-def _remote(name: str):
-    from include.training.backends.kubernetes import KubernetesBackend
-    from include.training.backends.sagemaker import SagemakerBackend
+class DagTaskBackend:
+    """A backend launched by one of the finetune_adapter DAG's own tasks (an Airflow operator),
+    not in-process; ``plan`` validates it with ``include.training.backends.<name>.validate``."""
 
-    return {"kubernetes": KubernetesBackend, "sagemaker": SagemakerBackend}[name]()
+    def __init__(self, name: str, task_id: str, operator: str):
+        self.name, self.task_id, self.operator = name, task_id, operator
+
+    def validate(self, cfg) -> None:
+        import importlib
+
+        importlib.import_module(f"include.training.backends.{self.name}").validate(cfg)
+
+    def launch(self, cfg, config_uri: str, on_line=None) -> dict:
+        raise BackendError(f"backend {self.name!r} is launched by the finetune_adapter DAG's {self.task_id} task "
+                           f"({self.operator}), not in-process")
 
 
 BACKENDS: dict[str, Callable[[], TrainingBackend]] = {
     "local": LocalBackend,
-    "kubernetes": lambda: _remote("kubernetes"),
-    "sagemaker": lambda: _remote("sagemaker"),
+    "kubernetes": lambda: DagTaskBackend("kubernetes", "train_kubernetes", "KubernetesPodOperator"),
+    "sagemaker": lambda: DagTaskBackend("sagemaker", "train_sagemaker", "SageMakerTrainingOperator"),
 }
 
 

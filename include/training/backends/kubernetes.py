@@ -115,15 +115,3 @@ def pod_spec(cfg: TrainingConfig, plan: dict, *, config_uri: str, run_id: str, a
         "deferrable": k.deferrable,
     }
 
-
-class KubernetesBackend:
-    """Validated in ``plan``; launched by the DAG's ``train_kubernetes`` task (KubernetesPodOperator)."""
-
-    name = "kubernetes"
-
-    def validate(self, cfg) -> None:
-        validate(cfg)
-
-    def launch(self, cfg, config_uri: str, on_line=None) -> dict:
-        raise BackendError("backend 'kubernetes' is launched by the finetune_adapter DAG's train_kubernetes task "
-                           "(KubernetesPodOperator), not in-process")

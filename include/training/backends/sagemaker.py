@@ -164,15 +164,3 @@ def unpack_model_tar(tar_uri: str, dest_uri: str) -> list[str]:
         raise BackendError(f"{tar_uri} holds no files")
     return sorted(written)
 
-
-class SagemakerBackend:
-    """Validated in ``plan``; launched by the DAG's ``train_sagemaker`` task (SageMakerTrainingOperator)."""
-
-    name = "sagemaker"
-
-    def validate(self, cfg) -> None:
-        validate(cfg)
-
-    def launch(self, cfg, config_uri: str, on_line=None) -> dict:
-        raise BackendError("backend 'sagemaker' is launched by the finetune_adapter DAG's train_sagemaker task "
-                           "(SageMakerTrainingOperator), not in-process")
