@@ -9,6 +9,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from tests.semantic_cases import reworded_pairs
+
 pytestmark = [pytest.mark.dag, pytest.mark.spark, pytest.mark.slow]
 CONFIG = {
     "spark": {"master": "local[2]", "shuffle_partitions": 2},
@@ -47,13 +49,7 @@ def test_nightly_semantic_dedup_across_two_runs(dag, shared_datasets, tmp_path):
     from include.semantic_index import QdrantIndex
 
     alpaca = json.loads((shared_datasets / "llamafactory/alpaca_en_demo.json").read_text())
-    adams, sing = alpaca[405], alpaca[84]
-    adams2 = {"instruction": "Summarize the passage below.", "input": adams["input"],
-              "output": "John Adams, the second U.S. president, was a statesman, diplomat and leader of the American "
-                        "Revolution. He was influential in drafting and ratifying the Constitution, led the Federalist "
-                        "Party and argued for the Bill of Rights."}
-    sing2 = {"instruction": "Give the past tense form of this verb.", "input": "Sing",
-             "output": "\"Sing\" becomes \"sang\" in the past tense."}
+    adams, adams2, sing, sing2 = reworded_pairs(alpaca)
     out = tmp_path / "dataset"
     vdir, m = run(dag, write(tmp_path / "night1", [adams, adams2, sing, alpaca[0], alpaca[1]]), out)
     sd = m["stages"]["semantic_dedup"]

@@ -15,6 +15,7 @@ from include.normalize import normalize_text
 from include.publish import copy_tree, index_semantic
 from spark_jobs import semantic_dedup
 from spark_jobs.common import run_stage
+from tests.semantic_cases import reworded_pairs
 
 pytestmark = pytest.mark.spark
 SPARK = {"master": "local[2]", "shuffle_partitions": 3}
@@ -32,14 +33,8 @@ def alpaca(shared_datasets):
 @pytest.fixture(scope="module")
 def rows(alpaca):
     """Real Alpaca records plus two reworded duplicates: the same instruction answered again."""
-    adams = alpaca[405]
-    adams2 = {"instruction": "Summarize the passage below.", "input": adams["input"],
-              "output": "John Adams, the second U.S. president, was a statesman, diplomat and leader of the American "
-                        "Revolution. He was influential in drafting and ratifying the Constitution, led the Federalist "
-                        "Party and argued for the Bill of Rights."}
-    sing2 = {"instruction": "Give the past tense form of this verb.", "input": "Sing",
-             "output": "\"Sing\" becomes \"sang\" in the past tense."}
-    out = {"adams": text(adams), "adams_reworded": text(adams2), "sing": text(alpaca[84]), "sing_reworded": text(sing2)}
+    adams, adams2, sing, sing2 = reworded_pairs(alpaca)
+    out = {"adams": text(adams), "adams_reworded": text(adams2), "sing": text(sing), "sing_reworded": text(sing2)}
     out.update({f"r{i:02d}": text(alpaca[i]) for i in range(8)})
     out["empty"] = ""
     return [{"id": k, "text": v, "source_file": "f", "line": i} for i, (k, v) in enumerate(out.items())]
