@@ -12,6 +12,10 @@ from include.schema import arrow_schema, canonical_fields
 # file -> (format, records, rows, {reject reason: count})
 EXPECTED = {
     "alpaca/seed_tasks.jsonl": ("self_instruct", 175, None, {}),
+    # evaluation benchmarks and a labelled PII set: no training format, every record a reject
+    "eval-benchmarks/HumanEval.jsonl.gz": (None, 164, 0, {"unknown_format": 164}),
+    "eval-benchmarks/gsm8k_test.jsonl": (None, 1319, 0, {"unknown_format": 1319}),
+    "pii/presidio_research_generated_large.json": (None, 2109, 0, {"unknown_format": 2109}),
     "hh-rlhf/harmless-base-test.jsonl.gz": ("hh_rlhf", 2312, 2308, {"empty_content": 4}),
     "llamafactory/alpaca_en_demo.json": ("alpaca", 999, 999, {}),
     "llamafactory/c4_demo.jsonl": ("text", 300, 300, {}),
