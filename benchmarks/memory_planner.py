@@ -31,14 +31,38 @@ from include.training import planner as pl  # noqa: E402
 
 SHAPES = {
     # name: Llama config (random init); vocab 32000 like Llama-2
-    "160m": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
-                 num_key_value_heads=12, vocab_size=32000),
-    "0.5b": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                 num_key_value_heads=8, vocab_size=32000),
-    "1.2b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-                 num_key_value_heads=4, vocab_size=32000),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=512),
+    "160m": dict(
+        hidden_size=768,
+        intermediate_size=2048,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        num_key_value_heads=12,
+        vocab_size=32000,
+    ),
+    "0.5b": dict(
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        vocab_size=32000,
+    ),
+    "1.2b": dict(
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=22,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        vocab_size=32000,
+    ),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=512,
+    ),
 }
 CASES = {  # method label -> (peft, train overrides)
     "full": ("none", {}),
@@ -75,9 +99,22 @@ def training_config(model_dir: Path, peft: str, batch: int, seq: int, train_over
     from include.config.training import load_training_config
 
     return load_training_config(
-        {"data": {"max_length": seq}, "train": {"max_steps": 3, "per_device_train_batch_size": batch,
-                                                "learning_rate": 1e-4, "eval_strategy": "no", **train_over}},
-        base_model=str(model_dir), method="sft", peft=peft, dataset_uri="-", output_uri="-")
+        {
+            "data": {"max_length": seq},
+            "train": {
+                "max_steps": 3,
+                "per_device_train_batch_size": batch,
+                "learning_rate": 1e-4,
+                "eval_strategy": "no",
+                **train_over,
+            },
+        },
+        base_model=str(model_dir),
+        method="sft",
+        peft=peft,
+        dataset_uri="-",
+        output_uri="-",
+    )
 
 
 def measure(cfg, seq: int, batch: int, out: Path) -> float | None:
@@ -98,12 +135,24 @@ def measure(cfg, seq: int, batch: int, out: Path) -> float | None:
         model = model.cuda()
     vocab = model.config.vocab_size
     g = torch.Generator().manual_seed(0)
-    rows = [{"input_ids": ids, "labels": ids} for ids in
-            torch.randint(3, vocab, (batch * 4, seq), generator=g).tolist()]
-    args = SFTConfig(**methods.common_args(cfg, str(out), has_eval=False), max_length=seq, packing=False,
-                     assistant_only_loss=False, completion_only_loss=False)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-                         peft_config=methods.lora_config(cfg) if cfg.peft != "none" else None)
+    rows = [
+        {"input_ids": ids, "labels": ids}
+        for ids in torch.randint(3, vocab, (batch * 4, seq), generator=g).tolist()
+    ]
+    args = SFTConfig(
+        **methods.common_args(cfg, str(out), has_eval=False),
+        max_length=seq,
+        packing=False,
+        assistant_only_loss=False,
+        completion_only_loss=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tok,
+        peft_config=methods.lora_config(cfg) if cfg.peft != "none" else None,
+    )
     trainer.train()
     peak = torch.cuda.max_memory_allocated()
     del trainer, model
@@ -134,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         print("no CUDA GPU here: printing estimates only (run on a GPU machine to measure)")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="planner-bench-"))
     rows = []
-    print(f"{'shape':6} {'case':12} {'params':>8} {'batch x seq':>12} {'estimate GB':>12} {'measured GB':>12} "
-          f"{'ratio':>6}  components (GB)")
+    print(
+        f"{'shape':6} {'case':12} {'params':>8} {'batch x seq':>12} {'estimate GB':>12} {'measured GB':>12} "
+        f"{'ratio':>6}  components (GB)"
+    )
     for shape_name in args.shapes.split(","):
         shape_cfg = SHAPES[shape_name]
         shape = pl.ModelShape.from_config({"model_type": "llama", **shape_cfg})
@@ -156,15 +207,25 @@ def main(argv: list[str] | None = None) -> int:
                 measured = measure(cfg, args.seq, args.batch, work / f"out-{shape_name}-{case}")
                 print(f"  ({shape_name}/{case} measured in {time.time() - t:.0f}s)", file=sys.stderr)
             ratio = measured / est.total if measured else None
-            row = {"shape": shape_name, "case": case, "params": shape.param_counts()["total"],
-                   "batch": args.batch, "seq": args.seq, "estimate_gb": round(est.total / 1e9, 3),
-                   "measured_gb": round(measured / 1e9, 3) if measured else None,
-                   "ratio": round(ratio, 3) if ratio else None, "components_gb": est.gb(), "gpu": gpu}
+            row = {
+                "shape": shape_name,
+                "case": case,
+                "params": shape.param_counts()["total"],
+                "batch": args.batch,
+                "seq": args.seq,
+                "estimate_gb": round(est.total / 1e9, 3),
+                "measured_gb": round(measured / 1e9, 3) if measured else None,
+                "ratio": round(ratio, 3) if ratio else None,
+                "components_gb": est.gb(),
+                "gpu": gpu,
+            }
             rows.append(row)
             comps = ", ".join(f"{k} {v:.2f}" for k, v in est.gb().items() if k != "total")
-            print(f"{shape_name:6} {case:12} {row['params'] / 1e9:7.2f}B {args.batch:>5} x {args.seq:<5} "
-                  f"{row['estimate_gb']:12.3f} {row['measured_gb'] if measured else '-':>12} "
-                  f"{row['ratio'] if ratio else '-':>6}  {comps}")
+            print(
+                f"{shape_name:6} {case:12} {row['params'] / 1e9:7.2f}B {args.batch:>5} x {args.seq:<5} "
+                f"{row['estimate_gb']:12.3f} {row['measured_gb'] if measured else '-':>12} "
+                f"{row['ratio'] if ratio else '-':>6}  {comps}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

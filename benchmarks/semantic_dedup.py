@@ -43,25 +43,96 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 SHARED = Path(os.environ.get("LLMOPS_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
 
-INSTRUCTION_TEMPLATES = ["Please {x}", "Could you {x}?", "Task: {x}", "I need help with this: {x}", "{x} Thanks!",
-                         "Here is a request. {x}"]
-VERBS = {"Generate": "Come up with", "Create": "Make", "Write": "Compose", "Explain": "Describe", "Give": "Provide",
-         "List": "Name", "Summarize": "Sum up", "Describe": "Explain", "Identify": "Point out", "Suggest": "Propose",
-         "Find": "Determine", "Rewrite": "Rephrase", "Edit": "Revise", "Classify": "Categorize", "Name": "List",
-         "Compose": "Write", "Construct": "Build", "Design": "Devise", "Provide": "Give", "Make": "Create"}
+INSTRUCTION_TEMPLATES = [
+    "Please {x}",
+    "Could you {x}?",
+    "Task: {x}",
+    "I need help with this: {x}",
+    "{x} Thanks!",
+    "Here is a request. {x}",
+]
+VERBS = {
+    "Generate": "Come up with",
+    "Create": "Make",
+    "Write": "Compose",
+    "Explain": "Describe",
+    "Give": "Provide",
+    "List": "Name",
+    "Summarize": "Sum up",
+    "Describe": "Explain",
+    "Identify": "Point out",
+    "Suggest": "Propose",
+    "Find": "Determine",
+    "Rewrite": "Rephrase",
+    "Edit": "Revise",
+    "Classify": "Categorize",
+    "Name": "List",
+    "Compose": "Write",
+    "Construct": "Build",
+    "Design": "Devise",
+    "Provide": "Give",
+    "Make": "Create",
+}
 LEAD_INS = ["Sure! ", "Here you go: ", "Of course. ", "Good question. ", "Answer: ", "Happy to help. "]
-WORDS = {"important": "crucial", "help": "assist", "helps": "assists", "use": "utilize", "uses": "utilizes",
-         "many": "numerous", "also": "additionally", "however": "but", "large": "big", "small": "little",
-         "good": "great", "make": "create", "makes": "creates", "show": "demonstrate", "get": "obtain",
-         "need": "require", "because": "since", "example": "instance", "different": "various", "people": "individuals",
-         "very": "really", "often": "frequently", "can": "is able to", "quickly": "rapidly", "begin": "start",
-         "buy": "purchase", "whole": "entire", "main": "primary", "way": "method", "ways": "methods",
-         "improve": "enhance", "provide": "offer", "provides": "offers", "important.": "crucial.", "allow": "let",
-         "allows": "lets", "keep": "maintain", "includes": "contains", "include": "contain", "such as": "like",
-         "in order to": "to", "a lot of": "plenty of", "therefore": "thus", "overall": "all in all", "simple": "easy",
-         "difficult": "hard", "reduce": "lower", "increase": "raise", "problem": "issue", "problems": "issues",
-         "It is": "It's", "it is": "it's", "do not": "don't", "does not": "doesn't", "can not": "cannot",
-         "they are": "they're", "you are": "you're"}
+WORDS = {
+    "important": "crucial",
+    "help": "assist",
+    "helps": "assists",
+    "use": "utilize",
+    "uses": "utilizes",
+    "many": "numerous",
+    "also": "additionally",
+    "however": "but",
+    "large": "big",
+    "small": "little",
+    "good": "great",
+    "make": "create",
+    "makes": "creates",
+    "show": "demonstrate",
+    "get": "obtain",
+    "need": "require",
+    "because": "since",
+    "example": "instance",
+    "different": "various",
+    "people": "individuals",
+    "very": "really",
+    "often": "frequently",
+    "can": "is able to",
+    "quickly": "rapidly",
+    "begin": "start",
+    "buy": "purchase",
+    "whole": "entire",
+    "main": "primary",
+    "way": "method",
+    "ways": "methods",
+    "improve": "enhance",
+    "provide": "offer",
+    "provides": "offers",
+    "important.": "crucial.",
+    "allow": "let",
+    "allows": "lets",
+    "keep": "maintain",
+    "includes": "contains",
+    "include": "contain",
+    "such as": "like",
+    "in order to": "to",
+    "a lot of": "plenty of",
+    "therefore": "thus",
+    "overall": "all in all",
+    "simple": "easy",
+    "difficult": "hard",
+    "reduce": "lower",
+    "increase": "raise",
+    "problem": "issue",
+    "problems": "issues",
+    "It is": "It's",
+    "it is": "it's",
+    "do not": "don't",
+    "does not": "doesn't",
+    "can not": "cannot",
+    "they are": "they're",
+    "you are": "you're",
+}
 
 
 def alpaca() -> list[dict]:
@@ -121,7 +192,9 @@ def build(n: int, seed: int = 8) -> tuple[list[str], list[int], dict[tuple[int, 
                 docs.append(edited)
                 groups.append(g)
                 kinds[(base, len(docs) - 1)] = "edited"
-    answers = {r["output"].strip() for r in alpaca()}  # real_texts() has Alpaca answers: they would be duplicates
+    answers = {
+        r["output"].strip() for r in alpaca()
+    }  # real_texts() has Alpaca answers: they would be duplicates
     others = [t for t in real_texts() if t not in answers]
     rnd.shuffle(others)
     for t in others:
@@ -151,8 +224,12 @@ def run_stage_on(stage: str, texts: list[str], workdir: Path, overrides: dict) -
 
     src = workdir / f"{stage}-in"
     src.mkdir()
-    pq.write_table(pa.table({"id": [f"{i:08d}" for i in range(len(texts))], "text": texts}), src / "part-0.parquet")
-    cfg = load_config({"spark": {"master": "local[2]", "shuffle_partitions": 8, "driver_memory": "6g"}, **overrides})
+    pq.write_table(
+        pa.table({"id": [f"{i:08d}" for i in range(len(texts))], "text": texts}), src / "part-0.parquet"
+    )
+    cfg = load_config(
+        {"spark": {"master": "local[2]", "shuffle_partitions": 8, "driver_memory": "6g"}, **overrides}
+    )
     spark = get_spark(cfg, f"bench-{stage}")
     fn = {"near_dedup": near_dedup.run, "semantic_dedup": semantic_dedup.run}[stage]
     t0 = time.perf_counter()
@@ -167,11 +244,17 @@ def score(pred: set, groups: list[int], kinds: dict) -> dict:
         by.setdefault(g, []).append(i)
     truth = {p for m in by.values() for p in itertools.combinations(m, 2)}
     tp = len(pred & truth)
-    rec_kind = {k: sum(1 for p, kk in kinds.items() if kk == k and p in pred) / max(1, sum(1 for kk in kinds.values()
-                                                                                           if kk == k))
-                for k in ("reworded", "edited")}
-    return {"precision": tp / len(pred) if pred else 1.0, "recall": tp / len(truth) if truth else 1.0,
-            "pairs": len(pred), **{f"recall_{k}": v for k, v in rec_kind.items()}}
+    rec_kind = {
+        k: sum(1 for p, kk in kinds.items() if kk == k and p in pred)
+        / max(1, sum(1 for kk in kinds.values() if kk == k))
+        for k in ("reworded", "edited")
+    }
+    return {
+        "precision": tp / len(pred) if pred else 1.0,
+        "recall": tp / len(truth) if truth else 1.0,
+        "pairs": len(pred),
+        **{f"recall_{k}": v for k, v in rec_kind.items()},
+    }
 
 
 def all_pairs_table(texts: list[str], groups: list[int], kinds: dict, thresholds: list[float]) -> list[tuple]:
@@ -187,8 +270,16 @@ def all_pairs_table(texts: list[str], groups: list[int], kinds: dict, thresholds
     for th in thresholds:
         pred = {(int(a), int(b)) for a, b, _ in similar_pairs(ids, np.asarray(emb), th)}
         s = score(pred, groups, kinds)
-        rows.append((th, s["pairs"], f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['recall_reworded']:.3f}",
-                     f"{s['recall_edited']:.3f}"))
+        rows.append(
+            (
+                th,
+                s["pairs"],
+                f"{s['precision']:.3f}",
+                f"{s['recall']:.3f}",
+                f"{s['recall_reworded']:.3f}",
+                f"{s['recall_edited']:.3f}",
+            )
+        )
     return rows, len(texts) / secs
 
 
@@ -197,7 +288,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000])
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.8, 0.85, 0.9, 0.95])
     ap.add_argument("--stage-threshold", type=float, default=0.9)
-    ap.add_argument("--num-clusters", type=int, default=None, help="KMeans k (default: the stage's rows / 1000)")
+    ap.add_argument(
+        "--num-clusters", type=int, default=None, help="KMeans k (default: the stage's rows / 1000)"
+    )
     ap.add_argument("--probes", type=int, default=1, help="nearest centroids per record (kmeans_probes)")
     ap.add_argument("--methods", nargs="+", default=["semantic_dedup", "near_dedup"])
     ap.add_argument("--no-all-pairs", action="store_true", help="skip the exact all-pairs table")
@@ -207,15 +300,24 @@ def main() -> None:
     for n in args.sizes:
         texts, groups, kinds = build(n)
         n_kind = {k: sum(1 for v in kinds.values() if v == k) for k in ("reworded", "edited")}
-        print(f"n={n}: {len(set(groups))} groups; copies: {n_kind['reworded']} reworded, {n_kind['edited']} edited",
-              flush=True)
+        print(
+            f"n={n}: {len(set(groups))} groups; copies: {n_kind['reworded']} reworded, {n_kind['edited']} edited",
+            flush=True,
+        )
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
-            sem = {"enabled": True, "threshold": args.stage_threshold, "num_clusters": args.num_clusters,
-                   "kmeans_probes": args.probes}
+            sem = {
+                "enabled": True,
+                "threshold": args.stage_threshold,
+                "num_clusters": args.num_clusters,
+                "kmeans_probes": args.probes,
+            }
             for name, stage, over in [
-                (f"semantic_dedup (MiniLM, KMeans, cos >= {args.stage_threshold})", "semantic_dedup",
-                 {"semantic_dedup": sem}),
+                (
+                    f"semantic_dedup (MiniLM, KMeans, cos >= {args.stage_threshold})",
+                    "semantic_dedup",
+                    {"semantic_dedup": sem},
+                ),
                 ("near_dedup (MinHash LSH, J >= 0.8)", "near_dedup", {}),
             ]:
                 if stage not in args.methods:
@@ -224,11 +326,34 @@ def main() -> None:
                 s = score(pred, groups, kinds)
                 note = f"{secs:.0f}s"
                 if stage == "semantic_dedup":
-                    note += (f"; embedding {details['embed_docs_per_s']:.0f} docs/s, k={details['num_clusters']}, "
-                             f"probes={args.probes}")
-                rows.append((n, name, s["pairs"], f"{s['precision']:.3f}", f"{s['recall']:.3f}",
-                             f"{s['recall_reworded']:.3f}", f"{s['recall_edited']:.3f}", f"{n / secs:.0f}", note))
-        head = ("docs", "method", "pairs", "precision", "recall", "recall reworded", "recall edited", "docs/s", "notes")
+                    note += (
+                        f"; embedding {details['embed_docs_per_s']:.0f} docs/s, k={details['num_clusters']}, "
+                        f"probes={args.probes}"
+                    )
+                rows.append(
+                    (
+                        n,
+                        name,
+                        s["pairs"],
+                        f"{s['precision']:.3f}",
+                        f"{s['recall']:.3f}",
+                        f"{s['recall_reworded']:.3f}",
+                        f"{s['recall_edited']:.3f}",
+                        f"{n / secs:.0f}",
+                        note,
+                    )
+                )
+        head = (
+            "docs",
+            "method",
+            "pairs",
+            "precision",
+            "recall",
+            "recall reworded",
+            "recall edited",
+            "docs/s",
+            "notes",
+        )
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         for r in rows:
             print("| " + " | ".join(str(x) for x in r) + " |")

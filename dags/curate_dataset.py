@@ -52,15 +52,21 @@ with DAG(
     doc_md=__doc__,
     params={
         "source_uri": Param(
-            DEFAULT_SOURCE_URI, type="string", title="Source URI",
+            DEFAULT_SOURCE_URI,
+            type="string",
+            title="Source URI",
             description="Raw data: a file, folder or glob (.json, .jsonl, .jsonl.gz, .parquet), local or s3://",
         ),
         "output_uri": Param(
-            DEFAULT_OUTPUT_URI, type="string", title="Output URI",
+            DEFAULT_OUTPUT_URI,
+            type="string",
+            title="Output URI",
             description="Where the run writes _staging/<run_id>/ (stage outputs, rejects, manifest.json)",
         ),
         "config": Param(
-            {}, type="object", title="Config overrides",
+            {},
+            type="object",
+            title="Config overrides",
             description='Deep-merged over include/config/default.yaml, e.g. {"pii": {"enabled": false}}',
         ),
     },

@@ -98,47 +98,68 @@ with DAG(
     doc_md=__doc__,
     params={
         "dataset_uri": Param(
-            "", type="string", title="Dataset URI",
+            "",
+            type="string",
+            title="Dataset URI",
             description="Folder of canonical Parquet (a published version's curated/, or any stage's curated/), "
-                        "local or s3://. Empty: the curated/ folder of the triggering curated_dataset event",
+            "local or s3://. Empty: the curated/ folder of the triggering curated_dataset event",
         ),
         "base_model": Param(
-            DEFAULT_BASE_MODEL, type="string", title="Base model",
+            DEFAULT_BASE_MODEL,
+            type="string",
+            title="Base model",
             description="Hub id (served from the HF cache) or a local model folder",
         ),
         "method": Param(
-            "sft", type="string", enum=["sft", "reward", "dpo", "grpo"], title="Method",
+            "sft",
+            type="string",
+            enum=["sft", "reward", "dpo", "grpo"],
+            title="Method",
             description="sft: supervised fine-tuning; reward: reward model on preference pairs; dpo: direct "
-                        "preference optimisation; grpo: RL from a trained reward model (hyperparameters.grpo.reward_model)",
+            "preference optimisation; grpo: RL from a trained reward model (hyperparameters.grpo.reward_model)",
         ),
         "peft": Param(
-            "lora", type="string", enum=["none", "lora", "qlora"], title="PEFT",
+            "lora",
+            type="string",
+            enum=["none", "lora", "qlora"],
+            title="PEFT",
             description="none: full fine-tuning; lora: LoRA adapter on a frozen base; qlora: 4-bit NF4 base + LoRA",
         ),
         "backend": Param(
-            "local", type="string", enum=["local", "kubernetes", "sagemaker"], title="Backend",
+            "local",
+            type="string",
+            enum=["local", "kubernetes", "sagemaker"],
+            title="Backend",
             description="Where training runs: local (subprocess of the worker), kubernetes (GPU pod, settings in "
-                        "hyperparameters.kubernetes) or sagemaker (training job, hyperparameters.sagemaker)",
+            "hyperparameters.kubernetes) or sagemaker (training job, hyperparameters.sagemaker)",
         ),
         "registry_uri": registry_uri_param(),
         "adapter_name": Param(
-            "", type="string", title="Adapter name",
+            "",
+            type="string",
+            title="Adapter name",
             description="Registry name (letters, digits, . _ -). Empty: <base model>-<method>-<peft>",
         ),
         "hyperparameters": Param(
-            {}, type="object", title="Hyperparameters",
+            {},
+            type="object",
+            title="Hyperparameters",
             description='Deep-merged over include/config/training_default.yaml, e.g. {"lora": {"r": 16}, '
-                        '"train": {"max_steps": 100, "learning_rate": 0.0002}} or bare train keys',
+            '"train": {"max_steps": 100, "learning_rate": 0.0002}} or bare train keys',
         ),
         "work_uri": Param(
-            DEFAULT_WORK_URI, type="string", title="Work folder",
+            DEFAULT_WORK_URI,
+            type="string",
+            title="Work folder",
             description="Run files go to <work_uri>/<run_id>/ (plan, training set, model, evaluation)",
         ),
         "aws_conn_id": aws_conn_id_param(),
         "promote": Param(
-            False, type="boolean", title="Promote to production",
+            False,
+            type="boolean",
+            title="Promote to production",
             description="Move the registry alias 'production' to the new version when it passes the gate; "
-                        "off: it becomes 'latest' only and waits for the promote_adapter DAG",
+            "off: it becomes 'latest' only and waits for the promote_adapter DAG",
         ),
     },
 ) as dag:
@@ -169,8 +190,12 @@ with DAG(
 
         return run_training(run)
 
-    train_kubernetes = kubernetes_training_task(TRAIN_TASK_IDS["kubernetes"], execution_timeout=timedelta(hours=24))
-    train_sagemaker = sagemaker_training_task(TRAIN_TASK_IDS["sagemaker"], execution_timeout=timedelta(hours=48))
+    train_kubernetes = kubernetes_training_task(
+        TRAIN_TASK_IDS["kubernetes"], execution_timeout=timedelta(hours=24)
+    )
+    train_sagemaker = sagemaker_training_task(
+        TRAIN_TASK_IDS["sagemaker"], execution_timeout=timedelta(hours=48)
+    )
 
     @task(task_id="unpack_sagemaker_model")
     def unpack_sagemaker_model(run: dict, training: dict) -> dict:

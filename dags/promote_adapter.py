@@ -34,20 +34,29 @@ with DAG(
     params={
         "registry_uri": registry_uri_param(),
         "adapter_name": Param(
-            "", type="string", minLength=1, title="Adapter name",
+            "",
+            type="string",
+            minLength=1,
+            title="Adapter name",
             description="Registry name of the adapter (as finetune_adapter registered it)",
         ),
         "version": Param(
-            "latest", type="string", title="Version",
+            "latest",
+            type="string",
+            title="Version",
             description="N, vN, latest (newest version that passed its gate) or another alias (e.g. staging)",
         ),
         "alias": Param(
-            "production", type="string", title="Alias",
+            "production",
+            type="string",
+            title="Alias",
             description="Alias to move (letters, digits, . _ -); latest and v<N> are reserved",
         ),
         "aws_conn_id": aws_conn_id_param(),
         "force": Param(
-            False, type="boolean", title="Force",
+            False,
+            type="boolean",
+            title="Force",
             description="Promote even a version whose evaluation gate failed (recorded in the alias pointer)",
         ),
     },

@@ -64,7 +64,9 @@ def _decode(raw: bytes) -> str | ParseError:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return ParseError("bad_utf8", f"invalid UTF-8 at byte {exc.start}: {exc.reason}", raw.decode("utf-8", "replace"))
+        return ParseError(
+            "bad_utf8", f"invalid UTF-8 at byte {exc.start}: {exc.reason}", raw.decode("utf-8", "replace")
+        )
 
 
 def _parse_object(text: str) -> dict | ParseError:
@@ -124,8 +126,16 @@ def _parse_whole(data: bytes) -> list[tuple[int, dict | ParseError]] | None:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         if text.lstrip().startswith("[") or text.count("\n") <= 1:
-            return [(exc.lineno, ParseError(
-                "invalid_json", f"file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", ""))]
+            return [
+                (
+                    exc.lineno,
+                    ParseError(
+                        "invalid_json",
+                        f"file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                        "",
+                    ),
+                )
+            ]
         return None
     if isinstance(doc, dict):
         return [(1, doc)]
@@ -137,7 +147,14 @@ def _array_items(items: list) -> Iterator[tuple[int, dict | ParseError]]:
         if isinstance(item, dict):
             yield i, item
         else:
-            yield i, ParseError("not_an_object", f"array element {i} is a {type(item).__name__}, not an object", json.dumps(item)[:200])
+            yield (
+                i,
+                ParseError(
+                    "not_an_object",
+                    f"array element {i} is a {type(item).__name__}, not an object",
+                    json.dumps(item)[:200],
+                ),
+            )
 
 
 def _iter_parquet(uri: str, s3_endpoint: str | None) -> Iterator[tuple[int, dict | ParseError]]:
@@ -165,8 +182,14 @@ def reject_row(
 ) -> dict:
     row = dict.fromkeys(REJECT_COLUMNS)
     row.update(
-        source=source, source_file=source_file, line=int(line), format=fmt,
-        stage=stage, reason=reason, detail=detail, raw=raw,
+        source=source,
+        source_file=source_file,
+        line=int(line),
+        format=fmt,
+        stage=stage,
+        reason=reason,
+        detail=detail,
+        raw=raw,
     )
     return row
 
@@ -199,8 +222,15 @@ def convert_file(
     records = list(iter_records(uri, s3_endpoint))
     if extra_fields:
         records = [(ln, {**extra_fields, **r} if isinstance(r, dict) else r) for ln, r in records]
-    return convert_records(records, relative, source=source, fmt=fmt, options=options, detect_sample=detect_sample,
-                           max_raw_chars=max_raw_chars)
+    return convert_records(
+        records,
+        relative,
+        source=source,
+        fmt=fmt,
+        options=options,
+        detect_sample=detect_sample,
+        max_raw_chars=max_raw_chars,
+    )
 
 
 def convert_records(
@@ -228,8 +258,17 @@ def convert_records(
     def reject(line: int, rec, reason: str, detail: str) -> None:
         report.rejected += 1
         report.reasons[reason] += 1
-        rejects.append(reject_row(source=source, source_file=relative, line=line, reason=reason,
-                                  detail=f"{relative}:{line}: {detail}", raw=raw_of(rec), fmt=fmt))
+        rejects.append(
+            reject_row(
+                source=source,
+                source_file=relative,
+                line=line,
+                reason=reason,
+                detail=f"{relative}:{line}: {detail}",
+                raw=raw_of(rec),
+                fmt=fmt,
+            )
+        )
 
     parsed: list[tuple[int, dict]] = []
     for line, rec in records:
@@ -237,7 +276,12 @@ def convert_records(
         if isinstance(rec, ParseError):
             reject(line, rec, rec.reason, rec.detail)
         elif fmt is None:
-            reject(line, rec, "unknown_format", f"no known format matches this file; known: {', '.join(sorted(ADAPTERS))}")
+            reject(
+                line,
+                rec,
+                "unknown_format",
+                f"no known format matches this file; known: {', '.join(sorted(ADAPTERS))}",
+            )
         else:
             parsed.append((line, rec))
     if fmt is None or not parsed:
@@ -252,7 +296,9 @@ def convert_records(
         made = 0
         key = canonical_json(by_line[line])
         for partial in partials:
-            rows.append(finalize(partial, fmt=fmt, source=source, source_file=relative, line=line, record_key=key))
+            rows.append(
+                finalize(partial, fmt=fmt, source=source, source_file=relative, line=line, record_key=key)
+            )
             made += 1
         return made
 
@@ -296,5 +342,11 @@ def convert_records(
 def _log_report(r: FileReport) -> None:
     log.info(
         "ingest %s: format=%s records=%d converted=%d rejected=%d rows=%d %s",
-        r.file, r.format, r.records, r.converted, r.rejected, r.rows, dict(r.reasons) or "",
+        r.file,
+        r.format,
+        r.records,
+        r.converted,
+        r.rejected,
+        r.rows,
+        dict(r.reasons) or "",
     )

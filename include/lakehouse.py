@@ -59,7 +59,9 @@ def detect_table_format(source_uri: str, configured: str = "auto", endpoint: str
         return configured
     if urlparse(source_uri).scheme == "iceberg":
         return "iceberg"
-    if not any(c in source_uri for c in "*?[") and storage.exists(storage.join(source_uri, "_delta_log"), endpoint):
+    if not any(c in source_uri for c in "*?[") and storage.exists(
+        storage.join(source_uri, "_delta_log"), endpoint
+    ):
         return "delta"
     return "files"
 
@@ -78,8 +80,9 @@ def _delta_uri(uri: str) -> str:
     return "s3://" + uri.split("://", 1)[1] if storage.is_s3(uri) else storage.local_path(uri)
 
 
-def resolve_delta(uri: str, version: int | None = None, endpoint: str | None = None,
-                  check_features: bool = True) -> TableSource:
+def resolve_delta(
+    uri: str, version: int | None = None, endpoint: str | None = None, check_features: bool = True
+) -> TableSource:
     from deltalake import DeltaTable
 
     dt = DeltaTable(_delta_uri(uri), version=version, storage_options=_delta_storage_options(uri, endpoint))
@@ -90,9 +93,13 @@ def resolve_delta(uri: str, version: int | None = None, endpoint: str | None = N
             "return deleted rows. Purge them (REORG TABLE ... APPLY (PURGE)) or set lakehouse.native_readers: true "
             "on a cluster with the Delta connector."
         )
-    if check_features and ("columnMapping" in features
-                           or dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none"):
-        raise UnsupportedTable(f"Delta table {uri} uses column mapping: Parquet column names differ from the table's")
+    if check_features and (
+        "columnMapping" in features
+        or dt.metadata().configuration.get("delta.columnMapping.mode", "none") != "none"
+    ):
+        raise UnsupportedTable(
+            f"Delta table {uri} uses column mapping: Parquet column names differ from the table's"
+        )
     actions = _arro3_to_pydict(dt.get_add_actions(flatten=True))
     part_cols = [c for c in actions if c.startswith("partition.")]
     root = uri.rstrip("/")
@@ -100,8 +107,11 @@ def resolve_delta(uri: str, version: int | None = None, endpoint: str | None = N
     for i, path in enumerate(actions["path"]):
         rel = path if "://" not in path and not path.startswith("/") else posixpath.relpath(path, root)
         mtime = actions["modification_time"][i]
-        files.append(storage.FileInfo(storage.join(root, rel), rel, int(actions["size_bytes"][i]),
-                                      mtime / 1000 if mtime else None))
+        files.append(
+            storage.FileInfo(
+                storage.join(root, rel), rel, int(actions["size_bytes"][i]), mtime / 1000 if mtime else None
+            )
+        )
         parts[rel] = {c.removeprefix("partition."): actions[c][i] for c in part_cols}
     files.sort(key=lambda f: f.relative)
     log.info("Delta table %s at version %d: %d data files", uri, dt.version(), len(files))
@@ -130,8 +140,9 @@ def iceberg_identifier(source_uri: str) -> str:
     return ident
 
 
-def resolve_iceberg(source_uri: str, catalog_props: dict, snapshot_id: int | None = None,
-                    check_features: bool = True) -> TableSource:
+def resolve_iceberg(
+    source_uri: str, catalog_props: dict, snapshot_id: int | None = None, check_features: bool = True
+) -> TableSource:
     from pyiceberg.catalog import load_catalog
 
     ident = iceberg_identifier(source_uri)
@@ -139,7 +150,9 @@ def resolve_iceberg(source_uri: str, catalog_props: dict, snapshot_id: int | Non
     table = load_catalog(props.pop("name", "llmops"), **props).load_table(ident)
     snap = table.snapshot_by_id(snapshot_id) if snapshot_id is not None else table.current_snapshot()
     if snap is None:
-        raise ValueError(f"Iceberg table {ident} has no snapshot {snapshot_id if snapshot_id is not None else ''}")
+        raise ValueError(
+            f"Iceberg table {ident} has no snapshot {snapshot_id if snapshot_id is not None else ''}"
+        )
     files = []
     for task in table.scan(snapshot_id=snap.snapshot_id).plan_files():
         if task.delete_files and check_features:
@@ -150,22 +163,28 @@ def resolve_iceberg(source_uri: str, catalog_props: dict, snapshot_id: int | Non
             )
         path = task.file.file_path
         uri = path if "://" in path and not path.startswith("file://") else urlparse(path).path or path
-        files.append(storage.FileInfo(uri, posixpath.basename(urlparse(path).path), int(task.file.file_size_in_bytes),
-                                      None))
+        files.append(
+            storage.FileInfo(
+                uri, posixpath.basename(urlparse(path).path), int(task.file.file_size_in_bytes), None
+            )
+        )
     files.sort(key=lambda f: f.relative)
     log.info("Iceberg table %s at snapshot %d: %d data files", ident, snap.snapshot_id, len(files))
     return TableSource("iceberg", ident, snap.snapshot_id, files)
 
 
-def resolve_source(source_uri: str, lake_cfg, extensions, endpoint: str | None = None
-                   ) -> tuple[list[storage.FileInfo], TableSource | None]:
+def resolve_source(
+    source_uri: str, lake_cfg, extensions, endpoint: str | None = None
+) -> tuple[list[storage.FileInfo], TableSource | None]:
     """The files to ingest for ``source_uri`` and, for a table, what it resolved to."""
     kind = detect_table_format(source_uri, lake_cfg.table_format, endpoint)
     native = getattr(lake_cfg, "native_readers", False)  # Spark's connector reads deletes correctly
     if kind == "delta":
         src = resolve_delta(source_uri, lake_cfg.version, endpoint, check_features=not native)
     elif kind == "iceberg":
-        src = resolve_iceberg(source_uri, lake_cfg.iceberg_catalog, lake_cfg.version, check_features=not native)
+        src = resolve_iceberg(
+            source_uri, lake_cfg.iceberg_catalog, lake_cfg.version, check_features=not native
+        )
     else:
         return storage.list_files(source_uri, extensions, endpoint), None
     if not src.files:
@@ -183,7 +202,11 @@ def register_delta(curated_uri: str, endpoint: str | None = None) -> dict:
     uri = _delta_uri(curated_uri)
     opts = _delta_storage_options(curated_uri, endpoint)
     convert_to_deltalake(uri, storage_options=opts or None)
-    return {"format": "delta", "table": curated_uri, "version": DeltaTable(uri, storage_options=opts).version()}
+    return {
+        "format": "delta",
+        "table": curated_uri,
+        "version": DeltaTable(uri, storage_options=opts).version(),
+    }
 
 
 def register_iceberg(curated_files: list[str], identifier: str, catalog_props: dict, version_id: str) -> dict:
@@ -201,7 +224,9 @@ def register_iceberg(curated_files: list[str], identifier: str, catalog_props: d
     with table.transaction() as tx:
         if table.current_snapshot() is not None:
             tx.delete(AlwaysTrue())
-        tx.add_files([_iceberg_path(p) for p in curated_files], snapshot_properties={"llmops.version": version_id})
+        tx.add_files(
+            [_iceberg_path(p) for p in curated_files], snapshot_properties={"llmops.version": version_id}
+        )
     table = catalog.load_table(identifier)
     return {"format": "iceberg", "table": identifier, "version": table.current_snapshot().snapshot_id}
 

@@ -162,8 +162,11 @@ def _fast_hashes(normalized: list[str], params: MinHashParams) -> tuple[np.ndarr
         keep = np.repeat(~empty, pc.list_value_length(tokens).to_numpy(zero_copy_only=False))
         flat = flat.filter(pa.array(keep))
     enc = flat.dictionary_encode()
-    vocab = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in enc.dictionary.to_pylist()), np.uint32,
-                        count=len(enc.dictionary))
+    vocab = np.fromiter(
+        (zlib.crc32(w.encode("utf-8")) for w in enc.dictionary.to_pylist()),
+        np.uint32,
+        count=len(enc.dictionary),
+    )
     word_hashes = vocab[enc.indices.to_numpy(zero_copy_only=False)] if len(vocab) else np.zeros(0, np.uint32)
     return _rolling(word_hashes, lengths, params.ngram)
 
@@ -177,8 +180,9 @@ def _sha1_hashes(normalized: list[str], params: MinHashParams) -> tuple[np.ndarr
     return np.array(hashes, np.uint32), np.array(counts, np.int64)
 
 
-def shingle_hashes(texts: list[str | None], params: MinHashParams,
-                   norm: NormalizeOptions = NormalizeOptions()) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(
+    texts: list[str | None], params: MinHashParams, norm: NormalizeOptions = NormalizeOptions()
+) -> tuple[np.ndarray, np.ndarray]:
     """All shingle hashes of ``texts`` (normalized first) and the shingle count per text."""
     normalized = [normalize_text(t, norm) for t in texts]
     if params.hash_function == "sha1":
@@ -220,8 +224,11 @@ def signatures_from_hashes(hashes: np.ndarray, counts: np.ndarray, params: MinHa
     return sig
 
 
-def signatures(texts: list[str | None], params: MinHashParams = MinHashParams(),
-               norm: NormalizeOptions = NormalizeOptions()) -> tuple[np.ndarray, np.ndarray]:
+def signatures(
+    texts: list[str | None],
+    params: MinHashParams = MinHashParams(),
+    norm: NormalizeOptions = NormalizeOptions(),
+) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures of ``texts`` and the shingle count of each (0: no signature)."""
     hashes, counts = shingle_hashes(texts, params, norm)
     return signatures_from_hashes(hashes, counts, params), counts
@@ -243,7 +250,9 @@ def _fn_probability(threshold: float, b: int, r: int) -> float:
 
 
 @lru_cache(maxsize=64)
-def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+def optimal_bands(
+    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
+) -> tuple[int, int]:
     """``(bands, rows)`` minimising the weighted false-positive / false-negative areas of
     the S-curve, searched exactly as datasketch's ``MinHashLSH`` does."""
     best, opt = float("inf"), (0, 0)

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 _WS = re.compile(r"\s+")
 # Every Unicode punctuation (P*) and symbol (S*) code point maps to a space (str.translate: a C loop).
-_PUNCT_TABLE = {
-    c: " " for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c))[0] in ("P", "S")
-}
+_PUNCT_TABLE = {c: " " for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c))[0] in ("P", "S")}
 
 
 @dataclass(frozen=True)

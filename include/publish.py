@@ -42,8 +42,12 @@ def code_version() -> str:
     h = hashlib.sha256()
     for d in CODE_DIRS:
         for p in sorted((REPO_ROOT / d).rglob("*")):
-            if p.is_file() and p.suffix in (".py", ".yaml", ".yml", ".json") and "__pycache__" not in p.parts \
-                    and "sample_data" not in p.parts:
+            if (
+                p.is_file()
+                and p.suffix in (".py", ".yaml", ".yml", ".json")
+                and "__pycache__" not in p.parts
+                and "sample_data" not in p.parts
+            ):
                 h.update(p.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()[:12]
 
@@ -55,8 +59,15 @@ def version_id(snapshot: list[dict], config_hash: str, code: str) -> str:
 
 
 def snapshot_of(input_files: list[dict]) -> list[dict]:
-    return [{"path": f["relative"], "size": f["size"], "mtime": f["mtime"], **({"table_version": f["table_version"]}
-             if f.get("table_version") is not None else {})} for f in input_files]
+    return [
+        {
+            "path": f["relative"],
+            "size": f["size"],
+            "mtime": f["mtime"],
+            **({"table_version": f["table_version"]} if f.get("table_version") is not None else {}),
+        }
+        for f in input_files
+    ]
 
 
 def latest_uri(output_uri: str) -> str:
@@ -86,7 +97,7 @@ def copy_tree(src: str, dst: str, endpoint: str | None = None) -> int:
     for info in fs.get_file_info(pafs.FileSelector(src_path, recursive=True)):
         if info.type != pafs.FileType.File:
             continue
-        target = dst_path + info.path[len(src_path):]
+        target = dst_path + info.path[len(src_path) :]
         if storage.is_local(src):
             fs.create_dir(os.path.dirname(target), recursive=True)
         fs.copy_file(info.path, target)
@@ -120,8 +131,15 @@ def index_semantic(cfg: PipelineConfig, output_uri: str, vid: str) -> dict | Non
     return index_published(cfg, output_uri, vid)
 
 
-def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineConfig,
-                staging: str | None = None, code: str | None = None) -> dict:
+def publish_run(
+    *,
+    run_id: str,
+    source_uri: str,
+    output_uri: str,
+    cfg: PipelineConfig,
+    staging: str | None = None,
+    code: str | None = None,
+) -> dict:
     """Publish the run's staged result (``staging``: the run folder holding one folder per
     stage; default ``<output_uri>/_staging/<run_id>``) as a version; never half-done.
 
@@ -130,25 +148,47 @@ def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineC
     """
     ep = cfg.storage.s3_endpoint_url
     staging = staging or RunPaths(output_uri, run_id).staging
-    stats = {s: storage.read_json(storage.join(staging, s, "stats.json"), ep) for s in STAGES[: STAGES.index("publish")]
-             if storage.exists(storage.join(staging, s, "stats.json"), ep)}
+    stats = {
+        s: storage.read_json(storage.join(staging, s, "stats.json"), ep)
+        for s in STAGES[: STAGES.index("publish")]
+        if storage.exists(storage.join(staging, s, "stats.json"), ep)
+    }
     if "ingest" not in stats:
         raise FileNotFoundError(f"no ingest/stats.json under {staging}: not a curation run folder")
     enabled = [s for s in stats if stats[s].get("enabled")]
     final = enabled[-1]
-    stats["publish"] = {"enabled": True, "implemented": True, "in": stats[final]["out"],
-                        "out": stats[final]["out"], "rejected": 0, "rejected_by_reason": {},
-                        "curated": None, "rejects": None}
-    manifest = build_manifest(run_id=run_id, source_uri=source_uri, output_uri=output_uri, cfg=cfg, stats=stats)
+    stats["publish"] = {
+        "enabled": True,
+        "implemented": True,
+        "in": stats[final]["out"],
+        "out": stats[final]["out"],
+        "rejected": 0,
+        "rejected_by_reason": {},
+        "curated": None,
+        "rejects": None,
+    }
+    manifest = build_manifest(
+        run_id=run_id, source_uri=source_uri, output_uri=output_uri, cfg=cfg, stats=stats
+    )
     if not manifest["accounting"]["ok"]:
-        raise AccountingError("nothing published, rows do not add up:\n  " + "\n  ".join(manifest["accounting"]["errors"]))
+        raise AccountingError(
+            "nothing published, rows do not add up:\n  " + "\n  ".join(manifest["accounting"]["errors"])
+        )
     code = code or code_version()
     vid = version_id(snapshot_of(manifest["input_files"]), manifest["config_hash"], code)
     vdir = version_dir(output_uri, vid)
-    result = {"version": vid, "version_uri": vdir, "manifest": storage.join(vdir, "manifest.json"),
-              "rows": stats[final]["out"]}
+    result = {
+        "version": vid,
+        "version_uri": vdir,
+        "manifest": storage.join(vdir, "manifest.json"),
+        "rows": stats[final]["out"],
+    }
     if is_committed(output_uri, vid, ep):
-        log.info("version %s is already published: nothing new (_latest stays %s)", vid, current_version(output_uri, ep))
+        log.info(
+            "version %s is already published: nothing new (_latest stays %s)",
+            vid,
+            current_version(output_uri, ep),
+        )
         index_semantic(cfg, output_uri, vid)  # a publish retry redoes a failed upsert (idempotent)
         return {**result, "published": False, "reason": "already published"}
     storage.delete_dir(vdir, ep)  # leftovers of an interrupted publish of this same version
@@ -157,18 +197,30 @@ def publish_run(*, run_id: str, source_uri: str, output_uri: str, cfg: PipelineC
         copied += copy_tree(stats[s]["rejects"], storage.join(vdir, "rejects", s), ep)
     copied += copy_tree(storage.join(staging, "data_docs"), storage.join(vdir, "data_docs"), ep)
     if semantic_index_on(cfg) and "semantic_dedup" in enabled:
-        copied += copy_tree(storage.join(staging, "semantic_dedup", "embeddings"), storage.join(vdir, "embeddings"), ep)
+        copied += copy_tree(
+            storage.join(staging, "semantic_dedup", "embeddings"), storage.join(vdir, "embeddings"), ep
+        )
     manifest["output_table"] = register_table(cfg, storage.join(vdir, "curated"), vid)
     if os.environ.get(CRASH_ENV):
         log.error("%s set: crashing before commit", CRASH_ENV)
         os._exit(1)
     manifest.update(
-        version=vid, code_version=code, staging_used=staging, published_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        previous_version=current_version(output_uri, ep), staging=None,
-        outputs={"curated": storage.join(vdir, "curated"), "rejects": storage.join(vdir, "rejects"),
-                 "data_docs": storage.join(vdir, "data_docs", "index.html")},
+        version=vid,
+        code_version=code,
+        staging_used=staging,
+        published_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        previous_version=current_version(output_uri, ep),
+        staging=None,
+        outputs={
+            "curated": storage.join(vdir, "curated"),
+            "rejects": storage.join(vdir, "rejects"),
+            "data_docs": storage.join(vdir, "data_docs", "index.html"),
+        },
     )
-    manifest["stages"]["publish"] = {**manifest["stages"]["publish"], "curated": manifest["outputs"]["curated"]}
+    manifest["stages"]["publish"] = {
+        **manifest["stages"]["publish"],
+        "curated": manifest["outputs"]["curated"],
+    }
     storage.write_json(result["manifest"], manifest, ep)  # the version is complete and readable
     storage.write_bytes(latest_uri(output_uri), (vid + "\n").encode(), ep)  # commit
     index_semantic(cfg, output_uri, vid)  # only committed rows enter the nightly dedup index

@@ -19,8 +19,11 @@ def newest_manifest(output_uri: str) -> str:
     if vid:
         return storage.join(version_dir(output_uri, vid), "manifest.json")
     try:
-        files = [f for f in storage.list_files(storage.join(output_uri, "_staging"), (".json",))
-                 if f.relative.endswith("/manifest.json") and f.relative.count("/") == 1]
+        files = [
+            f
+            for f in storage.list_files(storage.join(output_uri, "_staging"), (".json",))
+            if f.relative.endswith("/manifest.json") and f.relative.count("/") == 1
+        ]
     except FileNotFoundError:
         files = []
     if not files:

@@ -92,15 +92,26 @@ def stage_command(stage: str, input_uri: str, output_uri: str, cfg: PipelineConf
     """The local-mode command line of a stage job (what the README documents)."""
     import json
 
-    return [python, "-m", f"spark_jobs.{stage}", "--input", input_uri, "--output", output_uri,
-            "--config", json.dumps(cfg.to_dict(), separators=(",", ":"))]
+    return [
+        python,
+        "-m",
+        f"spark_jobs.{stage}",
+        "--input",
+        input_uri,
+        "--output",
+        output_uri,
+        "--config",
+        json.dumps(cfg.to_dict(), separators=(",", ":")),
+    ]
 
 
 def run_local(cmd: list[str], env: dict | None = None) -> None:
     """Run a stage job in a subprocess, streaming its output line by line to the log."""
     started = time.time()
     log.info("running: %s", " ".join(cmd[:6] + ["--config", "<effective config>"]))
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert proc.stdout is not None
     tail: list[str] = []
     for line in proc.stdout:
@@ -111,8 +122,10 @@ def run_local(cmd: list[str], env: dict | None = None) -> None:
     if rc == 3:
         raise GateFailed("\n".join(tail))
     if rc != 0:
-        raise RuntimeError(f"stage job failed with exit code {rc} after {time.time() - started:.0f}s; last output:\n"
-                           + "\n".join(tail))
+        raise RuntimeError(
+            f"stage job failed with exit code {rc} after {time.time() - started:.0f}s; last output:\n"
+            + "\n".join(tail)
+        )
 
 
 # ------------------------------------------------------------------ manifest
@@ -145,18 +158,46 @@ def build_manifest(
         "config": cfg.to_dict(),
         "config_hash": cfg.digest(),
         "input_files": [
-            {k: f.get(k) for k in ("uri", "relative", "size", "mtime", "table_version", "format", "records",
-                                   "rejected", "rows")}
+            {
+                k: f.get(k)
+                for k in (
+                    "uri",
+                    "relative",
+                    "size",
+                    "mtime",
+                    "table_version",
+                    "format",
+                    "records",
+                    "rejected",
+                    "rows",
+                )
+            }
             for f in ingest["details"]["files"]
         ],
         "source_table": ingest["details"].get("table"),
         "stages": {
-            s: {**{k: stats[s].get(k) for k in ("enabled", "implemented", "note", "in", "out", "rejected",
-                                               "rejected_by_reason", "curated", "rejects", "seconds")},
+            s: {
+                **{
+                    k: stats[s].get(k)
+                    for k in (
+                        "enabled",
+                        "implemented",
+                        "note",
+                        "in",
+                        "out",
+                        "rejected",
+                        "rejected_by_reason",
+                        "curated",
+                        "rejects",
+                        "seconds",
+                    )
+                },
                 # what each stage measured (LSH banding, entities, judge tokens...); ingest's file
                 # list is input_files above
-                "details": {k: v for k, v in (stats[s].get("details") or {}).items() if k != "files"}}
-            for s in STAGES if s in stats
+                "details": {k: v for k, v in (stats[s].get("details") or {}).items() if k != "files"},
+            }
+            for s in STAGES
+            if s in stats
         },
         "accounting": accounting,
         "outputs": {
@@ -182,7 +223,9 @@ def accounting_errors(stats: dict[str, dict], enabled: list[str]) -> list[str]:
         prev_out = st["out"]
     removed = sum(stats[s]["rejected"] for s in enabled[1:])
     if ing["out"] != stats[enabled[-1]]["out"] + removed:
-        errors.append(f"run: canonical rows {ing['out']} != curated {stats[enabled[-1]]['out']} + rejected {removed}")
+        errors.append(
+            f"run: canonical rows {ing['out']} != curated {stats[enabled[-1]]['out']} + rejected {removed}"
+        )
     return errors
 
 
@@ -194,7 +237,9 @@ def finalize_run(*, run_id: str, source_uri: str, output_uri: str, cfg: Pipeline
     missing = [s for s in STAGES if s not in stats]
     if missing:
         raise RuntimeError(f"stages without stats.json in {paths.staging}: {', '.join(missing)}")
-    manifest = build_manifest(run_id=run_id, source_uri=source_uri, output_uri=output_uri, cfg=cfg, stats=stats)
+    manifest = build_manifest(
+        run_id=run_id, source_uri=source_uri, output_uri=output_uri, cfg=cfg, stats=stats
+    )
     storage.write_json(paths.manifest, manifest, ep)
     log.info("manifest: %s", paths.manifest)
     log.info("%s", summary_table(manifest))
@@ -210,8 +255,15 @@ def summary_table(manifest: dict) -> str:
         st = manifest["stages"][s]
         reasons = ", ".join(f"{k}={v}" for k, v in (st.get("rejected_by_reason") or {}).items())
         note = reasons or (st.get("note") or "")
-        rows.append((s, str(st["in"] if st["in"] is not None else "-"), str(st["out"] if st["out"] is not None else "-"),
-                     str(st["rejected"]), note))
+        rows.append(
+            (
+                s,
+                str(st["in"] if st["in"] is not None else "-"),
+                str(st["out"] if st["out"] is not None else "-"),
+                str(st["rejected"]),
+                note,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
     acc = manifest["accounting"]
@@ -224,9 +276,14 @@ def summary_table(manifest: dict) -> str:
         f"curated: {manifest['outputs']['curated']}",
     ]
     if manifest.get("version"):
-        lines += [f"rejects: {manifest['outputs']['rejects']}/<stage>/",
-                  f"data docs: {manifest['outputs'].get('data_docs')}",
-                  f"manifest: {manifest['outputs']['curated'].rsplit('/', 1)[0]}/manifest.json"]
+        lines += [
+            f"rejects: {manifest['outputs']['rejects']}/<stage>/",
+            f"data docs: {manifest['outputs'].get('data_docs')}",
+            f"manifest: {manifest['outputs']['curated'].rsplit('/', 1)[0]}/manifest.json",
+        ]
     else:
-        lines += [f"rejects: {manifest['staging']}/<stage>/rejects", f"manifest: {manifest['staging']}/manifest.json"]
+        lines += [
+            f"rejects: {manifest['staging']}/<stage>/rejects",
+            f"manifest: {manifest['staging']}/manifest.json",
+        ]
     return "\n".join(lines)

@@ -137,9 +137,7 @@ def canonical_fields(with_stage_fields: bool = True) -> tuple[Field, ...]:
 
 def reject_fields() -> tuple[Field, ...]:
     """Rejects carry the whole canonical row (nullable: ingest rejects have no row)."""
-    relaxed = tuple(
-        Field(f.name, f.type, True, f.item, f.fields, f.doc) for f in canonical_fields()
-    )
+    relaxed = tuple(Field(f.name, f.type, True, f.item, f.fields, f.doc) for f in canonical_fields())
     return relaxed + REJECT_FIELDS
 
 

@@ -56,15 +56,22 @@ def load_embedder(model: str, device: str = "cpu"):
     return _load_once("SentenceTransformer", model, device)
 
 
-def embed(texts: list[str], model: str, device: str = "cpu", batch_size: int = 64, max_chars: int = 4000) -> np.ndarray:
+def embed(
+    texts: list[str], model: str, device: str = "cpu", batch_size: int = 64, max_chars: int = 4000
+) -> np.ndarray:
     """L2-normalized float32 embeddings, one row per text (empty / missing text -> zero vector)."""
     encoder = load_embedder(model, device)
     dim = encoder.get_embedding_dimension()
     out = np.zeros((len(texts), dim), dtype=np.float32)
     keep = [i for i, t in enumerate(texts) if t and t.strip()]
     if keep:
-        vecs = encoder.encode([texts[i][:max_chars] for i in keep], batch_size=batch_size,
-                              normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        vecs = encoder.encode(
+            [texts[i][:max_chars] for i in keep],
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         out[keep] = vecs.astype(np.float32)
     return out
 
@@ -113,7 +120,9 @@ def chunk_count(num_clusters: int | None, rows: int, docs_per_cluster: int, max_
 # ------------------------------------------------------------------ pairs
 
 
-def similar_pairs(ids: list[str], emb: np.ndarray, threshold: float, block: int = 2048) -> list[tuple[str, str, float]]:
+def similar_pairs(
+    ids: list[str], emb: np.ndarray, threshold: float, block: int = 2048
+) -> list[tuple[str, str, float]]:
     """Every pair (a, b) with a < b by id and cosine(a, b) >= ``threshold``; rows of
     ``emb`` are unit vectors (zero vectors match nothing). Blockwise: memory O(block * n)."""
     n = len(ids)
@@ -124,7 +133,7 @@ def similar_pairs(ids: list[str], emb: np.ndarray, threshold: float, block: int 
     m = np.ascontiguousarray(emb[order], dtype=np.float32)
     out: list[tuple[str, str, float]] = []
     for lo in range(0, n, block):
-        sims = m[lo:lo + block] @ m.T
+        sims = m[lo : lo + block] @ m.T
         rows, cols = np.nonzero(sims >= threshold)
         upper = cols > rows + lo
         for r, c in zip(rows[upper], cols[upper], strict=True):
@@ -141,13 +150,18 @@ def load_cross_encoder(model: str, device: str = "cpu"):
     return _load_once("CrossEncoder", model, device)
 
 
-def cross_encoder_scores(pairs: list[tuple[str, str]], model: str, device: str = "cpu", batch_size: int = 32,
-                         max_chars: int = 2000) -> np.ndarray:
+def cross_encoder_scores(
+    pairs: list[tuple[str, str]], model: str, device: str = "cpu", batch_size: int = 32, max_chars: int = 2000
+) -> np.ndarray:
     """One score per (text_a, text_b) pair (the model's activation, e.g. sigmoid for one label)."""
     if not pairs:
         return np.zeros(0, dtype=np.float32)
     encoder = load_cross_encoder(model, device)
-    scores = encoder.predict([(a[:max_chars], b[:max_chars]) for a, b in pairs], batch_size=batch_size,
-                             show_progress_bar=False, convert_to_numpy=True)
+    scores = encoder.predict(
+        [(a[:max_chars], b[:max_chars]) for a, b in pairs],
+        batch_size=batch_size,
+        show_progress_bar=False,
+        convert_to_numpy=True,
+    )
     scores = np.asarray(scores, dtype=np.float32)
     return scores[:, -1] if scores.ndim == 2 else scores

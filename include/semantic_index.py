@@ -35,7 +35,9 @@ EMBEDDINGS_DIR = "embeddings"
 class VectorIndex(Protocol):
     """What nightly semantic dedup needs from a vector database."""
 
-    def query(self, ids: list[str], vectors: np.ndarray, threshold: float) -> list[tuple[str, str, float, str | None]]:
+    def query(
+        self, ids: list[str], vectors: np.ndarray, threshold: float
+    ) -> list[tuple[str, str, float, str | None]]:
         """(id, published id, cosine, published version) of the best match >= threshold, other ids skipped."""
 
     def upsert(self, ids: list[str], vectors: np.ndarray, payloads: list[dict]) -> None: ...
@@ -66,7 +68,9 @@ def output_root(stage_output_uri: str) -> str:
 class QdrantIndex:
     """A Qdrant collection of published records (cosine distance, payload ``{id, version}``)."""
 
-    def __init__(self, *, url: str | None, path: str | None, collection: str, dim: int, api_key: str | None = None):
+    def __init__(
+        self, *, url: str | None, path: str | None, collection: str, dim: int, api_key: str | None = None
+    ):
         from qdrant_client import QdrantClient, models
 
         self.models = models
@@ -74,8 +78,10 @@ class QdrantIndex:
             self.client = QdrantClient(url=url, api_key=api_key)
         else:
             if path is None or not storage.is_local(path):
-                raise ValueError(f"embedded Qdrant needs a local folder, got {path!r}: set semantic_dedup.index.path "
-                                 "to a local folder or semantic_dedup.index.url to a Qdrant server")
+                raise ValueError(
+                    f"embedded Qdrant needs a local folder, got {path!r}: set semantic_dedup.index.path "
+                    "to a local folder or semantic_dedup.index.url to a Qdrant server"
+                )
             local = storage.local_path(path)
             os.makedirs(local, exist_ok=True)
             self.client = QdrantClient(path=local)
@@ -84,19 +90,26 @@ class QdrantIndex:
             size = self.client.get_collection(collection).config.params.vectors.size
             if size != dim:
                 self.client.close()
-                raise ValueError(f"Qdrant collection {collection!r} holds {size}-d vectors but the model makes {dim}-d "
-                                 "ones: use another collection (semantic_dedup.index.collection) for a new model")
+                raise ValueError(
+                    f"Qdrant collection {collection!r} holds {size}-d vectors but the model makes {dim}-d "
+                    "ones: use another collection (semantic_dedup.index.collection) for a new model"
+                )
         else:
-            self.client.create_collection(collection, vectors_config=models.VectorParams(
-                size=dim, distance=models.Distance.COSINE))
+            self.client.create_collection(
+                collection, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
+            )
 
     def query(self, ids, vectors, threshold):
         if not len(ids):
             return []
-        requests = [self.models.QueryRequest(query=v.tolist(), limit=2, with_payload=True, score_threshold=threshold)
-                    for v in vectors]
+        requests = [
+            self.models.QueryRequest(query=v.tolist(), limit=2, with_payload=True, score_threshold=threshold)
+            for v in vectors
+        ]
         out = []
-        for rid, res in zip(ids, self.client.query_batch_points(self.collection, requests=requests), strict=True):
+        for rid, res in zip(
+            ids, self.client.query_batch_points(self.collection, requests=requests), strict=True
+        ):
             for p in res.points:  # the record itself (a rerun of a published record) is no duplicate
                 if p.payload.get("id") != rid:
                     out.append((rid, p.payload["id"], float(p.score), p.payload.get("version")))
@@ -104,8 +117,10 @@ class QdrantIndex:
         return out
 
     def upsert(self, ids, vectors, payloads):
-        points = [self.models.PointStruct(id=point_id(rid), vector=v.tolist(), payload=pl)
-                  for rid, v, pl in zip(ids, vectors, payloads, strict=True)]
+        points = [
+            self.models.PointStruct(id=point_id(rid), vector=v.tolist(), payload=pl)
+            for rid, v, pl in zip(ids, vectors, payloads, strict=True)
+        ]
         if points:
             self.client.upsert(self.collection, points=points, wait=True)
 
@@ -121,13 +136,18 @@ def open_index(index_cfg, dim: int, output_uri: str) -> VectorIndex:
     if index_cfg.backend != "qdrant":  # pragma: no cover - the config only allows qdrant today
         raise ValueError(f"unknown vector index backend {index_cfg.backend!r}")
     api_key = os.environ.get(index_cfg.api_key_env) if index_cfg.api_key_env else None
-    return QdrantIndex(url=index_cfg.url, path=None if index_cfg.url else (index_cfg.path or default_index_path(output_uri)),
-                       collection=index_cfg.collection, dim=dim, api_key=api_key)
+    return QdrantIndex(
+        url=index_cfg.url,
+        path=None if index_cfg.url else (index_cfg.path or default_index_path(output_uri)),
+        collection=index_cfg.collection,
+        dim=dim,
+        api_key=api_key,
+    )
 
 
 def batches(ids: list[str], vectors: np.ndarray, size: int) -> Iterator[tuple[list[str], np.ndarray]]:
     for lo in range(0, len(ids), size):
-        yield ids[lo:lo + size], vectors[lo:lo + size]
+        yield ids[lo : lo + size], vectors[lo : lo + size]
 
 
 def index_published(cfg, output_uri: str, version: str) -> dict:
@@ -169,5 +189,7 @@ def index_published(cfg, output_uri: str, version: str) -> dict:
     finally:
         if index is not None:
             index.close()
-    log.info("semantic index: upserted %d published records of %s (collection now %s points)", n, version, total)
+    log.info(
+        "semantic index: upserted %d published records of %s (collection now %s points)", n, version, total
+    )
     return {"upserted": n, "collection": sd.index.collection, "points": total}

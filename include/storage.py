@@ -61,7 +61,9 @@ def filesystem(uri: str, s3_endpoint: str | None = None) -> tuple[pafs.FileSyste
     if parsed.scheme in ("", "file"):
         return pafs.LocalFileSystem(), str(Path(local_path(uri)).absolute())
     if parsed.scheme in S3_SCHEMES:
-        kwargs: dict = {"region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"}
+        kwargs: dict = {
+            "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+        }
         ep = endpoint_url(s3_endpoint)
         if ep:
             ep_parsed = urlparse(ep if "://" in ep else f"http://{ep}")
@@ -73,7 +75,9 @@ def filesystem(uri: str, s3_endpoint: str | None = None) -> tuple[pafs.FileSyste
                 session_token=os.environ.get("AWS_SESSION_TOKEN"),
             )
         return pafs.S3FileSystem(**kwargs), f"{parsed.netloc}{parsed.path}".rstrip("/")
-    raise ValueError(f"unsupported URI scheme {parsed.scheme!r} in {uri!r}: use a local path, file://, s3:// or s3a://")
+    raise ValueError(
+        f"unsupported URI scheme {parsed.scheme!r} in {uri!r}: use a local path, file://, s3:// or s3a://"
+    )
 
 
 def _uri_for(uri: str, path: str) -> str:
@@ -87,7 +91,9 @@ def _has_glob(s: str) -> bool:
     return any(c in s for c in "*?[")
 
 
-def list_files(uri: str, extensions: tuple[str, ...] | list[str] = (), s3_endpoint: str | None = None) -> list[FileInfo]:
+def list_files(
+    uri: str, extensions: tuple[str, ...] | list[str] = (), s3_endpoint: str | None = None
+) -> list[FileInfo]:
     """Files named by ``uri``: one file, a directory (recursive) or a glob.
 
     Hidden and underscore-prefixed entries (``_SUCCESS``, ``.crc``) are skipped. Sorted
@@ -123,7 +129,9 @@ def list_files(uri: str, extensions: tuple[str, ...] | list[str] = (), s3_endpoi
         mtime = e.mtime.timestamp() if e.mtime is not None else None
         out.append(FileInfo(_uri_for(uri, e.path), rel, int(e.size or 0), mtime))
     if not out:
-        raise FileNotFoundError(f"no input files matching {uri} (extensions: {', '.join(extensions) or 'any'})")
+        raise FileNotFoundError(
+            f"no input files matching {uri} (extensions: {', '.join(extensions) or 'any'})"
+        )
     return sorted(out, key=lambda f: f.relative)
 
 
@@ -156,7 +164,9 @@ def read_json(uri: str, s3_endpoint: str | None = None):
 
 
 def write_json(uri: str, obj, s3_endpoint: str | None = None) -> None:
-    write_bytes(uri, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(), s3_endpoint)
+    write_bytes(
+        uri, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(), s3_endpoint
+    )
 
 
 def delete_dir(uri: str, s3_endpoint: str | None = None) -> None:

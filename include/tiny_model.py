@@ -40,6 +40,7 @@ GLAIVE = "llamafactory/glaive_toolcall_en_demo.json"
 DPO = "llamafactory/dpo_en_demo.json"
 ALPACA = "llamafactory/alpaca_en_demo.json"
 
+
 def _rows(records: Iterable[dict], fmt: str, source: str, source_file: str) -> Iterator[dict]:
     """Canonical rows from ``records`` through the ingest format adapter ``fmt`` (misfits skipped)."""
     from include.formats import get_adapter
@@ -48,8 +49,14 @@ def _rows(records: Iterable[dict], fmt: str, source: str, source_file: str) -> I
     for line, rec in enumerate(records, 1):
         try:
             for partial in adapter.convert(rec, FormatOptions()):
-                yield finalize(partial, fmt=fmt, source=source, source_file=source_file, line=line,
-                               record_key=canonical_json(rec))
+                yield finalize(
+                    partial,
+                    fmt=fmt,
+                    source=source,
+                    source_file=source_file,
+                    line=line,
+                    record_key=canonical_json(rec),
+                )
         except RecordError:
             continue
 
@@ -74,8 +81,9 @@ def _prompt_chars(row: dict) -> int:
     return n
 
 
-def load_sample_rows(datasets_dir: str | Path, n_sft: int = 120, n_preference: int = 80,
-                     max_prompt_chars: int | None = None) -> list[dict]:
+def load_sample_rows(
+    datasets_dir: str | Path, n_sft: int = 120, n_preference: int = 80, max_prompt_chars: int | None = None
+) -> list[dict]:
     """Canonical rows from the real demo files: ``n_sft`` tool-call conversations, ``n_preference`` pairs.
 
     ``max_prompt_chars`` keeps only rows whose prompt (text before the first answer) is at
@@ -118,7 +126,10 @@ def sample_texts(datasets_dir: str | Path, limit: int = 600) -> list[str]:
         texts += [t["value"] for t in rec["conversations"]]
         texts.append(rec.get("tools") or "")
     for rec in json.loads((root / DPO).read_text())[:100]:
-        texts += [t["value"] for t in rec["conversations"]] + [rec["chosen"]["value"], rec["rejected"]["value"]]
+        texts += [t["value"] for t in rec["conversations"]] + [
+            rec["chosen"]["value"],
+            rec["rejected"]["value"],
+        ]
     for rec in json.loads((root / ALPACA).read_text())[:200]:
         texts += [rec["instruction"], rec.get("input") or "", rec["output"]]
     return [t for t in texts if t][:limit]
@@ -151,14 +162,19 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):
     return fast
 
 
-def build_tiny_model(out_dir: str | Path, texts: Iterable[str], *, vocab_size: int = 512, seed: int = 0,
-                     **shape) -> Path:
+def build_tiny_model(
+    out_dir: str | Path, texts: Iterable[str], *, vocab_size: int = 512, seed: int = 0, **shape
+) -> Path:
     """Save a tokenizer + randomly initialised tiny ``LlamaForCausalLM`` to ``out_dir``; return it.
 
     Idempotent: an existing complete model folder is returned as is.
     """
     out = Path(out_dir)
-    if (out / "config.json").exists() and (out / "model.safetensors").exists() and (out / "tokenizer.json").exists():
+    if (
+        (out / "config.json").exists()
+        and (out / "model.safetensors").exists()
+        and (out / "tokenizer.json").exists()
+    ):
         return out
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -185,7 +201,9 @@ def build_tiny_model(out_dir: str | Path, texts: Iterable[str], *, vocab_size: i
     return out
 
 
-def build_tiny_classifier(out_dir: str | Path, texts: Iterable[str], *, num_labels: int = 1, seed: int = 0) -> Path:
+def build_tiny_classifier(
+    out_dir: str | Path, texts: Iterable[str], *, num_labels: int = 1, seed: int = 0
+) -> Path:
     """Save a tokenizer + randomly initialised 1-layer ``BertForSequenceClassification``.
 
     ``num_labels=1`` is a regression head (fineweb-edu-classifier style score). Idempotent.
@@ -198,10 +216,17 @@ def build_tiny_classifier(out_dir: str | Path, texts: Iterable[str], *, num_labe
 
     tokenizer = train_tokenizer(texts, vocab_size=300)
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=128, num_labels=num_labels,
-                        problem_type="regression" if num_labels == 1 else None,
-                        pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=128,
+        num_labels=num_labels,
+        problem_type="regression" if num_labels == 1 else None,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     out.mkdir(parents=True, exist_ok=True)
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -218,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m include.tiny_model", description=__doc__.split("\n\n")[0])
     p.add_argument("out_dir")
-    p.add_argument("--datasets", default=str(REPO_ROOT.parent / "shared" / "datasets"),
-                   help="folder with llamafactory/*.json used to train the tokenizer")
+    p.add_argument(
+        "--datasets",
+        default=str(REPO_ROOT.parent / "shared" / "datasets"),
+        help="folder with llamafactory/*.json used to train the tokenizer",
+    )
     args = p.parse_args(argv)
     path = build_from_datasets(args.out_dir, args.datasets)
     print(path)

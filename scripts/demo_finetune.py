@@ -30,8 +30,13 @@ from include import storage  # noqa: E402
 BUCKET = "llmops-demo"
 ADAPTER = "demo-tiny-llama-sft-lora"
 HYPERPARAMETERS = {
-    "train": {"max_steps": 12, "learning_rate": 5e-3, "per_device_train_batch_size": 2, "seed": 42,
-              "logging_steps": 1},
+    "train": {
+        "max_steps": 12,
+        "learning_rate": 5e-3,
+        "per_device_train_batch_size": 2,
+        "seed": 42,
+        "logging_steps": 1,
+    },
     "data": {"max_length": 512, "eval_fraction": 0.2},
 }
 
@@ -42,8 +47,10 @@ def curated_from_demo(demo_output: str) -> str:
 
     version = current_version(demo_output)
     if not version:
-        raise SystemExit(f"no published dataset version under {demo_output} (run curate_dataset first, "
-                         "or pass --dataset-uri)")
+        raise SystemExit(
+            f"no published dataset version under {demo_output} (run curate_dataset first, "
+            "or pass --dataset-uri)"
+        )
     return storage.join(version_dir(demo_output, version), "curated")
 
 
@@ -60,8 +67,12 @@ def dataset_texts(dataset_uri: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--demo-output", default=str(REPO / "output" / "demo"), help="curate_dataset output_uri")
-    p.add_argument("--dataset-uri", help="canonical Parquet folder (default: newest curated/ under --demo-output)")
-    p.add_argument("--work", default=None, help="where the tiny model and run files go (default: <demo-output>/finetune)")
+    p.add_argument(
+        "--dataset-uri", help="canonical Parquet folder (default: newest curated/ under --demo-output)"
+    )
+    p.add_argument(
+        "--work", default=None, help="where the tiny model and run files go (default: <demo-output>/finetune)"
+    )
     args = p.parse_args(argv)
 
     dataset_uri = args.dataset_uri or curated_from_demo(args.demo_output)
@@ -84,26 +95,68 @@ def main(argv: list[str] | None = None) -> int:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo",
-                   AWS_DEFAULT_REGION="us-east-1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [str(REPO), str(REPO / "plugins"),
-                                                                        *env.get("PYTHONPATH", "").split(os.pathsep)])))
-        os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                               "AWS_DEFAULT_REGION")})
+        env = dict(
+            os.environ,
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="demo",
+            AWS_SECRET_ACCESS_KEY="demo",
+            AWS_DEFAULT_REGION="us-east-1",
+            HF_HUB_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
+        )
+        env["PYTHONPATH"] = os.pathsep.join(
+            dict.fromkeys(
+                filter(None, [str(REPO), str(REPO / "plugins"), *env.get("PYTHONPATH", "").split(os.pathsep)])
+            )
+        )
+        os.environ.update(
+            {
+                k: env[k]
+                for k in (
+                    "AWS_ENDPOINT_URL",
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "AWS_DEFAULT_REGION",
+                )
+            }
+        )
         import boto3
 
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
         registry_uri = f"s3://{BUCKET}/registry"
         run_work = work / "runs"
-        conf = {"dataset_uri": dataset_uri, "base_model": str(model_dir), "method": "sft", "peft": "lora",
-                "backend": "local", "registry_uri": registry_uri, "adapter_name": ADAPTER,
-                "hyperparameters": HYPERPARAMETERS, "work_uri": str(run_work), "aws_conn_id": ""}
+        conf = {
+            "dataset_uri": dataset_uri,
+            "base_model": str(model_dir),
+            "method": "sft",
+            "peft": "lora",
+            "backend": "local",
+            "registry_uri": registry_uri,
+            "adapter_name": ADAPTER,
+            "hyperparameters": HYPERPARAMETERS,
+            "work_uri": str(run_work),
+            "aws_conn_id": "",
+        }
         log_path = work / "finetune_adapter.log"
         print(f"local S3 server: {endpoint}; running finetune_adapter (log: {log_path}) ...")
         started = time.time()
         with log_path.open("w") as log:
-            proc = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "finetune_adapter", "--conf",
-                                   json.dumps(conf)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "airflow",
+                    "dags",
+                    "test",
+                    "finetune_adapter",
+                    "--conf",
+                    json.dumps(conf),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         if proc.returncode != 0:
             print("\n".join(log_path.read_text().splitlines()[-60:]))
             print(f"finetune_adapter failed (exit {proc.returncode}); see {log_path}", file=sys.stderr)
@@ -120,12 +173,18 @@ def main(argv: list[str] | None = None) -> int:
         copy = run_dir / "registered_manifest.json"
         copy.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         m = manifest["metrics"]
-        print(f"finetune_adapter: sft/lora on {m['train_examples']} train / {m['eval_examples']} eval examples "
-              f"in {time.time() - started:.0f}s")
-        print(f"  train loss {m['train_loss']:.3f}; eval loss {m['eval_loss']:.3f} (base model "
-              f"{m['base_eval_loss']:.3f}); {m['pct_tokens_trained']}% of tokens trained (assistant turns)")
-        print(f"  memory plan: {manifest['plan']['required_gb']} GB -> {manifest['plan']['gpu']} "
-              f"({manifest['plan']['sagemaker_instance']})")
+        print(
+            f"finetune_adapter: sft/lora on {m['train_examples']} train / {m['eval_examples']} eval examples "
+            f"in {time.time() - started:.0f}s"
+        )
+        print(
+            f"  train loss {m['train_loss']:.3f}; eval loss {m['eval_loss']:.3f} (base model "
+            f"{m['base_eval_loss']:.3f}); {m['pct_tokens_trained']}% of tokens trained (assistant turns)"
+        )
+        print(
+            f"  memory plan: {manifest['plan']['required_gb']} GB -> {manifest['plan']['gpu']} "
+            f"({manifest['plan']['sagemaker_instance']})"
+        )
         print(f"registered {ADAPTER} v{reg['version']} ({'new' if reg['created'] else 'existing'} version)")
         print(f"  manifest: {reg['manifest_uri']}")
         print(f"  copy:     {copy}")

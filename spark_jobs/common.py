@@ -31,7 +31,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def spark_type(f: Field):
     from pyspark.sql import types as T
 
-    scalars = {"string": T.StringType(), "int64": T.LongType(), "double": T.DoubleType(), "bool": T.BooleanType()}
+    scalars = {
+        "string": T.StringType(),
+        "int64": T.LongType(),
+        "double": T.DoubleType(),
+        "bool": T.BooleanType(),
+    }
     if f.type == "list":
         return T.ArrayType(spark_type(f.item), True)
     if f.type == "struct":
@@ -43,7 +48,9 @@ def spark_schema(fields: tuple[Field, ...] | None = None):
     """Spark StructType of the canonical record (or of any field tuple), from include.schema."""
     from pyspark.sql import types as T
 
-    return T.StructType([T.StructField(f.name, spark_type(f), f.nullable) for f in (fields or canonical_fields())])
+    return T.StructType(
+        [T.StructField(f.name, spark_type(f), f.nullable) for f in (fields or canonical_fields())]
+    )
 
 
 REJECT_FIELDS_ALL = reject_fields()
@@ -257,7 +264,9 @@ class StageOutput:
 StageFn = Callable[[object, PipelineConfig, str, StageContext], StageOutput]
 
 
-def run_stage(stage: str, fn: StageFn, input_uri: str, output_uri: str, cfg: PipelineConfig, spark=None) -> dict:
+def run_stage(
+    stage: str, fn: StageFn, input_uri: str, output_uri: str, cfg: PipelineConfig, spark=None
+) -> dict:
     """Run one stage and write curated/, rejects/ and stats.json under ``output_uri``."""
     started = time.time()
     ctx = StageContext(stage, input_uri, output_uri)
@@ -267,7 +276,9 @@ def run_stage(stage: str, fn: StageFn, input_uri: str, output_uri: str, cfg: Pip
     try:
         if not cfg.enabled(stage):
             log.warning("stage %s is disabled in config: rows pass through unchanged", stage)
-            out = StageOutput(read_parquet(spark, input_uri, cfg), None, note="disabled in config: pass-through")
+            out = StageOutput(
+                read_parquet(spark, input_uri, cfg), None, note="disabled in config: pass-through"
+            )
         else:
             out = fn(spark, cfg, input_uri, ctx)
         curated_uri = storage.join(output_uri, "curated")
@@ -297,8 +308,15 @@ def run_stage(stage: str, fn: StageFn, input_uri: str, output_uri: str, cfg: Pip
         if stage != "ingest" and n_in != n_out + n_rej:
             stats["accounting_error"] = f"in={n_in} != out={n_out} + rejected={n_rej}"
         storage.write_json(storage.join(output_uri, "stats.json"), stats, endpoint)
-        log.info("stage %s: in=%d out=%d rejected=%d %s (%.1fs)", stage, n_in, n_out, n_rej,
-                 dict(reasons) or "", stats["seconds"])
+        log.info(
+            "stage %s: in=%d out=%d rejected=%d %s (%.1fs)",
+            stage,
+            n_in,
+            n_out,
+            n_rej,
+            dict(reasons) or "",
+            stats["seconds"],
+        )
         if "accounting_error" in stats:
             raise RuntimeError(f"stage {stage} lost rows: {stats['accounting_error']}")
         return stats
@@ -309,12 +327,22 @@ def run_stage(stage: str, fn: StageFn, input_uri: str, output_uri: str, cfg: Pip
 
 def main(stage: str, fn: StageFn, argv: list[str] | None = None) -> int:
     """Command-line entry point shared by every ``spark_jobs/<stage>.py``."""
-    parser = argparse.ArgumentParser(prog=f"python -m spark_jobs.{stage}", description=f"Run the {stage} stage.")
-    parser.add_argument("--input", required=True, help="input URI (source data for ingest, else a stage's curated/)")
-    parser.add_argument("--output", required=True, help="output URI: curated/, rejects/ and stats.json go here")
-    parser.add_argument("--config", default=None, help="YAML/JSON file (or inline JSON) deep-merged over the defaults")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m spark_jobs.{stage}", description=f"Run the {stage} stage."
+    )
+    parser.add_argument(
+        "--input", required=True, help="input URI (source data for ingest, else a stage's curated/)"
+    )
+    parser.add_argument(
+        "--output", required=True, help="output URI: curated/, rejects/ and stats.json go here"
+    )
+    parser.add_argument(
+        "--config", default=None, help="YAML/JSON file (or inline JSON) deep-merged over the defaults"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:

@@ -43,7 +43,9 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     curated = ranked.filter("_rank = 1").drop("_rank", "_survivor")
     dups = ranked.filter("_rank > 1")
     rejects = as_rejects(
-        dups, "exact_dedup", F.lit("exact_duplicate"),
+        dups,
+        "exact_dedup",
+        F.lit("exact_duplicate"),
         detail_col=F.concat(F.lit("same normalized text as "), F.col("_survivor")),
         dup_of_col=F.col("_survivor"),
     )

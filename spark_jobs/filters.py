@@ -25,9 +25,15 @@ def evaluated(df, fcfg):
     from pyspark.sql.pandas.types import to_arrow_schema
 
     base = [f for f in df.schema.fields if f.name not in ("flags", SIGNALS)]
-    schema = T.StructType([*base, T.StructField("flags", T.ArrayType(T.StringType()), True),
-                           T.StructField(SIGNALS, T.StringType(), True),
-                           T.StructField(REASON, T.StringType(), True), T.StructField(DETAIL, T.StringType(), True)])
+    schema = T.StructType(
+        [
+            *base,
+            T.StructField("flags", T.ArrayType(T.StringType()), True),
+            T.StructField(SIGNALS, T.StringType(), True),
+            T.StructField(REASON, T.StringType(), True),
+            T.StructField(DETAIL, T.StringType(), True),
+        ]
+    )
     arrow = to_arrow_schema(schema)
     has_flags = "flags" in df.columns
 
@@ -42,8 +48,14 @@ def evaluated(df, fcfg):
                 flags = list(row.get("flags") or []) if has_flags else []
                 flags += [f for f in d.flags if f not in flags]
                 row = {k: v for k, v in row.items() if k not in ("flags", SIGNALS)}
-                row.update({"flags": flags or None, SIGNALS: json.dumps(d.signals, sort_keys=True) if d.signals
-                            else None, REASON: d.reason, DETAIL: d.detail})
+                row.update(
+                    {
+                        "flags": flags or None,
+                        SIGNALS: json.dumps(d.signals, sort_keys=True) if d.signals else None,
+                        REASON: d.reason,
+                        DETAIL: d.detail,
+                    }
+                )
                 out.append(row)
             yield pa.RecordBatch.from_pylist(out, schema=arrow)
 
@@ -60,9 +72,14 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     out = evaluated(df, fcfg).persist(StorageLevel.MEMORY_AND_DISK)
     kept = out.where(F.col(REASON).isNull())
     flagged = kept.select(F.explode("flags").alias("flag")).groupBy("flag").count().collect()
-    ctx.details["flags"] = {r["flag"]: r["count"] for r in sorted(flagged, key=lambda r: r["flag"])}  # curated rows
-    ctx.details["actions"] = {"malicious": fcfg.malicious.action, "profanity": fcfg.profanity.action,
-                              "quality": fcfg.quality.action}
+    ctx.details["flags"] = {
+        r["flag"]: r["count"] for r in sorted(flagged, key=lambda r: r["flag"])
+    }  # curated rows
+    ctx.details["actions"] = {
+        "malicious": fcfg.malicious.action,
+        "profanity": fcfg.profanity.action,
+        "quality": fcfg.quality.action,
+    }
     curated = kept.drop(REASON, DETAIL)
     rejects = as_rejects(out.where(F.col(REASON).isNotNull()), "filters", F.col(REASON), F.col(DETAIL))
     return StageOutput(curated, rejects)

@@ -45,16 +45,23 @@ def native_table_records(spark, table, input_uri: str, configured_format: str):
             df = reader.option("snapshot-id", table.version).load(table.table)
     except Exception as exc:
         if "DATA_SOURCE_NOT_FOUND" in str(exc) or "Failed to find data source" in str(exc):
-            jar = "io.delta:delta-spark" if table.format == "delta" else "org.apache.iceberg:iceberg-spark-runtime"
+            jar = (
+                "io.delta:delta-spark"
+                if table.format == "delta"
+                else "org.apache.iceberg:iceberg-spark-runtime"
+            )
             raise RuntimeError(
                 f"lakehouse.native_readers is set but this Spark has no '{table.format}' data source: add {jar} "
                 "to the cluster (spark.jars) or unset lakehouse.native_readers to read the table's Parquet files"
             ) from None
         raise
     fmt = None if configured_format == "auto" else configured_format
-    return (df.select(F.input_file_name().alias("_file"), F.to_json(F.struct(*df.columns)).alias("_json"))
-            .groupBy("_file").agg(F.array_sort(F.collect_list("_json")).alias("records"))
-            .select(F.col("_file").alias("rel"), F.lit(fmt).cast("string").alias("fmt"), "records"))
+    return (
+        df.select(F.input_file_name().alias("_file"), F.to_json(F.struct(*df.columns)).alias("_json"))
+        .groupBy("_file")
+        .agg(F.array_sort(F.collect_list("_json")).alias("records"))
+        .select(F.col("_file").alias("rel"), F.lit(fmt).cast("string").alias("fmt"), "records")
+    )
 
 
 def _convert_native(source, options, ing, arrow_out, names):
@@ -66,13 +73,24 @@ def _convert_native(source, options, ing, arrow_out, names):
 
     def convert(batches):
         for batch in batches:
-            for rel, fmt, recs in zip(*(batch.column(c).to_pylist() for c in ("rel", "fmt", "records")), strict=True):
+            for rel, fmt, recs in zip(
+                *(batch.column(c).to_pylist() for c in ("rel", "fmt", "records")), strict=True
+            ):
                 records = [(i, json.loads(r)) for i, r in enumerate(recs, start=1)]
-                rows, rejects, report = convert_records(records, rel, source=source, fmt=fmt, options=options,
-                                                        detect_sample=ing.detect_sample,
-                                                        max_raw_chars=ing.max_raw_chars)
-                for kind, items in (("row", rows), ("reject", rejects),
-                                    ("report", [{"source_file": rel, "detail": json.dumps(report.to_dict())}])):
+                rows, rejects, report = convert_records(
+                    records,
+                    rel,
+                    source=source,
+                    fmt=fmt,
+                    options=options,
+                    detect_sample=ing.detect_sample,
+                    max_raw_chars=ing.max_raw_chars,
+                )
+                for kind, items in (
+                    ("row", rows),
+                    ("reject", rejects),
+                    ("report", [{"source_file": rel, "detail": json.dumps(report.to_dict())}]),
+                ):
                     for start in range(0, len(items), 4096):
                         chunk = items[start : start + 4096]
                         cols = {n: [r.get(n) for r in chunk] for n in names}
@@ -98,13 +116,22 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         preference_pairs=ing.preference_pairs,
         oasst_skip_review_failed=ing.oasst_skip_review_failed,
     )
-    tasks = [(f.uri, f.relative, choose_format(f.relative, ing.format, ing.formats),
-              json.dumps(partitions[f.relative]) if partitions.get(f.relative) else None) for f in files]
+    tasks = [
+        (
+            f.uri,
+            f.relative,
+            choose_format(f.relative, ing.format, ing.formats),
+            json.dumps(partitions[f.relative]) if partitions.get(f.relative) else None,
+        )
+        for f in files
+    ]
     # rows, rejects and reports share one all-nullable schema; the split below restores the real ones
-    out_schema = T.StructType([
-        *(T.StructField(f.name, f.dataType, True) for f in spark_schema(REJECT_FIELDS_ALL).fields),
-        T.StructField(KIND, T.StringType(), False),
-    ])
+    out_schema = T.StructType(
+        [
+            *(T.StructField(f.name, f.dataType, True) for f in spark_schema(REJECT_FIELDS_ALL).fields),
+            T.StructField(KIND, T.StringType(), False),
+        ]
+    )
     from pyspark.sql.pandas.types import to_arrow_schema
 
     arrow_out = to_arrow_schema(out_schema)
@@ -115,8 +142,15 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
             cols = (batch.column(c).to_pylist() for c in ("uri", "rel", "fmt", "parts"))
             for uri, rel, fmt, parts in zip(*cols, strict=True):
                 rows, rejects, report = convert_file(
-                    uri, rel, source=source, fmt=fmt, options=options, extra_fields=json.loads(parts or "{}"),
-                    detect_sample=ing.detect_sample, max_raw_chars=ing.max_raw_chars, s3_endpoint=endpoint,
+                    uri,
+                    rel,
+                    source=source,
+                    fmt=fmt,
+                    options=options,
+                    extra_fields=json.loads(parts or "{}"),
+                    detect_sample=ing.detect_sample,
+                    max_raw_chars=ing.max_raw_chars,
+                    s3_endpoint=endpoint,
                 )
                 for start in range(0, len(rows), 4096):
                     yield _batch(rows[start : start + 4096], "row")
@@ -131,10 +165,12 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
 
     if table is not None and cfg.lakehouse.native_readers:
         both = native_table_records(spark, table, input_uri, ing.format).mapInArrow(
-            _convert_native(source, options, ing, arrow_out, names), out_schema)
+            _convert_native(source, options, ing, arrow_out, names), out_schema
+        )
     else:
-        listing = spark.createDataFrame(tasks, "uri string, rel string, fmt string, parts string") \
-            .repartition(max(1, len(tasks)))
+        listing = spark.createDataFrame(
+            tasks, "uri string, rel string, fmt string, parts string"
+        ).repartition(max(1, len(tasks)))
         both = listing.mapInArrow(convert, out_schema)
     both = both.persist(StorageLevel.MEMORY_AND_DISK)
 
@@ -147,10 +183,17 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     if table is not None and cfg.lakehouse.native_readers:  # Spark's connector chose the files
         files = [storage.FileInfo(rel, rel, None, None) for rel in sorted(reports)]
     ctx.details["files"] = [
-        {"uri": f.uri, "relative": f.relative, "size": f.size, "mtime": f.mtime,
-         "table_version": table.version if table else None,
-         **{k: reports[f.relative][k] for k in ("format", "records", "converted", "rejected", "rows",
-                                                 "rejected_by_reason")}}
+        {
+            "uri": f.uri,
+            "relative": f.relative,
+            "size": f.size,
+            "mtime": f.mtime,
+            "table_version": table.version if table else None,
+            **{
+                k: reports[f.relative][k]
+                for k in ("format", "records", "converted", "rejected", "rows", "rejected_by_reason")
+            },
+        }
         for f in files
     ]
     records = sum(f["records"] for f in ctx.details["files"])

@@ -34,18 +34,22 @@ def banding(nd) -> tuple[int, int]:
     return optimal_bands(nd.threshold, nd.num_perm, nd.false_positive_weight, nd.false_negative_weight)
 
 
-def with_signatures(df, params: MinHashParams, norm: NormalizeOptions, bands: int, rows: int, keep_shingles: bool):
+def with_signatures(
+    df, params: MinHashParams, norm: NormalizeOptions, bands: int, rows: int, keep_shingles: bool
+):
     """(id, shingles, bands) per row, computed by the library in executors (Arrow batches)."""
     import numpy as np
     import pyarrow as pa
     from pyspark.sql import types as T
 
-    schema = T.StructType([
-        T.StructField("id", T.StringType(), False),
-        T.StructField("n_shingles", T.IntegerType(), False),
-        T.StructField("shingles", T.ArrayType(T.IntegerType()), True),
-        T.StructField("bands", T.ArrayType(T.LongType()), True),
-    ])
+    schema = T.StructType(
+        [
+            T.StructField("id", T.StringType(), False),
+            T.StructField("n_shingles", T.IntegerType(), False),
+            T.StructField("shingles", T.ArrayType(T.IntegerType()), True),
+            T.StructField("bands", T.ArrayType(T.LongType()), True),
+        ]
+    )
 
     def sign(batches):
         for batch in batches:
@@ -57,16 +61,30 @@ def with_signatures(df, params: MinHashParams, norm: NormalizeOptions, bands: in
             if keep_shingles:
                 bounds = np.concatenate([[0], np.cumsum(counts)])
                 signed = hashes.view(np.int32)
-                shingle_lists = [np.unique(signed[bounds[i]:bounds[i + 1]]).tolist() for i in range(len(counts))]
-            yield pa.RecordBatch.from_pydict({
-                "id": batch.column("id"),
-                "n_shingles": pa.array(counts.astype(np.int32)),
-                "shingles": pa.array(shingle_lists, pa.list_(pa.int32())) if keep_shingles
-                else pa.nulls(len(counts), pa.list_(pa.int32())),
-                "bands": pa.array([k.tolist() if c else None for k, c in zip(keys, counts, strict=True)],
-                                  pa.list_(pa.int64())),
-            }, schema=pa.schema([("id", pa.string(), False), ("n_shingles", pa.int32(), False),
-                                 ("shingles", pa.list_(pa.int32())), ("bands", pa.list_(pa.int64()))]))
+                shingle_lists = [
+                    np.unique(signed[bounds[i] : bounds[i + 1]]).tolist() for i in range(len(counts))
+                ]
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "id": batch.column("id"),
+                    "n_shingles": pa.array(counts.astype(np.int32)),
+                    "shingles": pa.array(shingle_lists, pa.list_(pa.int32()))
+                    if keep_shingles
+                    else pa.nulls(len(counts), pa.list_(pa.int32())),
+                    "bands": pa.array(
+                        [k.tolist() if c else None for k, c in zip(keys, counts, strict=True)],
+                        pa.list_(pa.int64()),
+                    ),
+                },
+                schema=pa.schema(
+                    [
+                        ("id", pa.string(), False),
+                        ("n_shingles", pa.int32(), False),
+                        ("shingles", pa.list_(pa.int32())),
+                        ("bands", pa.list_(pa.int64())),
+                    ]
+                ),
+            )
 
     return df.select("id", "text").mapInArrow(sign, schema)
 
@@ -76,19 +94,32 @@ def connected_components(edges, max_iterations: int):
     large-star / small-star (Kiveris et al. 2014) on DataFrames, lineage cut every round."""
     from pyspark.sql import functions as F
 
-    e = edges.select(F.greatest("src", "dst").alias("u"), F.least("src", "dst").alias("v")) \
-        .where("u != v").distinct().localCheckpoint()
+    e = (
+        edges.select(F.greatest("src", "dst").alias("u"), F.least("src", "dst").alias("v"))
+        .where("u != v")
+        .distinct()
+        .localCheckpoint()
+    )
     for rounds in range(1, max_iterations + 1):
         # large-star: every neighbour larger than u links to min(N(u) + u)
         both = e.union(e.select(F.col("v").alias("u"), F.col("u").alias("v")))
         m = both.groupBy("u").agg(F.min("v").alias("m")).withColumn("m", F.least("m", "u"))
-        large = both.join(m, "u").where(F.col("v") > F.col("u")) \
-            .select(F.col("v").alias("u"), F.col("m").alias("v")).distinct()
+        large = (
+            both.join(m, "u")
+            .where(F.col("v") > F.col("u"))
+            .select(F.col("v").alias("u"), F.col("m").alias("v"))
+            .distinct()
+        )
         # small-star: u and its smaller neighbours link to min(N<(u) + u)
         m2 = large.groupBy("u").agg(F.min("v").alias("m"))
-        small = large.join(m2, "u").select(F.col("v").alias("u"), F.col("m").alias("v")) \
-            .union(m2.select(F.col("u"), F.col("m").alias("v"))) \
-            .where("u != v").distinct().localCheckpoint()
+        small = (
+            large.join(m2, "u")
+            .select(F.col("v").alias("u"), F.col("m").alias("v"))
+            .union(m2.select(F.col("u"), F.col("m").alias("v")))
+            .where("u != v")
+            .distinct()
+            .localCheckpoint()
+        )
         changed = small.exceptAll(e).count() + e.exceptAll(small).count()
         e = small
         if changed == 0:
@@ -124,18 +155,27 @@ def rank_clusters(df, labels, keep: str, cluster_col: str = "dup_cluster"):
     order_cols = ["id", "text"] + (["quality"] if "quality" in df.columns else [])
     w = Window.partitionBy(cluster_col).orderBy(*survivor_order(keep, df.columns))
     ranked = (
-        df.select(*order_cols).join(labels.withColumnRenamed("cluster", cluster_col), "id")
+        df.select(*order_cols)
+        .join(labels.withColumnRenamed("cluster", cluster_col), "id")
         .withColumn("_rank", F.row_number().over(w))
         .withColumn("_survivor", F.first("id").over(w))
         .select("id", cluster_col, "_rank", "_survivor")
     )
     clustered = df.join(ranked, "id", "left").persist(StorageLevel.MEMORY_AND_DISK)
-    sizes = clustered.where(F.col(cluster_col).isNotNull()).groupBy(cluster_col).count() \
-        .groupBy("count").count().collect()
+    sizes = (
+        clustered.where(F.col(cluster_col).isNotNull())
+        .groupBy(cluster_col)
+        .count()
+        .groupBy("count")
+        .count()
+        .collect()
+    )
     hist = Counter({int(r[0]): int(r[1]) for r in sizes})
-    return clustered, {"clusters": sum(hist.values()),
-                       "cluster_size_histogram": {str(k): hist[k] for k in sorted(hist)},
-                       "removed": sum((k - 1) * v for k, v in hist.items())}
+    return clustered, {
+        "clusters": sum(hist.values()),
+        "cluster_size_histogram": {str(k): hist[k] for k in sorted(hist)},
+        "removed": sum((k - 1) * v for k, v in hist.items()),
+    }
 
 
 def run(spark, cfg, input_uri, ctx) -> StageOutput:
@@ -144,25 +184,53 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
 
     nd = cfg.near_dedup
     bands, rows = banding(nd)
-    params = MinHashParams(num_perm=nd.num_perm, seed=nd.seed, ngram=nd.ngram, char_ngrams=nd.char_ngrams,
-                           hash_function=nd.hash_function)
-    ctx.details.update(bands=bands, rows=rows, threshold=nd.threshold, num_perm=nd.num_perm,
-                       s_curve={str(s): round(candidate_probability(s, bands, rows), 4) for s in (0.5, 0.7, 0.8, 0.9)})
+    params = MinHashParams(
+        num_perm=nd.num_perm,
+        seed=nd.seed,
+        ngram=nd.ngram,
+        char_ngrams=nd.char_ngrams,
+        hash_function=nd.hash_function,
+    )
+    ctx.details.update(
+        bands=bands,
+        rows=rows,
+        threshold=nd.threshold,
+        num_perm=nd.num_perm,
+        s_curve={str(s): round(candidate_probability(s, bands, rows), 4) for s in (0.5, 0.7, 0.8, 0.9)},
+    )
     df = read_parquet(spark, input_uri, cfg)
     if "dup_cluster" in df.columns:
         df = df.drop("dup_cluster")
-    sigs = with_signatures(df, params, NormalizeOptions.from_config(cfg.normalize), bands, rows,
-                           nd.verify == "jaccard").persist(StorageLevel.MEMORY_AND_DISK)
+    sigs = with_signatures(
+        df, params, NormalizeOptions.from_config(cfg.normalize), bands, rows, nd.verify == "jaccard"
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     keyed = sigs.where("n_shingles > 0").select("id", F.posexplode("bands").alias("band", "key"))
-    buckets = keyed.groupBy("band", "key").agg(F.min("id").alias("root"), F.count("*").alias("size")) \
+    buckets = (
+        keyed.groupBy("band", "key")
+        .agg(F.min("id").alias("root"), F.count("*").alias("size"))
         .where("size > 1")
-    big = buckets.where(F.col("size") > nd.max_bucket_size).orderBy(F.col("size").desc()).limit(20) \
-        .select("band", "size").collect()
+    )
+    big = (
+        buckets.where(F.col("size") > nd.max_bucket_size)
+        .orderBy(F.col("size").desc())
+        .limit(20)
+        .select("band", "size")
+        .collect()
+    )
     for b in big:
-        log.warning("LSH bucket in band %d has %d members (max_bucket_size %d)", b["band"], b["size"], nd.max_bucket_size)
+        log.warning(
+            "LSH bucket in band %d has %d members (max_bucket_size %d)",
+            b["band"],
+            b["size"],
+            nd.max_bucket_size,
+        )
     ctx.details["oversized_buckets"] = [b["size"] for b in big]
-    edges = keyed.join(buckets, ["band", "key"]).where(F.col("id") != F.col("root")) \
-        .select(F.col("id").alias("src"), F.col("root").alias("dst")).distinct()
+    edges = (
+        keyed.join(buckets, ["band", "key"])
+        .where(F.col("id") != F.col("root"))
+        .select(F.col("id").alias("src"), F.col("root").alias("dst"))
+        .distinct()
+    )
     ctx.details["candidate_edges"] = edges.count()
     if nd.verify == "jaccard":
         a = sigs.select(F.col("id").alias("src"), F.col("shingles").alias("sa"))
@@ -176,11 +244,20 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     ctx.details.update(summary, keep=nd.keep)
     curated = clustered.where("_rank IS NULL OR _rank = 1").drop("_rank", "_survivor")
     rejects = as_rejects(
-        clustered.where("_rank > 1"), "near_dedup", F.lit("near_duplicate"),
-        detail_col=F.concat(F.lit("same near-duplicate cluster as survivor "), F.col("_survivor"),
-                            F.lit(f" (linked by verified Jaccard >= {nd.threshold} pairs)" if nd.verify == "jaccard"
-                                  else f" (linked by shared LSH bands, threshold {nd.threshold})")),
-        dup_of_col=F.col("_survivor"), cluster_col=F.col("dup_cluster"),
+        clustered.where("_rank > 1"),
+        "near_dedup",
+        F.lit("near_duplicate"),
+        detail_col=F.concat(
+            F.lit("same near-duplicate cluster as survivor "),
+            F.col("_survivor"),
+            F.lit(
+                f" (linked by verified Jaccard >= {nd.threshold} pairs)"
+                if nd.verify == "jaccard"
+                else f" (linked by shared LSH bands, threshold {nd.threshold})"
+            ),
+        ),
+        dup_of_col=F.col("_survivor"),
+        cluster_col=F.col("dup_cluster"),
     )
     return StageOutput(curated, rejects)
 

@@ -19,8 +19,12 @@ def with_norm_hash(df, opts: NormalizeOptions):
     from pyspark.sql import types as T
 
     cols = [c for c in df.columns if c != "norm_hash"]
-    schema = T.StructType([*(f for f in df.schema.fields if f.name != "norm_hash"),
-                           T.StructField("norm_hash", T.StringType(), True)])
+    schema = T.StructType(
+        [
+            *(f for f in df.schema.fields if f.name != "norm_hash"),
+            T.StructField("norm_hash", T.StringType(), True),
+        ]
+    )
 
     def add_hash(batches):
         for batch in batches:

@@ -29,8 +29,14 @@ def scrubbed(df, pcfg, key: bytes | None):
     from pyspark.sql.pandas.types import to_arrow_schema
 
     base = [f for f in df.schema.fields if f.name != "pii"]
-    schema = T.StructType([*base, T.StructField("pii", T.StringType(), True),
-                           T.StructField(REASON, T.StringType(), True), T.StructField(DETAIL, T.StringType(), True)])
+    schema = T.StructType(
+        [
+            *base,
+            T.StructField("pii", T.StringType(), True),
+            T.StructField(REASON, T.StringType(), True),
+            T.StructField(DETAIL, T.StringType(), True),
+        ]
+    )
     arrow = to_arrow_schema(schema)
     cols = [f.name for f in base]
 
@@ -56,11 +62,18 @@ def entity_stats(df) -> dict:
     from pyspark.sql import functions as F
 
     counts = F.from_json("pii", "map<string,long>")
-    per_type = (df.where(F.col("pii").isNotNull()).select(F.explode(counts).alias("entity", "n"))
-                .groupBy("entity").agg(F.sum("n").alias("n")).collect())
+    per_type = (
+        df.where(F.col("pii").isNotNull())
+        .select(F.explode(counts).alias("entity", "n"))
+        .groupBy("entity")
+        .agg(F.sum("n").alias("n"))
+        .collect()
+    )
     with_pii = df.where(F.col("pii").isNotNull() & (F.col("pii") != "{}")).count()
-    return {"entities": {r["entity"]: int(r["n"]) for r in sorted(per_type, key=lambda r: r["entity"])},
-            "rows_with_pii": with_pii}
+    return {
+        "entities": {r["entity"]: int(r["n"]) for r in sorted(per_type, key=lambda r: r["entity"])},
+        "rows_with_pii": with_pii,
+    }
 
 
 def run(spark, cfg, input_uri, ctx) -> StageOutput:

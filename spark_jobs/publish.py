@@ -35,9 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     staging = args.input.rstrip("/")
-    source = storage.read_json(storage.join(staging, "ingest", "stats.json"), cfg.storage.s3_endpoint_url)["input"]
-    result = publish_run(run_id=posixpath.basename(staging), source_uri=source, output_uri=args.output, cfg=cfg,
-                         staging=staging)
+    source = storage.read_json(storage.join(staging, "ingest", "stats.json"), cfg.storage.s3_endpoint_url)[
+        "input"
+    ]
+    result = publish_run(
+        run_id=posixpath.basename(staging),
+        source_uri=source,
+        output_uri=args.output,
+        cfg=cfg,
+        staging=staging,
+    )
     print(json.dumps(result))
     return 0
 

@@ -30,8 +30,17 @@ from spark_jobs.common import StageOutput, as_rejects, main, read_parquet, sprea
 log = logging.getLogger("spark_jobs.quality")
 REASON, DETAIL, INFO = "_q_reason", "_q_detail", "_q_info"
 FLAG_UNSCORED, FLAG_INVERTED = "quality_unscored", "judge_inverted_pair"
-INFO_KEYS = ("calls", "http_attempts", "retries", "prompt_tokens", "completion_tokens", "cache_hits", "failures",
-             "parse_failures", "repair_requests")
+INFO_KEYS = (
+    "calls",
+    "http_attempts",
+    "retries",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_hits",
+    "failures",
+    "parse_failures",
+    "repair_requests",
+)
 
 
 def _partition_share(total: int | None, n: int, pid: int) -> int | None:
@@ -49,10 +58,15 @@ def scored(df, qcfg, endpoint, cache_uri: str | None, s3_endpoint: str | None, p
 
     drop = ("quality", "flags", "signals")
     base = [f for f in df.schema.fields if f.name not in drop]
-    schema = T.StructType([*base, T.StructField("quality", T.DoubleType(), True),
-                           T.StructField("flags", T.ArrayType(T.StringType()), True),
-                           T.StructField("signals", T.StringType(), True),
-                           *(T.StructField(c, T.StringType(), True) for c in (REASON, DETAIL, INFO))])
+    schema = T.StructType(
+        [
+            *base,
+            T.StructField("quality", T.DoubleType(), True),
+            T.StructField("flags", T.ArrayType(T.StringType()), True),
+            T.StructField("signals", T.StringType(), True),
+            *(T.StructField(c, T.StringType(), True) for c in (REASON, DETAIL, INFO)),
+        ]
+    )
     arrow = to_arrow_schema(schema)
     jcfg, ccfg, policy = qcfg.judge, qcfg.classifier, qcfg.unscored_policy
 
@@ -63,10 +77,14 @@ def scored(df, qcfg, endpoint, cache_uri: str | None, s3_endpoint: str | None, p
         from include.quality.client import Budget
         from include.quality.judge import get_judge
 
-        judge = get_judge(jcfg, endpoint, cache_uri, s3_endpoint) if jcfg.enabled else None  # once per process
+        judge = (
+            get_judge(jcfg, endpoint, cache_uri, s3_endpoint) if jcfg.enabled else None
+        )  # once per process
         pid = TaskContext.get().partitionId() if TaskContext.get() else 0
-        budget = Budget(_partition_share(jcfg.budget_requests, partitions, pid),
-                        _partition_share(jcfg.budget_tokens, partitions, pid))
+        budget = Budget(
+            _partition_share(jcfg.budget_requests, partitions, pid),
+            _partition_share(jcfg.budget_tokens, partitions, pid),
+        )
         for batch in batches:
             rows = batch.to_pylist()
             out = []
@@ -77,8 +95,9 @@ def scored(df, qcfg, endpoint, cache_uri: str | None, s3_endpoint: str | None, p
                 r[REASON] = r[DETAIL] = None
                 r["_info"] = {}
             if ccfg.enabled:
-                for r, s in zip(rows, qclf.score_texts(ccfg, [qclf.classifier_input(r, ccfg) for r in rows]),
-                                strict=True):
+                for r, s in zip(
+                    rows, qclf.score_texts(ccfg, [qclf.classifier_input(r, ccfg) for r in rows]), strict=True
+                ):
                     r["signals"]["classifier"] = {"score": round(s, 4), "int_score": qclf.int_score(s)}
                     r["quality"] = max(0.0, min(s / 5.0, 1.0))
                     if s < ccfg.threshold:
@@ -88,7 +107,10 @@ def scored(df, qcfg, endpoint, cache_uri: str | None, s3_endpoint: str | None, p
                 todo = [r for r in rows if r[REASON] is None]
                 for r, res in zip(todo, judge.score_rows(todo, budget), strict=True):
                     r["signals"]["judge"] = res.signals(endpoint.model, judge.rubric)
-                    r["_info"] = {**{k: res.tally.get(k, 0) for k in INFO_KEYS}, "answer_chars": res.answer_chars}
+                    r["_info"] = {
+                        **{k: res.tally.get(k, 0) for k in INFO_KEYS},
+                        "answer_chars": res.answer_chars,
+                    }
                     if res.pair is not None:
                         r["signals"]["judge_pair"] = res.pair
                         if res.pair.get("inverted"):
@@ -103,9 +125,13 @@ def scored(df, qcfg, endpoint, cache_uri: str | None, s3_endpoint: str | None, p
                     if r["quality"] < jcfg.threshold:
                         scores = ", ".join(f"{c} {v['score']}" for c, v in res.verdict.items())
                         r[REASON] = "low_quality"
-                        r[DETAIL] = f"judge mean {res.mean:.2f}/5 = {res.mean / 5:.2f} < {jcfg.threshold}: {scores}"
+                        r[DETAIL] = (
+                            f"judge mean {res.mean:.2f}/5 = {res.mean / 5:.2f} < {jcfg.threshold}: {scores}"
+                        )
             for r in rows:
-                r["signals"] = json.dumps(r["signals"], sort_keys=True, ensure_ascii=False) if r["signals"] else None
+                r["signals"] = (
+                    json.dumps(r["signals"], sort_keys=True, ensure_ascii=False) if r["signals"] else None
+                )
                 r["flags"] = list(dict.fromkeys(r["flags"])) or None
                 r[INFO] = json.dumps(r.pop("_info")) if r.get("_info") else None
                 out.append(r)
@@ -119,46 +145,76 @@ def _judge_stats(out, jcfg, endpoint, rubric) -> dict:
 
     info_schema = "struct<" + ",".join(f"{k}:long" for k in (*INFO_KEYS, "answer_chars")) + ">"
     j = out.where(F.col(INFO).isNotNull() | F.get_json_object("signals", "$.judge").isNotNull())
-    j = j.select(F.from_json(INFO, info_schema).alias("i"),
-                 F.get_json_object("signals", "$.judge.mean").cast("double").alias("mean"),
-                 F.get_json_object("signals", "$.judge.unscored").alias("unscored"),
-                 F.get_json_object("signals", "$.judge_pair.consistent").alias("consistent"),
-                 F.get_json_object("signals", "$.judge_pair.inverted").alias("inverted"),
-                 F.get_json_object("signals", "$.judge_pair.unscored").alias("pair_unscored"),
-                 *(F.get_json_object("signals", f"$.judge.scores.{c}.score").cast("double").alias(c)
-                   for c in rubric.criteria))
-    sums = j.agg(*(F.coalesce(F.sum(f"i.{k}"), F.lit(0)).alias(k) for k in INFO_KEYS),
-                 F.count(F.col("mean")).alias("scored"), F.avg("mean").alias("mean"),
-                 F.corr(F.col("i.answer_chars").cast("double"), F.col("mean")).alias("corr"),
-                 *(F.avg(c).alias(f"avg_{c}") for c in rubric.criteria),
-                 F.sum(F.when(F.col("consistent") == "true", 1).otherwise(0)).alias("consistent"),
-                 F.sum(F.when(F.col("consistent") == "false", 1).otherwise(0)).alias("inconsistent"),
-                 F.sum(F.when(F.col("inverted") == "true", 1).otherwise(0)).alias("inverted"),
-                 F.count(F.col("pair_unscored")).alias("pair_unscored")).collect()[0]
-    unscored = {r["unscored"]: r["count"] for r in j.where(F.col("unscored").isNotNull())
-                .groupBy("unscored").count().collect()}
-    hist = {str(int(r["b"])): r["count"] for r in j.where(F.col("mean").isNotNull())
-            .select(F.round("mean").alias("b")).groupBy("b").count().collect()}
+    j = j.select(
+        F.from_json(INFO, info_schema).alias("i"),
+        F.get_json_object("signals", "$.judge.mean").cast("double").alias("mean"),
+        F.get_json_object("signals", "$.judge.unscored").alias("unscored"),
+        F.get_json_object("signals", "$.judge_pair.consistent").alias("consistent"),
+        F.get_json_object("signals", "$.judge_pair.inverted").alias("inverted"),
+        F.get_json_object("signals", "$.judge_pair.unscored").alias("pair_unscored"),
+        *(
+            F.get_json_object("signals", f"$.judge.scores.{c}.score").cast("double").alias(c)
+            for c in rubric.criteria
+        ),
+    )
+    sums = j.agg(
+        *(F.coalesce(F.sum(f"i.{k}"), F.lit(0)).alias(k) for k in INFO_KEYS),
+        F.count(F.col("mean")).alias("scored"),
+        F.avg("mean").alias("mean"),
+        F.corr(F.col("i.answer_chars").cast("double"), F.col("mean")).alias("corr"),
+        *(F.avg(c).alias(f"avg_{c}") for c in rubric.criteria),
+        F.sum(F.when(F.col("consistent") == "true", 1).otherwise(0)).alias("consistent"),
+        F.sum(F.when(F.col("consistent") == "false", 1).otherwise(0)).alias("inconsistent"),
+        F.sum(F.when(F.col("inverted") == "true", 1).otherwise(0)).alias("inverted"),
+        F.count(F.col("pair_unscored")).alias("pair_unscored"),
+    ).collect()[0]
+    unscored = {
+        r["unscored"]: r["count"]
+        for r in j.where(F.col("unscored").isNotNull()).groupBy("unscored").count().collect()
+    }
+    hist = {
+        str(int(r["b"])): r["count"]
+        for r in j.where(F.col("mean").isNotNull())
+        .select(F.round("mean").alias("b"))
+        .groupBy("b")
+        .count()
+        .collect()
+    }
     corr = sums["corr"]
     return {
-        "model": endpoint.model, "base_url": _without_userinfo(endpoint.base_url), "rubric": rubric.name, "rubric_hash": rubric.digest,
+        "model": endpoint.model,
+        "base_url": _without_userinfo(endpoint.base_url),
+        "rubric": rubric.name,
+        "rubric_hash": rubric.digest,
         "threshold": jcfg.threshold,
-        "requests": sums["calls"], "http_attempts": sums["http_attempts"], "retries": sums["retries"],
-        "repair_requests": sums["repair_requests"], "cache_hits": sums["cache_hits"],
+        "requests": sums["calls"],
+        "http_attempts": sums["http_attempts"],
+        "retries": sums["retries"],
+        "repair_requests": sums["repair_requests"],
+        "cache_hits": sums["cache_hits"],
         "failures": {"request": sums["failures"], "parse": sums["parse_failures"]},
-        "tokens": {"prompt": sums["prompt_tokens"], "completion": sums["completion_tokens"],
-                   "total": sums["prompt_tokens"] + sums["completion_tokens"]},
+        "tokens": {
+            "prompt": sums["prompt_tokens"],
+            "completion": sums["completion_tokens"],
+            "total": sums["prompt_tokens"] + sums["completion_tokens"],
+        },
         "budget": {"requests": jcfg.budget_requests, "tokens": jcfg.budget_tokens},
-        "scored": sums["scored"], "unscored": dict(sorted(unscored.items())),
+        "scored": sums["scored"],
+        "unscored": dict(sorted(unscored.items())),
         "mean_score": round(sums["mean"], 4) if sums["mean"] is not None else None,
-        "criteria_mean": {c: (round(sums[f"avg_{c}"], 4) if sums[f"avg_{c}"] is not None else None)
-                          for c in rubric.criteria},
+        "criteria_mean": {
+            c: (round(sums[f"avg_{c}"], 4) if sums[f"avg_{c}"] is not None else None) for c in rubric.criteria
+        },
         "score_histogram": dict(sorted(hist.items())),
         # length bias: Pearson correlation of answer length (chars) and mean score over scored rows
         "length_score_correlation": round(corr, 4) if corr is not None and corr == corr else None,
-        "position_bias": {"pairs_checked": sums["consistent"] + sums["inconsistent"],
-                          "consistent": sums["consistent"], "inconsistent": sums["inconsistent"],
-                          "inverted": sums["inverted"], "unscored": sums["pair_unscored"]},
+        "position_bias": {
+            "pairs_checked": sums["consistent"] + sums["inconsistent"],
+            "consistent": sums["consistent"],
+            "inconsistent": sums["inconsistent"],
+            "inverted": sums["inverted"],
+            "unscored": sums["pair_unscored"],
+        },
     }
 
 
@@ -172,14 +228,24 @@ def _without_userinfo(url: str) -> str:
 def _classifier_stats(out, ccfg) -> dict:
     from pyspark.sql import functions as F
 
-    c = out.select(F.get_json_object("signals", "$.classifier.score").cast("double").alias("s"),
-                   F.get_json_object("signals", "$.classifier.int_score").alias("b")).where(F.col("s").isNotNull())
-    agg = c.agg(F.count("s").alias("n"), F.avg("s").alias("mean"), F.min("s").alias("min"),
-                F.max("s").alias("max")).collect()[0]
+    c = out.select(
+        F.get_json_object("signals", "$.classifier.score").cast("double").alias("s"),
+        F.get_json_object("signals", "$.classifier.int_score").alias("b"),
+    ).where(F.col("s").isNotNull())
+    agg = c.agg(
+        F.count("s").alias("n"), F.avg("s").alias("mean"), F.min("s").alias("min"), F.max("s").alias("max")
+    ).collect()[0]
     hist = {r["b"]: r["count"] for r in c.groupBy("b").count().collect()}
-    return {"model": ccfg.model_path, "threshold": ccfg.threshold, "device": ccfg.device, "scored": agg["n"],
-            "mean_score": round(agg["mean"], 4) if agg["mean"] is not None else None,
-            "min_score": agg["min"], "max_score": agg["max"], "int_score_histogram": dict(sorted(hist.items()))}
+    return {
+        "model": ccfg.model_path,
+        "threshold": ccfg.threshold,
+        "device": ccfg.device,
+        "scored": agg["n"],
+        "mean_score": round(agg["mean"], 4) if agg["mean"] is not None else None,
+        "min_score": agg["min"],
+        "max_score": agg["max"],
+        "int_score_histogram": dict(sorted(hist.items())),
+    }
 
 
 def run(spark, cfg, input_uri, ctx) -> StageOutput:
@@ -193,8 +259,9 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
 
     qcfg = cfg.quality
     jcfg, ccfg = qcfg.judge, qcfg.classifier
-    ctx.details.update(judge_enabled=jcfg.enabled, classifier_enabled=ccfg.enabled,
-                       unscored_policy=qcfg.unscored_policy)
+    ctx.details.update(
+        judge_enabled=jcfg.enabled, classifier_enabled=ccfg.enabled, unscored_policy=qcfg.unscored_policy
+    )
     df = read_parquet(spark, input_uri, cfg)
     if not (jcfg.enabled or ccfg.enabled):
         return StageOutput(df, None, note="judge and classifier disabled in config: pass-through")
@@ -208,8 +275,14 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
             log.warning("quality: %s", warning)
         ctx.details["same_family_warning"] = warning
         ctx.details["cache_uri"] = cache_uri
-        log.info("quality: judge %s at %s, rubric %s (%s), cache %s", endpoint.model, _without_userinfo(endpoint.base_url),
-                 rubric.name, rubric.digest, cache_uri)
+        log.info(
+            "quality: judge %s at %s, rubric %s (%s), cache %s",
+            endpoint.model,
+            _without_userinfo(endpoint.base_url),
+            rubric.name,
+            rubric.digest,
+            cache_uri,
+        )
     df = spread(df, spark)  # per-row Python work: every core gets rows
     parts = df.rdd.getNumPartitions()
     s3 = storage.endpoint_url(cfg.storage.s3_endpoint_url)
@@ -218,9 +291,15 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         ctx.details["judge"] = _judge_stats(out, jcfg, endpoint, rubric)
     if ccfg.enabled:
         ctx.details["classifier"] = _classifier_stats(out, ccfg)
-    ctx.details["flags"] = {r["flag"]: r["count"] for r in out.where(F.col(REASON).isNull())
-                            .select(F.explode("flags").alias("flag"))
-                            .where(F.col("flag").isin(FLAG_UNSCORED, FLAG_INVERTED)).groupBy("flag").count().collect()}
+    ctx.details["flags"] = {
+        r["flag"]: r["count"]
+        for r in out.where(F.col(REASON).isNull())
+        .select(F.explode("flags").alias("flag"))
+        .where(F.col("flag").isin(FLAG_UNSCORED, FLAG_INVERTED))
+        .groupBy("flag")
+        .count()
+        .collect()
+    }
     curated = out.where(F.col(REASON).isNull()).drop(REASON, DETAIL, INFO)
     rejects = as_rejects(out.where(F.col(REASON).isNotNull()), "quality", F.col(REASON), F.col(DETAIL))
     return StageOutput(curated, rejects)

@@ -52,8 +52,11 @@ def embed_text(df, source: str):
         turns = F.concat_ws("\n\n", contents(F.col("messages"), lambda m: m["role"] != "assistant"))
         system = F.col("system") if "system" in df.columns else F.lit(None).cast("string")
         return F.concat_ws("\n\n", system, turns)
-    last = [F.try_element_at(contents(F.col(c), lambda m: m["role"] == "assistant"), F.lit(-1))
-            for c in ("chosen", "messages") if c in df.columns]
+    last = [
+        F.try_element_at(contents(F.col(c), lambda m: m["role"] == "assistant"), F.lit(-1))
+        for c in ("chosen", "messages")
+        if c in df.columns
+    ]
     return F.coalesce(*last, F.col("text"))
 
 
@@ -80,12 +83,21 @@ def with_embeddings(df, sd):
             ok = np.abs(vecs).sum(axis=1) > 0
             if sd.clustering == "hyperplanes":
                 planes = hyperplanes(dim, sd.hyperplane_bits, sd.hyperplane_tables, sd.seed)
-                keys = [k.tolist() if o else [] for k, o in zip(hyperplane_keys(vecs, planes, sd.hyperplane_bits),
-                                                                ok, strict=True)]
+                keys = [
+                    k.tolist() if o else []
+                    for k, o in zip(hyperplane_keys(vecs, planes, sd.hyperplane_bits), ok, strict=True)
+                ]
             else:
                 keys = [[] for _ in ok]
-            yield pd.DataFrame({"id": pdf["id"], "embedding": list(vecs), "ok": ok,
-                                "proj": vecs @ projection(dim, sd.seed), "keys": keys})
+            yield pd.DataFrame(
+                {
+                    "id": pdf["id"],
+                    "embedding": list(vecs),
+                    "ok": ok,
+                    "proj": vecs @ projection(dim, sd.seed),
+                    "keys": keys,
+                }
+            )
 
     return df.select("id", embed_text(df, sd.text_source).alias("_etext")).mapInPandas(run, schema)
 
@@ -103,9 +115,17 @@ def kmeans_keys(spark, emb, sd, rows: int, partitions: int, ctx):
     k = chunk_count(sd.num_clusters, rows, sd.docs_per_cluster, sd.max_clusters)
     if k == 1:  # one group: nothing to train (MLlib needs k >= 2)
         ctx.details.update(num_clusters=1, kmeans_seconds=0.0)
-        return emb.withColumn("keys", F.when(F.col("ok"), F.array(F.lit(0).cast("long"))).otherwise(F.array().cast("array<bigint>")))
-    train = emb.where("ok").select("id", array_to_vector("embedding").alias("features")) \
-        .repartition(partitions, "id").sortWithinPartitions("id").persist(StorageLevel.MEMORY_AND_DISK)
+        return emb.withColumn(
+            "keys",
+            F.when(F.col("ok"), F.array(F.lit(0).cast("long"))).otherwise(F.array().cast("array<bigint>")),
+        )
+    train = (
+        emb.where("ok")
+        .select("id", array_to_vector("embedding").alias("features"))
+        .repartition(partitions, "id")
+        .sortWithinPartitions("id")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     started = time.time()
     model = KMeans(k=k, seed=sd.seed, maxIter=sd.kmeans_max_iter, featuresCol="features").fit(train)
     train.unpersist()
@@ -114,7 +134,11 @@ def kmeans_keys(spark, emb, sd, rows: int, partitions: int, ctx):
 
     def assign(frames):
         for pdf in frames:
-            vecs = np.stack(pdf["embedding"].to_numpy()) if len(pdf) else np.zeros((0, centers.shape[1]), np.float32)
+            vecs = (
+                np.stack(pdf["embedding"].to_numpy())
+                if len(pdf)
+                else np.zeros((0, centers.shape[1]), np.float32)
+            )
             near = nearest_centroids(vecs, centers, sd.kmeans_probes) if len(pdf) else []
             pdf["keys"] = [n.tolist() if o else [] for n, o in zip(near, pdf["ok"], strict=True)]
             yield pd.DataFrame(pdf)
@@ -131,24 +155,42 @@ def grouped(keyed, max_size: int, ctx):
 
     sizes = keyed.groupBy("key").count()
     hist = sizes.groupBy(F.floor(F.log2("count")).alias("b")).count().collect()
-    ctx.details["group_size_histogram"] = {f"{2 ** int(r['b'])}-{2 ** (int(r['b']) + 1) - 1}": int(r["count"])
-                                           for r in sorted(hist, key=lambda r: r["b"])}
+    ctx.details["group_size_histogram"] = {
+        f"{2 ** int(r['b'])}-{2 ** (int(r['b']) + 1) - 1}": int(r["count"])
+        for r in sorted(hist, key=lambda r: r["b"])
+    }
     big = sizes.where(F.col("count") > max_size)
     top = big.orderBy(F.col("count").desc(), "key").limit(20).collect()
     for r in top:
-        log.warning("semantic group %d has %d members (max_cluster_size %d): split into overlapping chunks",
-                    r["key"], r["count"], max_size)
+        log.warning(
+            "semantic group %d has %d members (max_cluster_size %d): split into overlapping chunks",
+            r["key"],
+            r["count"],
+            max_size,
+        )
     ctx.details["oversized_groups"] = [int(r["count"]) for r in top]
-    small = keyed.join(sizes.where(F.col("count") <= max_size).select("key"), "key") \
-        .select("id", "key", F.lit(0).cast("long").alias("chunk"))
+    small = keyed.join(sizes.where(F.col("count") <= max_size).select("key"), "key").select(
+        "id", "key", F.lit(0).cast("long").alias("chunk")
+    )
     if not top:
         return small
     w = Window.partitionBy("key").orderBy("proj", "id")
     rn = F.row_number().over(w) - 1
     half = max_size // 2
-    split = keyed.join(big.select("key"), "key").withColumn("rn", rn).select(
-        "id", "key", F.explode(F.array((2 * F.floor(F.col("rn") / max_size) + 1).cast("long"),
-                                       (2 * F.floor((F.col("rn") + half) / max_size) + 2).cast("long"))).alias("chunk"))
+    split = (
+        keyed.join(big.select("key"), "key")
+        .withColumn("rn", rn)
+        .select(
+            "id",
+            "key",
+            F.explode(
+                F.array(
+                    (2 * F.floor(F.col("rn") / max_size) + 1).cast("long"),
+                    (2 * F.floor((F.col("rn") + half) / max_size) + 2).cast("long"),
+                )
+            ).alias("chunk"),
+        )
+    )
     return small.unionByName(split)
 
 
@@ -159,8 +201,11 @@ def find_pairs(groups, emb, threshold: float):
     from pyspark.sql import functions as F
 
     def pairs(pdf):
-        found = similar_pairs(pdf["id"].tolist(), np.stack(pdf["embedding"].to_numpy()), threshold) \
-            if len(pdf) > 1 else []
+        found = (
+            similar_pairs(pdf["id"].tolist(), np.stack(pdf["embedding"].to_numpy()), threshold)
+            if len(pdf) > 1
+            else []
+        )
         return pd.DataFrame(found, columns=["src", "dst", "score"], dtype=object)
 
     members = groups.join(emb.select("id", "embedding"), "id")
@@ -178,12 +223,21 @@ def cross_encoder_check(edges, texts, ce, device: str):
 
     def score(frames):
         for pdf in frames:
-            s = cross_encoder_scores(list(zip(pdf["ta"].fillna(""), pdf["tb"].fillna(""), strict=True)), ce.model,
-                                     device, ce.batch_size, ce.max_chars)
+            s = cross_encoder_scores(
+                list(zip(pdf["ta"].fillna(""), pdf["tb"].fillna(""), strict=True)),
+                ce.model,
+                device,
+                ce.batch_size,
+                ce.max_chars,
+            )
             yield pd.DataFrame({"src": pdf["src"], "dst": pdf["dst"], "score": pdf["score"], "ce_score": s})
 
-    scored = edges.join(a, "src").join(b, "dst").select("src", "dst", "score", "ta", "tb") \
+    scored = (
+        edges.join(a, "src")
+        .join(b, "dst")
+        .select("src", "dst", "score", "ta", "tb")
         .mapInPandas(score, "src string, dst string, score double, ce_score float")
+    )
     return scored.where(F.col("ce_score") >= ce.threshold).select("src", "dst", "score")
 
 
@@ -196,13 +250,18 @@ def index_matches(spark, survivors_emb, sd, dim: int, root: str, ctx):
     threshold = ix.threshold or sd.threshold
     schema = "id string, dup_of string, score double, version string"
     if ix.url:  # a server takes concurrent clients: query from the executors
+
         def query(frames):
             index = open_index(ix, dim, root)
             try:
                 for pdf in frames:
                     ids = pdf["id"].tolist()
                     vecs = np.stack(pdf["embedding"].to_numpy()) if ids else np.zeros((0, dim), np.float32)
-                    rows = [m for bid, bvec in batches(ids, vecs, ix.batch_size) for m in index.query(bid, bvec, threshold)]
+                    rows = [
+                        m
+                        for bid, bvec in batches(ids, vecs, ix.batch_size)
+                        for m in index.query(bid, bvec, threshold)
+                    ]
                     yield pd.DataFrame(rows, columns=["id", "dup_of", "score", "version"], dtype=object)
             finally:
                 index.close()
@@ -234,8 +293,13 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     model_path = resolve_model_path(sd.model)  # fail before any Spark work when the model is missing
     if sd.cross_encoder.model:
         resolve_model_path(sd.cross_encoder.model)
-    ctx.details.update(model=model_path, text_source=sd.text_source, threshold=sd.threshold,
-                       clustering=sd.clustering, keep=sd.keep)
+    ctx.details.update(
+        model=model_path,
+        text_source=sd.text_source,
+        threshold=sd.threshold,
+        clustering=sd.clustering,
+        keep=sd.keep,
+    )
     df = read_parquet(spark, input_uri, cfg)
     emb = with_embeddings(spread(df, spark), sd).persist(StorageLevel.MEMORY_AND_DISK)
     started = time.time()
@@ -243,10 +307,16 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     seconds = time.time() - started
     first = emb.where("ok").select(F.size("embedding").alias("dim")).first()
     dim = first["dim"] if first else None  # None: no text to embed at all
-    ctx.details.update(embedded=rows, dim=dim, embed_seconds=round(seconds, 2),
-                       embed_docs_per_s=round(rows / seconds, 1) if seconds > 0 else None)
+    ctx.details.update(
+        embedded=rows,
+        dim=dim,
+        embed_seconds=round(seconds, 2),
+        embed_docs_per_s=round(rows / seconds, 1) if seconds > 0 else None,
+    )
     if sd.clustering == "kmeans":
-        emb = kmeans_keys(spark, emb, sd, rows, cfg.spark.shuffle_partitions, ctx).persist(StorageLevel.MEMORY_AND_DISK)
+        emb = kmeans_keys(spark, emb, sd, rows, cfg.spark.shuffle_partitions, ctx).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
     else:
         ctx.details.update(hyperplane_bits=sd.hyperplane_bits, hyperplane_tables=sd.hyperplane_tables)
     keyed = emb.select("id", "proj", F.explode("keys").alias("key"))
@@ -255,40 +325,67 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     ctx.details["candidate_pairs"] = edges.count()
     if sd.cross_encoder.model:
         texts = df.select("id", embed_text(df, sd.text_source).alias("_etext"))
-        edges = cross_encoder_check(edges, texts, sd.cross_encoder, sd.device).persist(StorageLevel.MEMORY_AND_DISK)
+        edges = cross_encoder_check(edges, texts, sd.cross_encoder, sd.device).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
         ctx.details["cross_encoder_pairs"] = edges.count()
     labels, rounds = connected_components(edges.select("src", "dst"), sd.max_iterations)
     ctx.details["cc_rounds"] = rounds
     clustered, summary = rank_clusters(df, labels, sd.keep, cluster_col="_sem_cluster")
     ctx.details.update(summary)
     rejects = as_rejects(
-        clustered.where("_rank > 1"), "semantic_dedup", F.lit(REASON),
+        clustered.where("_rank > 1"),
+        "semantic_dedup",
+        F.lit(REASON),
         detail_col=F.concat(F.lit(f"cosine >= {sd.threshold} (same group) with "), F.col("_survivor")),
-        dup_of_col=F.col("_survivor"), cluster_col=F.col("_sem_cluster"),
+        dup_of_col=F.col("_survivor"),
+        cluster_col=F.col("_sem_cluster"),
     )
     curated = clustered.where("_rank IS NULL OR _rank = 1").drop("_rank", "_survivor", "_sem_cluster")
     if sd.index.enabled:
         root = output_root(ctx.output_uri)
         survivors_emb = curated.select("id").join(emb.where("ok").select("id", "embedding"), "id")
         if dim is None:
-            matched, points = spark.createDataFrame([], "id string, dup_of string, score double, version string"), None
+            matched, points = (
+                spark.createDataFrame([], "id string, dup_of string, score double, version string"),
+                None,
+            )
         else:
             matched, points = index_matches(spark, survivors_emb, sd, dim, root, ctx)
         matched = matched.persist(StorageLevel.MEMORY_AND_DISK)
         found = matched.count()
-        ctx.details["index"] = {"backend": sd.index.backend, "mode": "server" if sd.index.url else "embedded",
-                                "collection": sd.index.collection, "points_before": points, "matched": found}
+        ctx.details["index"] = {
+            "backend": sd.index.backend,
+            "mode": "server" if sd.index.url else "embedded",
+            "collection": sd.index.collection,
+            "points_before": points,
+            "matched": found,
+        }
         hit = curated.join(matched, "id")
-        rejects = rejects.unionByName(as_rejects(
-            hit, "semantic_dedup", F.lit(REASON),
-            detail_col=F.concat(F.lit("cosine "), F.format_number("score", 4), F.lit(" with published "),
-                                F.col("dup_of"), F.lit(" ("), F.coalesce("version", F.lit("?")), F.lit(")")),
-            dup_of_col=F.col("dup_of"),
-        ))
+        rejects = rejects.unionByName(
+            as_rejects(
+                hit,
+                "semantic_dedup",
+                F.lit(REASON),
+                detail_col=F.concat(
+                    F.lit("cosine "),
+                    F.format_number("score", 4),
+                    F.lit(" with published "),
+                    F.col("dup_of"),
+                    F.lit(" ("),
+                    F.coalesce("version", F.lit("?")),
+                    F.lit(")"),
+                ),
+                dup_of_col=F.col("dup_of"),
+            )
+        )
         curated = curated.join(matched.select("id"), "id", "left_anti")
         # survivors' embeddings: publish upserts those of the rows it publishes (after its commit)
-        write_parquet(curated.select("id").join(emb.where("ok").select("id", "embedding"), "id"),
-                      storage.join(ctx.output_uri, EMBEDDINGS_DIR), cfg)
+        write_parquet(
+            curated.select("id").join(emb.where("ok").select("id", "embedding"), "id"),
+            storage.join(ctx.output_uri, EMBEDDINGS_DIR),
+            cfg,
+        )
     return StageOutput(curated, rejects)
 
 

@@ -25,10 +25,14 @@ def with_check_columns(df, check_pii: bool):
     import pyarrow as pa
     from pyspark.sql import types as T
 
-    schema = T.StructType([*df.schema.fields,
-                           T.StructField("_problem", T.StringType(), True),
-                           T.StructField("_text_chars", T.LongType(), True),
-                           T.StructField("_pii_hits", T.StringType(), True)])
+    schema = T.StructType(
+        [
+            *df.schema.fields,
+            T.StructField("_problem", T.StringType(), True),
+            T.StructField("_text_chars", T.LongType(), True),
+            T.StructField("_pii_hits", T.StringType(), True),
+        ]
+    )
 
     def check(batches):
         for batch in batches:
@@ -77,8 +81,12 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
     spec = load_suite_spec(vcfg.suite, params)
     if share is not None:
-        spec["expectations"].append({"type": "ExpectColumnMaxToBeBetween",
-                                     "kwargs": {"column": "_reject_share", "max_value": vcfg.max_reject_share}})
+        spec["expectations"].append(
+            {
+                "type": "ExpectColumnMaxToBeBetween",
+                "kwargs": {"column": "_reject_share", "max_value": vcfg.max_reject_share},
+            }
+        )
     staging = posixpath.dirname(ctx.output_uri.rstrip("/"))
     with tempfile.TemporaryDirectory() as docs:
         ok, outcomes = validate_dataframe(checked, spec, docs if vcfg.data_docs else None)
@@ -88,25 +96,40 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         "success": ok,
         "suite": spec["name"],
         "reject_share": share,
-        "expectations": [{"expectation": o.expectation, "column": o.column, "success": o.success,
-                          "observed": str(o.observed)} for o in outcomes],
+        "expectations": [
+            {
+                "expectation": o.expectation,
+                "column": o.column,
+                "success": o.success,
+                "observed": str(o.observed),
+            }
+            for o in outcomes
+        ],
         "data_docs": storage.join(staging, "data_docs", "index.html") if vcfg.data_docs else None,
     }
     storage.write_json(storage.join(ctx.output_uri, "validation.json"), report, endpoint)
-    ctx.details.update(success=ok, failed=[o.describe() for o in outcomes if not o.success],
-                       data_docs=report["data_docs"], reject_share=share)
+    ctx.details.update(
+        success=ok,
+        failed=[o.describe() for o in outcomes if not o.success],
+        data_docs=report["data_docs"],
+        reject_share=share,
+    )
     for o in outcomes:
         print(o.describe(), flush=True)
     if not ok:
         failed = [o.describe() for o in outcomes if not o.success]
-        raise ValidationFailed(f"{len(failed)} of {len(outcomes)} expectations failed:\n  " + "\n  ".join(failed))
+        raise ValidationFailed(
+            f"{len(failed)} of {len(outcomes)} expectations failed:\n  " + "\n  ".join(failed)
+        )
     return StageOutput(checked.drop(*DERIVED, "_reject_share"))
 
 
 def _upload_dir(local: Path, uri: str, endpoint: str | None) -> None:
     for path in sorted(local.rglob("*")):
         if path.is_file():
-            storage.write_bytes(storage.join(uri, path.relative_to(local).as_posix()), path.read_bytes(), endpoint)
+            storage.write_bytes(
+                storage.join(uri, path.relative_to(local).as_posix()), path.read_bytes(), endpoint
+            )
 
 
 if __name__ == "__main__":

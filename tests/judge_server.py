@@ -22,7 +22,9 @@ def free_port() -> int:
 
 
 def _verdict(score: int, why: str = "fine") -> str:
-    return json.dumps({c: {"score": score, "why": why} for c in ("relevance", "clarity", "completeness", "accuracy")})
+    return json.dumps(
+        {c: {"score": score, "why": why} for c in ("relevance", "clarity", "completeness", "accuracy")}
+    )
 
 
 def rubric_answer(messages: list[dict]) -> str:
@@ -68,8 +70,14 @@ class ScriptedJudge:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with outer.lock:
-                    outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                           "body": body, "t": time.monotonic()})
+                    outer.requests.append(
+                        {
+                            "path": self.path,
+                            "auth": self.headers.get("Authorization"),
+                            "body": body,
+                            "t": time.monotonic(),
+                        }
+                    )
                     status = outer.script.pop(0) if outer.script else 200
                 if status != 200:
                     self.send_response(status)
@@ -79,10 +87,21 @@ class ScriptedJudge:
                     self.wfile.write(b'{"error": {"message": "try later"}}')
                     return
                 text = rubric_answer(body["messages"])
-                data = json.dumps({"id": "x", "object": "chat.completion", "model": body["model"],
-                                   "choices": [{"index": 0, "finish_reason": "stop",
-                                                "message": {"role": "assistant", "content": text}}],
-                                   "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})
+                data = json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "model": body["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": text},
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+                    }
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -130,9 +149,26 @@ class TransformersServe:
         exe = Path(sys.executable).with_name("transformers")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         self._log = open(self.log_file, "wb")
-        self.proc = subprocess.Popen([str(exe), "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--device", "cpu", "--default-seed", "0", "--log-level", "warning"],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            [
+                str(exe),
+                "serve",
+                self.model,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--device",
+                "cpu",
+                "--default-seed",
+                "0",
+                "--log-level",
+                "warning",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         import httpx
 
         deadline = time.monotonic() + 120

@@ -132,7 +132,11 @@ def _format_errors(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = ".".join("validate" if p == "validate_" else str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"  {loc}: {msg} (got {err.get('input')!r})" if err["type"] != "extra_forbidden" else f"  {loc}: {msg}")
+        lines.append(
+            f"  {loc}: {msg} (got {err.get('input')!r})"
+            if err["type"] != "extra_forbidden"
+            else f"  {loc}: {msg}"
+        )
     return "invalid pipeline config:\n" + "\n".join(lines)
 
 

@@ -79,7 +79,9 @@ class DomainConfig(_Strict):
     min_language_confidence: float = Field(0.5, ge=0.0, le=1.0)  #: below this the language is unknown
     allow_unknown_language: bool = True  #: keep rows whose language is unknown (code, numbers)
 
-    _check = field_validator("include_patterns", "exclude_patterns")(classmethod(lambda cls, v: check_regexes(v)))
+    _check = field_validator("include_patterns", "exclude_patterns")(
+        classmethod(lambda cls, v: check_regexes(v))
+    )
 
 
 class QualityConfig(_Strict):

@@ -11,8 +11,16 @@ from include.config.base import StageConfig, _Strict, check_regexes
 
 #: entities detected by default (LOCATION, i.e. any place name from NER, is opt-in: see README)
 DEFAULT_ENTITIES = [
-    "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "URL",
-    "ADDRESS", "DATE_OF_BIRTH",
+    "PERSON",
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "URL",
+    "ADDRESS",
+    "DATE_OF_BIRTH",
 ]
 
 

@@ -32,7 +32,9 @@ class JudgeConfig(_Strict):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     json_mode: bool = False  #: send response_format {"type": "json_object"} (if the server supports it)
     repair_retries: int = Field(1, ge=0, le=3)  #: re-asks after an unparseable answer (then: unscored)
-    budget_requests: int | None = Field(None, ge=0)  #: judge calls per run (cache hits are free); null = no limit
+    budget_requests: int | None = Field(
+        None, ge=0
+    )  #: judge calls per run (cache hits are free); null = no limit
     budget_tokens: int | None = Field(None, ge=0)  #: total tokens per run (checked before each call)
     cache_uri: str | None = None  #: verdict cache (local or s3://); null = <output root>/_cache/quality_judge
     position_bias_check: bool = True  #: preference pairs: pairwise verdict in both orders
@@ -52,8 +54,10 @@ class JudgeConfig(_Strict):
         if self.enabled and not self.model:
             raise ValueError("quality.judge.model is required when quality.judge.enabled is true")
         if self.enabled and not (self.base_url or self.conn_id):
-            raise ValueError("quality.judge.base_url (or quality.judge.conn_id) is required when "
-                             "quality.judge.enabled is true")
+            raise ValueError(
+                "quality.judge.base_url (or quality.judge.conn_id) is required when "
+                "quality.judge.enabled is true"
+            )
         return self
 
 
@@ -79,7 +83,9 @@ class QualityClassifierConfig(_Strict):
     @model_validator(mode="after")
     def _required(self):
         if self.enabled and not self.model_path:
-            raise ValueError("quality.classifier.model_path is required when quality.classifier.enabled is true")
+            raise ValueError(
+                "quality.classifier.model_path is required when quality.classifier.enabled is true"
+            )
         return self
 
 

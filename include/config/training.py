@@ -33,8 +33,14 @@ Method = Literal["sft", "reward", "dpo", "grpo"]
 PeftMode = Literal["none", "lora", "qlora"]
 Backend = Literal["local", "kubernetes", "sagemaker"]
 Optimizer = Literal[
-    "adamw_torch", "adamw_torch_fused", "adamw_bnb_8bit", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit",
-    "adafactor", "sgd",
+    "adamw_torch",
+    "adamw_torch_fused",
+    "adamw_bnb_8bit",
+    "adamw_8bit",
+    "paged_adamw_8bit",
+    "paged_adamw_32bit",
+    "adafactor",
+    "sgd",
 ]
 
 
@@ -44,8 +50,12 @@ class DataSettings(_Strict):
     eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # share of rows in the eval split (by id hash)
     min_eval_rows: int = Field(1, ge=0)  # at least this many eval rows when the set has more than 1 row
     split_seed: str = "llmops-split-v1"  # salt of the id hash: changing it reshuffles the split
-    chat_template: str | None = None  # None: tokenizer's template, else the shipped llmops_chatml; a name or inline Jinja
-    assistant_only_loss: bool = True  # SFT: loss only on assistant tokens (system/user/tool tokens get label -100)
+    chat_template: str | None = (
+        None  # None: tokenizer's template, else the shipped llmops_chatml; a name or inline Jinja
+    )
+    assistant_only_loss: bool = (
+        True  # SFT: loss only on assistant tokens (system/user/tool tokens get label -100)
+    )
     max_length: int = Field(1024, ge=8)  # tokens per training sequence (truncated, keep start)
     max_prompt_length: int = Field(512, ge=8)  # GRPO prompts longer than this (tokens) are left out
     max_rows: int | None = Field(None, ge=1)  # cap rows per split after the split (None = all)
@@ -84,10 +94,16 @@ class TrainSettings(_Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     optim: Optimizer = "adamw_torch"
     gradient_checkpointing: bool = True
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # compute dtype; auto: bf16/fp16 on GPU, fp32 on CPU
-    weights_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: fp32 master weights for full FT
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = (
+        "auto"  # compute dtype; auto: bf16/fp16 on GPU, fp32 on CPU
+    )
+    weights_dtype: Literal["auto", "float32", "bfloat16", "float16"] = (
+        "auto"  # auto: fp32 master weights for full FT
+    )
     seed: int = 42
-    logging_steps: int = Field(10, ge=1)  # a progress line (and a logged loss) every N steps; the first step always
+    logging_steps: int = Field(
+        10, ge=1
+    )  # a progress line (and a logged loss) every N steps; the first step always
     eval_strategy: Literal["epoch", "no"] = "epoch"
     dataloader_num_workers: int = Field(0, ge=0)
     # local folder for resumable checkpoints (None = no checkpoints); a run finding checkpoint-* there resumes
@@ -100,8 +116,21 @@ class TrainSettings(_Strict):
 class DpoSettings(_Strict):
     beta: float = Field(0.1, gt=0)  # strength of the KL anchor to the reference
     loss_type: Literal[
-        "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
-        "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+        "sigmoid",
+        "hinge",
+        "ipo",
+        "exo_pair",
+        "nca_pair",
+        "robust",
+        "bco_pair",
+        "sppo_hard",
+        "aot",
+        "aot_unpaired",
+        "apo_zero",
+        "apo_down",
+        "discopop",
+        "sft",
+        "sigmoid_norm",
     ] = "sigmoid"
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
     reference_model: str | None = None  # full fine-tuning only; None = a second copy of base_model
@@ -162,7 +191,9 @@ class PlannerSettings(_Strict):
     @model_validator(mode="after")
     def _gpu_in_catalog(self):
         if self.gpu is not None and self.gpu not in {g.name for g in self.catalog}:
-            raise ValueError(f"planner.gpu {self.gpu!r} is not in the catalog: {', '.join(g.name for g in self.catalog)}")
+            raise ValueError(
+                f"planner.gpu {self.gpu!r} is not in the catalog: {', '.join(g.name for g in self.catalog)}"
+            )
         return self
 
 
@@ -179,21 +210,33 @@ K8S_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 class KubernetesSettings(_Strict):
     """``backend: kubernetes``: a GPU pod started with the cncf-kubernetes ``KubernetesPodOperator``."""
 
-    image: str = ""  # training image (Dockerfile.training), e.g. registry.example.com/llmops-training:1.0 (required)
+    image: str = (
+        ""  # training image (Dockerfile.training), e.g. registry.example.com/llmops-training:1.0 (required)
+    )
     namespace: str = "llmops"
-    kubernetes_conn_id: str = "kubernetes_default"  # Airflow connection; its extra in_cluster: true inside the cluster
+    kubernetes_conn_id: str = (
+        "kubernetes_default"  # Airflow connection; its extra in_cluster: true inside the cluster
+    )
     service_account: str | None = "llmops-training"
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     gpus: int = Field(1, ge=1)  # nvidia.com/gpu limit
     gpu_resource: str = "nvidia.com/gpu"
     cpu_request: str | None = Field(None, pattern=K8S_QUANTITY)  # None: cpus_per_gpu x gpus
     cpus_per_gpu: int = Field(4, ge=1)
-    memory_request: str | None = Field(None, pattern=K8S_QUANTITY)  # None: planner's required GB + host_overhead_gib
+    memory_request: str | None = Field(
+        None, pattern=K8S_QUANTITY
+    )  # None: planner's required GB + host_overhead_gib
     host_overhead_gib: int = Field(8, ge=0)
-    node_selector: dict[str, str] = {}  # GPU node pool labels, e.g. {"cloud.google.com/gke-accelerator": "nvidia-l4"}
-    select_gpu_product: bool = False  # also require nvidia.com/gpu.product=<planner's GPU> (GPU feature discovery)
+    node_selector: dict[
+        str, str
+    ] = {}  # GPU node pool labels, e.g. {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    select_gpu_product: bool = (
+        False  # also require nvidia.com/gpu.product=<planner's GPU> (GPU feature discovery)
+    )
     tolerations: list[Toleration] = [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
-    credentials_secret: str | None = "llmops-training-s3"  # Secret whose keys become env (AWS_ACCESS_KEY_ID...)
+    credentials_secret: str | None = (
+        "llmops-training-s3"  # Secret whose keys become env (AWS_ACCESS_KEY_ID...)
+    )
     s3_endpoint_url: str | None = None  # AWS_ENDPOINT_URL in the pod (MinIO); None: AWS
     env: dict[str, str] = {}  # extra non-secret environment
     labels: dict[str, str] = {}
@@ -207,7 +250,9 @@ class SagemakerSettings(_Strict):
     """``backend: sagemaker``: a SageMaker training job started with the amazon ``SageMakerTrainingOperator``."""
 
     image_uri: str = ""  # ECR image built from Dockerfile.training (required)
-    role_arn: str = ""  # execution role with S3 read/write on the dataset, work and registry buckets (required)
+    role_arn: str = (
+        ""  # execution role with S3 read/write on the dataset, work and registry buckets (required)
+    )
     aws_conn_id: str = "aws_default"
     region_name: str | None = None
     instance_type: str | None = None  # None: the planner's sagemaker_instance
@@ -227,9 +272,15 @@ class SagemakerSettings(_Strict):
     @model_validator(mode="after")
     def _spot_needs_checkpoints(self):
         if self.use_spot and not self.checkpoint_s3_uri:
-            raise ValueError("sagemaker.checkpoint_s3_uri is required with sagemaker.use_spot (spot capacity is "
-                             "reclaimed; training resumes from the checkpoints)")
-        if self.use_spot and self.max_wait_seconds is not None and self.max_wait_seconds < self.max_runtime_seconds:
+            raise ValueError(
+                "sagemaker.checkpoint_s3_uri is required with sagemaker.use_spot (spot capacity is "
+                "reclaimed; training resumes from the checkpoints)"
+            )
+        if (
+            self.use_spot
+            and self.max_wait_seconds is not None
+            and self.max_wait_seconds < self.max_runtime_seconds
+        ):
             raise ValueError("sagemaker.max_wait_seconds must be >= sagemaker.max_runtime_seconds")
         return self
 
@@ -259,10 +310,14 @@ class TrainingConfig(_Strict):
     @model_validator(mode="after")
     def _method_constraints(self):
         if self.method == "grpo" and not self.grpo.reward_model:
-            raise ValueError("grpo.reward_model is required for method=grpo (train one with method=reward first)")
+            raise ValueError(
+                "grpo.reward_model is required for method=grpo (train one with method=reward first)"
+            )
         if self.method == "dpo" and self.peft != "none" and self.dpo.reference_model:
-            raise ValueError("dpo.reference_model is only used with peft=none: with an adapter the reference is "
-                             "the base model with the adapter disabled")
+            raise ValueError(
+                "dpo.reference_model is only used with peft=none: with an adapter the reference is "
+                "the base model with the adapter disabled"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -273,8 +328,19 @@ class TrainingConfig(_Strict):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-SECTIONS = ("data", "lora", "quantization", "train", "dpo", "reward", "grpo", "gate", "planner", "kubernetes",
-            "sagemaker")
+SECTIONS = (
+    "data",
+    "lora",
+    "quantization",
+    "train",
+    "dpo",
+    "reward",
+    "grpo",
+    "gate",
+    "planner",
+    "kubernetes",
+    "sagemaker",
+)
 
 
 def hyperparameters_to_overrides(hyperparameters: dict | None) -> dict:
@@ -308,7 +374,9 @@ def _format_errors(exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"  {loc}: unknown key")
         else:
-            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})" if loc != "config" else f"  {err['msg']}")
+            lines.append(
+                f"  {loc}: {err['msg']} (got {err.get('input')!r})" if loc != "config" else f"  {err['msg']}"
+            )
     return "invalid training config:\n" + "\n".join(lines)
 
 

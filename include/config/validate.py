@@ -10,7 +10,9 @@ from include.config.base import StageConfig
 class ValidateConfig(StageConfig):
     """``validate`` stage settings."""
 
-    suite: str = "include/validation/curated_suite.yaml"  #: suite file (relative to the repo root or absolute)
+    suite: str = (
+        "include/validation/curated_suite.yaml"  #: suite file (relative to the repo root or absolute)
+    )
     min_rows: int = Field(1, ge=0)  #: fewer curated rows fails the gate
     max_reject_share: float = Field(0.5, ge=0.0, le=1.0)  #: rejected / source records above this fails
     min_text_chars: int = Field(1, ge=0)  #: per-row bounds on the flattened text length

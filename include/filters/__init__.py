@@ -69,8 +69,9 @@ class FilterEngine:
         tox = self._classify(p.classifier, p.scope, rows) if p.enabled else [None] * len(rows)
         return [self.evaluate(r, i, t) for r, i, t in zip(rows, inj, tox, strict=True)]
 
-    def evaluate(self, row: dict, injection_score: float | None = None,
-                 toxicity_score: float | None = None) -> Decision:
+    def evaluate(
+        self, row: dict, injection_score: float | None = None, toxicity_score: float | None = None
+    ) -> Decision:
         d = Decision()
         q = self.cfg.quality
         if q.enabled:
@@ -88,17 +89,25 @@ class FilterEngine:
                     d.apply(m.action, h.category, f"{rules} in {where}: {h.snippet!r}")
                     break
             if injection_score is not None and injection_score >= m.classifier.threshold:
-                d.apply(m.action, "injection_classifier",
-                        f"{m.classifier.label} score {injection_score:.3f} >= {m.classifier.threshold}")
+                d.apply(
+                    m.action,
+                    "injection_classifier",
+                    f"{m.classifier.label} score {injection_score:.3f} >= {m.classifier.threshold}",
+                )
         p = self.cfg.profanity
         if self.words is not None:
             found = [(where, w) for where, text in scoped_texts(row, p.scope) for w in self.words.find(text)]
             if len(found) >= p.min_matches:
                 terms = sorted({w for _, w in found})
-                d.apply(p.action, "profanity", f"{len(found)} match(es) in {found[0][0]}: {', '.join(terms[:5])}")
+                d.apply(
+                    p.action, "profanity", f"{len(found)} match(es) in {found[0][0]}: {', '.join(terms[:5])}"
+                )
             if toxicity_score is not None and toxicity_score >= p.classifier.threshold:
-                d.apply(p.action, "toxicity", f"{p.classifier.label} score {toxicity_score:.3f} >= "
-                        f"{p.classifier.threshold}")
+                d.apply(
+                    p.action,
+                    "toxicity",
+                    f"{p.classifier.label} score {toxicity_score:.3f} >= {p.classifier.threshold}",
+                )
         if q.enabled:
             for reason, detail in quality.failures(d.signals, q, row.get("kind")):
                 d.apply("drop" if reason in ("empty_answer", "refusal_only") else q.action, reason, detail)

@@ -42,20 +42,32 @@ def load(path: str, device: str = "cpu") -> tuple:
     return _MODELS[key]
 
 
-def logits(path: str, texts: list[str], *, batch_size: int = 16, max_chars: int = 2000, max_length: int = 512,
-           device: str = "cpu") -> list[list[float]]:
+def logits(
+    path: str,
+    texts: list[str],
+    *,
+    batch_size: int = 16,
+    max_chars: int = 2000,
+    max_length: int = 512,
+    device: str = "cpu",
+) -> list[list[float]]:
     """Raw logits per text (empty texts are scored as a single space)."""
     import torch
 
     tok, model = load(path, device)
-    limit = min(max_length, getattr(model.config, "max_position_embeddings", max_length) or max_length,
-                tok.model_max_length or max_length)
+    limit = min(
+        max_length,
+        getattr(model.config, "max_position_embeddings", max_length) or max_length,
+        tok.model_max_length or max_length,
+    )
     accepted = inspect.signature(model.forward).parameters
     out: list[list[float]] = []
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
             chunk = [t[:max_chars] or " " for t in texts[i : i + batch_size]]
-            enc = tok(chunk, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(model.device)
+            enc = tok(chunk, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(
+                model.device
+            )
             if "token_type_ids" not in accepted:
                 enc.pop("token_type_ids", None)
             out += model(**enc).logits.float().cpu().tolist()

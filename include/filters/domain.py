@@ -46,8 +46,9 @@ class DomainRules:
             m = rx.search(text) if rx else None
             if m:
                 return "domain_excluded", f"matches exclude rule: {m.group()[:60]!r}"
-        if (self.include_kw or self.include_rx) and not any(rx.search(text) for rx in
-                                                            (self.include_kw, self.include_rx) if rx):
+        if (self.include_kw or self.include_rx) and not any(
+            rx.search(text) for rx in (self.include_kw, self.include_rx) if rx
+        ):
             return "domain_not_included", "matches no include keyword or pattern"
         if c.languages:
             lang, prob = detect(text)

@@ -16,8 +16,24 @@ import unicodedata
 from importlib import resources
 from pathlib import Path
 
-LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
-                      "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e"})
+LEET = str.maketrans(
+    {
+        "0": "o",
+        "1": "i",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "8": "b",
+        "9": "g",
+        "@": "a",
+        "$": "s",
+        "!": "i",
+        "|": "l",
+        "+": "t",
+        "€": "e",
+    }
+)
 _WORD = re.compile(r"[\w@$!|+*€]+")
 _SPACED = re.compile(r"(?<![\w])(?:\w[ .\-_*]){2,}\w(?![\w])")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +41,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def shipped_list(lang: str) -> tuple[set[str], set[str]]:
     """Words and default allow-list of ``include/filters/data/profanity_<lang>.json``."""
-    data = json.loads(resources.files("include.filters").joinpath("data").joinpath(f"profanity_{lang}.json")
-                      .read_text(encoding="utf-8"))
+    data = json.loads(
+        resources.files("include.filters")
+        .joinpath("data")
+        .joinpath(f"profanity_{lang}.json")
+        .read_text(encoding="utf-8")
+    )
     return set(data["words"]), set(data.get("allow", []))
 
 
@@ -98,7 +118,7 @@ class WordList:
             views = [tokens] + ([[t.translate(LEET) for t in tokens]] if self.obfuscation else [])
             for n, phrases in self.phrases.items():
                 for i in range(len(tokens) - n + 1):
-                    hit = next((v[i:i + n] for v in views if tuple(v[i:i + n]) in phrases), None)
+                    hit = next((v[i : i + n] for v in views if tuple(v[i : i + n]) in phrases), None)
                     if hit:
                         found.append(" ".join(hit))
         return found

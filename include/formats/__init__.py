@@ -13,10 +13,20 @@ from include.formats.base import Adapter
 ADAPTERS: dict[str, Adapter] = {
     a.name: a
     for a in (
-        oasst.TREE, oasst.MESSAGE_EXPORT, oasst.FLAT,
-        preference.SHAREGPT_PREFERENCE, preference.CHOSEN_REJECTED_MESSAGES, preference.RANKED,
-        preference.HH_RLHF, preference.PROMPT_CHOSEN_REJECTED,
-        instruct.KTO, instruct.SELF_INSTRUCT, sharegpt.ADAPTER, openai.ADAPTER, instruct.ALPACA, instruct.TEXT,
+        oasst.TREE,
+        oasst.MESSAGE_EXPORT,
+        oasst.FLAT,
+        preference.SHAREGPT_PREFERENCE,
+        preference.CHOSEN_REJECTED_MESSAGES,
+        preference.RANKED,
+        preference.HH_RLHF,
+        preference.PROMPT_CHOSEN_REJECTED,
+        instruct.KTO,
+        instruct.SELF_INSTRUCT,
+        sharegpt.ADAPTER,
+        openai.ADAPTER,
+        instruct.ALPACA,
+        instruct.TEXT,
     )
 }
 

@@ -185,6 +185,7 @@ def tools_json(value: Any) -> str | None:
 
 # ---------------------------------------------------------------- rows
 
+
 def record_hash(*parts: str) -> str:
     h = hashlib.sha256()
     for p in parts:
@@ -239,7 +240,9 @@ def finalize(
         "chosen": partial.get("chosen"),
         "rejected": partial.get("rejected"),
         "label": partial.get("label"),
-        "meta": json.dumps(partial["meta"], ensure_ascii=False, sort_keys=True) if partial.get("meta") else None,
+        "meta": json.dumps(partial["meta"], ensure_ascii=False, sort_keys=True)
+        if partial.get("meta")
+        else None,
         "source_file": source_file,
         "line": int(line),
     }

@@ -32,8 +32,10 @@ def _history(value: Any) -> list[dict]:
     for i, pair in enumerate(value):
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
             raise RecordError("bad_field", f"history[{i}]: expected a [user, assistant] pair")
-        out += [message("user", require_str(pair[0], f"history[{i}][0]")),
-                message("assistant", require_str(pair[1], f"history[{i}][1]"))]
+        out += [
+            message("user", require_str(pair[0], f"history[{i}][0]")),
+            message("assistant", require_str(pair[1], f"history[{i}][1]")),
+        ]
     return out
 
 
@@ -67,8 +69,10 @@ def convert_self_instruct(rec: dict, options: FormatOptions) -> list[dict]:
     for i, inst in enumerate(instances):
         if not isinstance(inst, dict):
             raise RecordError("bad_field", f"instances[{i}]: expected an object")
-        msgs = [message("user", _user_text(instruction, inst.get("input"), f"instances[{i}].")),
-                message("assistant", require_str(inst.get("output"), f"instances[{i}].output"))]
+        msgs = [
+            message("user", _user_text(instruction, inst.get("input"), f"instances[{i}].")),
+            message("assistant", require_str(inst.get("output"), f"instances[{i}].output")),
+        ]
         check_messages(msgs, f"instances[{i}]")
         rows.append({"kind": "sft", "messages": msgs, "id": rec.get("id"), "id_suffix": str(i), "meta": meta})
     return rows
@@ -89,8 +93,11 @@ def convert_kto(rec: dict, options: FormatOptions) -> list[dict]:
         system, msgs = convert_messages(rec.get("messages"))
     else:
         prompt, completion = rec.get("prompt"), rec.get("completion")
-        system, msgs = convert_messages(prompt, "prompt") if isinstance(prompt, list) else \
-            (None, [message("user", require_str(prompt, "prompt"))])
+        system, msgs = (
+            convert_messages(prompt, "prompt")
+            if isinstance(prompt, list)
+            else (None, [message("user", require_str(prompt, "prompt"))])
+        )
         if isinstance(completion, list):
             msgs += convert_messages(completion, "completion")[1]
         else:
@@ -117,7 +124,8 @@ def convert_text(rec: dict, options: FormatOptions) -> list[dict]:
 
 def detect_text(rec: dict) -> bool:
     return isinstance(rec.get("text", rec.get("content")), str) and not (
-        {"messages", "conversations", "instruction", "chosen", "prompt", "replies"} & rec.keys())
+        {"messages", "conversations", "instruction", "chosen", "prompt", "replies"} & rec.keys()
+    )
 
 
 ALPACA = Adapter("alpaca", detect_alpaca, convert_alpaca, priority=42)

@@ -72,12 +72,23 @@ def _partial(path: list[dict], tree_id: Any) -> dict:
     msgs = []
     for node in path:
         where = f"message {node.get('message_id')}"
-        msgs.append(message(canonical_role(node.get("role"), where), require_str(node.get("text"), f"{where}.text")))
+        msgs.append(
+            message(canonical_role(node.get("role"), where), require_str(node.get("text"), f"{where}.text"))
+        )
     if msgs[0]["role"] != "user":
-        raise RecordError("bad_field", f"message {path[0].get('message_id')}: a conversation must start with a prompter")
+        raise RecordError(
+            "bad_field", f"message {path[0].get('message_id')}: a conversation must start with a prompter"
+        )
     root = path[0]
-    meta = {k: v for k, v in (("lang", root.get("lang")), ("message_tree_id", tree_id),
-                              ("synthetic", root.get("synthetic"))) if v is not None}
+    meta = {
+        k: v
+        for k, v in (
+            ("lang", root.get("lang")),
+            ("message_tree_id", tree_id),
+            ("synthetic", root.get("synthetic")),
+        )
+        if v is not None
+    }
     return {"kind": "sft", "messages": msgs, "id": str(path[-1].get("message_id")), "meta": meta}
 
 
@@ -115,7 +126,13 @@ def detect_message_export(rec: dict) -> bool:
 
 
 def detect_flat(rec: dict) -> bool:
-    return "message_id" in rec and "parent_id" in rec and "replies" not in rec and "text" in rec and "role" in rec
+    return (
+        "message_id" in rec
+        and "parent_id" in rec
+        and "replies" not in rec
+        and "text" in rec
+        and "role" in rec
+    )
 
 
 # ---------------------------------------------------------------- flat message table
@@ -130,7 +147,9 @@ def convert_flat(lines: list[tuple[int, dict]], options: FormatOptions) -> FileR
         if not isinstance(mid, str) or not mid:
             result.rejects.append((line, RecordError("bad_field", "message_id: expected a non-empty string")))
         elif mid in nodes:
-            result.rejects.append((line, RecordError("oasst_duplicate_id", f"message_id {mid} appears twice")))
+            result.rejects.append(
+                (line, RecordError("oasst_duplicate_id", f"message_id {mid} appears twice"))
+            )
         else:
             nodes[mid] = rec
             line_of[id(rec)] = line
@@ -162,11 +181,20 @@ def convert_flat(lines: list[tuple[int, dict]], options: FormatOptions) -> FileR
         if reason:
             result.rejects.append((line, RecordError(reason, f"message {rec['message_id']} is {reason[6:]}")))
         elif rec.get("parent_id") is not None and rec["parent_id"] not in nodes:
-            result.rejects.append((line, RecordError("oasst_orphan", f"parent {rec['parent_id']} is not in the file")))
+            result.rejects.append(
+                (line, RecordError("oasst_orphan", f"parent {rec['parent_id']} is not in the file"))
+            )
         else:
-            result.rejects.append((line, RecordError(
-                "oasst_pruned", f"message {rec['message_id']} is in no emitted conversation (below a skipped "
-                                "message, off the best path, or an unanswered prompter turn)")))
+            result.rejects.append(
+                (
+                    line,
+                    RecordError(
+                        "oasst_pruned",
+                        f"message {rec['message_id']} is in no emitted conversation (below a skipped "
+                        "message, off the best path, or an unanswered prompter turn)",
+                    ),
+                )
+            )
     return result
 
 

@@ -29,7 +29,9 @@ def parse_content(value: Any, where: str) -> tuple[str, str | None, list[dict]]:
     if isinstance(value, str):
         return value, None, []
     if not isinstance(value, list):
-        raise RecordError("bad_field", f"{where}: content must be text or a list of parts, got {type(value).__name__}")
+        raise RecordError(
+            "bad_field", f"{where}: content must be text or a list of parts, got {type(value).__name__}"
+        )
     texts, reasoning, calls = [], [], []
     for i, part in enumerate(value):
         if isinstance(part, str):
@@ -49,7 +51,9 @@ def parse_content(value: Any, where: str) -> tuple[str, str | None, list[dict]]:
         elif kind == "tool_call":
             calls.append(parse_tool_call_json(body, f"{where}[{i}]"))
         else:
-            raise RecordError("unsupported_content", f"{where}[{i}]: content part type {kind!r} is not supported")
+            raise RecordError(
+                "unsupported_content", f"{where}[{i}]: content part type {kind!r} is not supported"
+            )
     return "\n".join(texts), ("\n".join(reasoning) or None), calls
 
 
@@ -98,9 +102,17 @@ def convert_messages(raw: Any, where: str = "messages") -> tuple[str | None, lis
         if role == "system" and not out and system is None:
             system = text
             continue
-        out.append(message(role, text, name=m.get("name"), tool_calls=calls, tool_call_id=m.get("tool_call_id"),
-                           reasoning=reasoning if isinstance(reasoning, str) else None,
-                           loss_weight=m.get("loss_weight") if isinstance(m.get("loss_weight"), (int, float)) else None))
+        out.append(
+            message(
+                role,
+                text,
+                name=m.get("name"),
+                tool_calls=calls,
+                tool_call_id=m.get("tool_call_id"),
+                reasoning=reasoning if isinstance(reasoning, str) else None,
+                loss_weight=m.get("loss_weight") if isinstance(m.get("loss_weight"), (int, float)) else None,
+            )
+        )
     link_tool_calls(out)
     return (system or None), out
 
@@ -108,14 +120,25 @@ def convert_messages(raw: Any, where: str = "messages") -> tuple[str | None, lis
 def convert(rec: dict, options: FormatOptions) -> list[dict]:
     system, msgs = convert_messages(rec.get("messages"))
     check_messages(msgs, "messages")
-    return [{"kind": "sft", "system": system, "messages": msgs, "tools": tools_json(rec.get("tools")),
-             "id": rec.get("id")}]
+    return [
+        {
+            "kind": "sft",
+            "system": system,
+            "messages": msgs,
+            "tools": tools_json(rec.get("tools")),
+            "id": rec.get("id"),
+        }
+    ]
 
 
 def detect(rec: dict) -> bool:
     msgs = rec.get("messages")
-    return (isinstance(msgs, list) and bool(msgs) and "label" not in rec
-            and all(isinstance(m, dict) and "role" in m for m in msgs[:3]))
+    return (
+        isinstance(msgs, list)
+        and bool(msgs)
+        and "label" not in rec
+        and all(isinstance(m, dict) and "role" in m for m in msgs[:3])
+    )
 
 
 ADAPTER = Adapter("openai", detect, convert, priority=41)

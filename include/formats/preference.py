@@ -54,8 +54,16 @@ def _row(system, prompt, chosen, rejected, rec, **extra) -> dict:
         raise RecordError("bad_prompt", "prompt: must end with a user or tool turn")
     if _same(chosen, rejected):
         raise RecordError("identical_pair", "chosen and rejected are identical")
-    return {"kind": "preference", "system": system, "messages": prompt, "chosen": chosen, "rejected": rejected,
-            "tools": tools_json(rec.get("tools")), "id": rec.get("id"), **extra}
+    return {
+        "kind": "preference",
+        "system": system,
+        "messages": prompt,
+        "chosen": chosen,
+        "rejected": rejected,
+        "tools": tools_json(rec.get("tools")),
+        "id": rec.get("id"),
+        **extra,
+    }
 
 
 # ---------------------------------------------------------------- ranked responses
@@ -68,19 +76,35 @@ def convert_ranked(rec: dict, options: FormatOptions) -> list[dict]:
         raise RecordError("bad_field", "responses: expected a list of {text, rank}")
     ranked = []
     for i, r in enumerate(responses):
-        if not isinstance(r, dict) or isinstance(r.get("rank"), bool) or not isinstance(r.get("rank"), (int, float)):
+        if (
+            not isinstance(r, dict)
+            or isinstance(r.get("rank"), bool)
+            or not isinstance(r.get("rank"), (int, float))
+        ):
             raise RecordError("bad_field", f"responses[{i}]: expected {{text, rank}} with a numeric rank")
         ranked.append((r["rank"], i, _completion(r.get("text"), f"responses[{i}].text")))
     ranks = sorted({r for r, _, _ in ranked})
     if len(ranks) < 2:
-        raise RecordError("no_preference_pair", f"{len(ranked)} response(s) with {len(ranks)} distinct rank(s)")
+        raise RecordError(
+            "no_preference_pair", f"{len(ranked)} response(s) with {len(ranks)} distinct rank(s)"
+        )
     if options.preference_pairs == "all_ordered":
         pairs = [(a, b) for a in ranked for b in ranked if a[0] < b[0]]
     else:
         best = [a for a in ranked if a[0] == ranks[0]]
         pairs = [(a, b) for a in best for b in ranked if b[0] > ranks[0]]
-    return [_row(system, prompt, a[2], b[2], rec, id_suffix=f"r{a[1]}>r{b[1]}",
-                 meta={"chosen_rank": a[0], "rejected_rank": b[0]}) for a, b in pairs]
+    return [
+        _row(
+            system,
+            prompt,
+            a[2],
+            b[2],
+            rec,
+            id_suffix=f"r{a[1]}>r{b[1]}",
+            meta={"chosen_rank": a[0], "rejected_rank": b[0]},
+        )
+        for a, b in pairs
+    ]
 
 
 def detect_ranked(rec: dict) -> bool:
@@ -92,8 +116,15 @@ def detect_ranked(rec: dict) -> bool:
 
 def convert_pcr(rec: dict, options: FormatOptions) -> list[dict]:
     system, prompt = _prompt(rec.get("prompt"), "prompt")
-    return [_row(system, prompt, _completion(rec.get("chosen"), "chosen"),
-                 _completion(rec.get("rejected"), "rejected"), rec)]
+    return [
+        _row(
+            system,
+            prompt,
+            _completion(rec.get("chosen"), "chosen"),
+            _completion(rec.get("rejected"), "rejected"),
+            rec,
+        )
+    ]
 
 
 def detect_pcr(rec: dict) -> bool:
@@ -110,7 +141,15 @@ def convert_sharegpt_pref(rec: dict, options: FormatOptions) -> list[dict]:
     for key in ("chosen", "rejected"):
         if not isinstance(rec.get(key), dict):
             raise RecordError("bad_field", f"{key}: expected a {{from, value}} object")
-    return [_row(system, prompt, _completion(rec["chosen"], "chosen"), _completion(rec["rejected"], "rejected"), rec)]
+    return [
+        _row(
+            system,
+            prompt,
+            _completion(rec["chosen"], "chosen"),
+            _completion(rec["rejected"], "rejected"),
+            rec,
+        )
+    ]
 
 
 def detect_sharegpt_pref(rec: dict) -> bool:
@@ -138,8 +177,15 @@ def convert_chosen_rejected_messages(rec: dict, options: FormatOptions) -> list[
     if sys_c != sys_r:
         raise RecordError("bad_field", "chosen_messages and rejected_messages have different system prompts")
     prompt, c, r = _split_shared(chosen, rejected)
-    return [_row(sys_c, prompt, _completion_msgs(c, "chosen_messages"), _completion_msgs(r, "rejected_messages"),
-                 rec)]
+    return [
+        _row(
+            sys_c,
+            prompt,
+            _completion_msgs(c, "chosen_messages"),
+            _completion_msgs(r, "rejected_messages"),
+            rec,
+        )
+    ]
 
 
 def _completion_msgs(msgs: list[dict], where: str) -> list[dict]:
@@ -180,12 +226,18 @@ def convert_hh(rec: dict, options: FormatOptions) -> list[dict]:
 
 def detect_hh(rec: dict) -> bool:
     c = rec.get("chosen")
-    return "prompt" not in rec and isinstance(c, str) and isinstance(rec.get("rejected"), str) and "\n\nHuman:" in c
+    return (
+        "prompt" not in rec
+        and isinstance(c, str)
+        and isinstance(rec.get("rejected"), str)
+        and "\n\nHuman:" in c
+    )
 
 
 RANKED = Adapter("ranked_responses", detect_ranked, convert_ranked, priority=22)
 PROMPT_CHOSEN_REJECTED = Adapter("prompt_chosen_rejected", detect_pcr, convert_pcr, priority=24)
 SHAREGPT_PREFERENCE = Adapter("sharegpt_preference", detect_sharegpt_pref, convert_sharegpt_pref, priority=20)
-CHOSEN_REJECTED_MESSAGES = Adapter("chosen_rejected_messages", detect_chosen_rejected_messages,
-                                   convert_chosen_rejected_messages, priority=21)
+CHOSEN_REJECTED_MESSAGES = Adapter(
+    "chosen_rejected_messages", detect_chosen_rejected_messages, convert_chosen_rejected_messages, priority=21
+)
 HH_RLHF = Adapter("hh_rlhf", detect_hh, convert_hh, priority=23)

@@ -51,8 +51,15 @@ def convert(rec: dict, options: FormatOptions) -> list[dict]:
     if rec.get("system") not in (None, ""):
         system = require_str(rec["system"], "system")
     check_messages(msgs, "conversations")
-    return [{"kind": "sft", "system": system, "messages": msgs, "tools": tools_json(rec.get("tools")),
-             "id": rec.get("id")}]
+    return [
+        {
+            "kind": "sft",
+            "system": system,
+            "messages": msgs,
+            "tools": tools_json(rec.get("tools")),
+            "id": rec.get("id"),
+        }
+    ]
 
 
 def detect(rec: dict) -> bool:

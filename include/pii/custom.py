@@ -26,9 +26,12 @@ class SpecRecognizer(PatternRecognizer):
         self._validator = VALIDATORS[spec.validator] if spec.validator else None
         flags = regex.DOTALL | regex.MULTILINE | (regex.IGNORECASE if spec.ignore_case else 0)
         super().__init__(
-            supported_entity=spec.entity, name=spec.name, supported_language=language,
+            supported_entity=spec.entity,
+            name=spec.name,
+            supported_language=language,
             patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns],
-            context=spec.context or None, global_regex_flags=flags,
+            context=spec.context or None,
+            global_regex_flags=flags,
         )
 
     def validate_result(self, pattern_text: str):

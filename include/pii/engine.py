@@ -28,8 +28,16 @@ _LOCK = threading.Lock()
 
 def analysis_key(cfg: PiiConfig) -> str:
     """Fingerprint of the settings that shape the analyzer (not operators, not the key)."""
-    fields = ("spacy_model", "language", "entities", "score_threshold", "packs", "recognizer_files",
-              "recognizers", "allow_list")
+    fields = (
+        "spacy_model",
+        "language",
+        "entities",
+        "score_threshold",
+        "packs",
+        "recognizer_files",
+        "recognizers",
+        "allow_list",
+    )
     blob = json.dumps(cfg.model_dump(include=set(fields), mode="json"), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -65,8 +73,9 @@ def _nlp_engine(model: str, language: str):
             nlp = self.nlp[language]
             texts = [str(t) for t in texts]
             need_ner = [i for i, t in enumerate(texts) if any(c.isupper() for c in t)]
-            docs = dict(zip(need_ner, nlp.pipe((texts[i] for i in need_ner), batch_size=batch_size),
-                            strict=True))
+            docs = dict(
+                zip(need_ner, nlp.pipe((texts[i] for i in need_ner), batch_size=batch_size), strict=True)
+            )
             for i, text in enumerate(texts):
                 doc = docs.get(i) or nlp.make_doc(text)
                 yield text, self._doc_to_nlp_artifact(doc, language)
@@ -80,11 +89,28 @@ def _nlp_engine(model: str, language: str):
 
     ner = NerModelConfiguration(
         model_to_presidio_entity_mapping=NER_MAPPING,
-        labels_to_ignore=["ORG", "ORGANIZATION", "NORP", "DATE", "TIME", "CARDINAL", "EVENT", "LANGUAGE",
-                          "LAW", "MONEY", "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART", "MISC"],
+        labels_to_ignore=[
+            "ORG",
+            "ORGANIZATION",
+            "NORP",
+            "DATE",
+            "TIME",
+            "CARDINAL",
+            "EVENT",
+            "LANGUAGE",
+            "LAW",
+            "MONEY",
+            "ORDINAL",
+            "PERCENT",
+            "PRODUCT",
+            "QUANTITY",
+            "WORK_OF_ART",
+            "MISC",
+        ],
     )
-    engine = NerOnlySpacyEngine(models=[{"lang_code": language, "model_name": model}],
-                                ner_model_configuration=ner)
+    engine = NerOnlySpacyEngine(
+        models=[{"lang_code": language, "model_name": model}], ner_model_configuration=ner
+    )
     engine.load()
     return engine
 
@@ -116,8 +142,12 @@ def _recognizers(cfg: PiiConfig, nlp_engine) -> list:
         prefiltered(IpRecognizer, r"\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]|::")(supported_language=lang),
         prefiltered(IbanRecognizer, r"[A-Za-z]{2}\s?\d{2}")(supported_language=lang),
         prefiltered(UsSsnRecognizer, r"\d{3}\D?\d{2}\D?\d{4}")(supported_language=lang),
-        SchemeUrlRecognizer(lang), LuhnCardRecognizer(lang), IntlPhoneRecognizer(lang),
-        BirthDateRecognizer(lang), StreetAddressRecognizer(lang), PersonCueRecognizer(lang),
+        SchemeUrlRecognizer(lang),
+        LuhnCardRecognizer(lang),
+        IntlPhoneRecognizer(lang),
+        BirthDateRecognizer(lang),
+        StreetAddressRecognizer(lang),
+        PersonCueRecognizer(lang),
     ]
     if ner_entities:
         built.append(SpacyRecognizer(supported_language=lang, supported_entities=ner_entities))
@@ -147,9 +177,12 @@ class PiiEngine:
         for rec in _recognizers(cfg, nlp_engine):
             registry.add_recognizer(rec)
         self.entities = sorted({e for r in registry.recognizers for e in r.supported_entities})
-        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine,
-                                       supported_languages=[cfg.language],
-                                       default_score_threshold=cfg.score_threshold)
+        self.analyzer = AnalyzerEngine(
+            registry=registry,
+            nlp_engine=nlp_engine,
+            supported_languages=[cfg.language],
+            default_score_threshold=cfg.score_threshold,
+        )
         self.batch = BatchAnalyzerEngine(self.analyzer)
         self.anonymizer = AnonymizerEngine()
         log.info("PII engine ready: model %s, entities %s", cfg.spacy_model, ", ".join(self.entities))
@@ -165,8 +198,9 @@ class PiiEngine:
         if not texts:
             return []
         try:
-            return self.batch.analyze_iterator(texts, language=self.cfg.language,
-                                               batch_size=self.cfg.batch_size, **self._kwargs())
+            return self.batch.analyze_iterator(
+                texts, language=self.cfg.language, batch_size=self.cfg.batch_size, **self._kwargs()
+            )
         except Exception:  # isolate the failing text(s)
             log.warning("PII batch analysis failed; retrying %d texts one by one", len(texts))
         out: list = []

@@ -16,8 +16,12 @@ from include.config.pii import PiiConfig
 
 #: entity type -> placeholder tag (``<EMAIL>``); others use the entity name
 TAGS = {
-    "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "US_SSN": "SSN", "IBAN_CODE": "IBAN",
-    "IP_ADDRESS": "IP_ADDRESS", "CREDIT_CARD": "CREDIT_CARD",
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "US_SSN": "SSN",
+    "IBAN_CODE": "IBAN",
+    "IP_ADDRESS": "IP_ADDRESS",
+    "CREDIT_CARD": "CREDIT_CARD",
 }
 _DIGITS_ONLY = {"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "US_NPI"}
 
@@ -68,7 +72,8 @@ def resolve_key(cfg: PiiConfig) -> bytes | None:
     if value:
         return value.encode()
     raise PseudonymKeyMissing(
-        "pii: an operator is 'pseudonym' but no pseudonym key was found (looked in: " + ", ".join(tried)
+        "pii: an operator is 'pseudonym' but no pseudonym key was found (looked in: "
+        + ", ".join(tried)
         + "); set one of them, or use another operator"
     )
 
@@ -95,8 +100,14 @@ def operator_configs(cfg: PiiConfig, entities: list[str], key: bytes | None) -> 
         if spec.type == "replace":
             return OperatorConfig("replace", {"new_value": spec.placeholder or f"<{tag(entity)}>"})
         if spec.type == "mask":
-            return OperatorConfig("mask", {"masking_char": spec.masking_char, "chars_to_mask": spec.chars_to_mask,
-                                           "from_end": spec.from_end})
+            return OperatorConfig(
+                "mask",
+                {
+                    "masking_char": spec.masking_char,
+                    "chars_to_mask": spec.chars_to_mask,
+                    "from_end": spec.from_end,
+                },
+            )
         if spec.type == "redact":
             return OperatorConfig("redact", {})
         if key is None:

@@ -34,8 +34,11 @@ class RegexRecognizer(LocalRecognizer):
         self._rules = [(re.compile(rx, self.FLAGS), score) for rx, score in self.RULES]
         self._prefilter = re.compile(self.PREFILTER) if self.PREFILTER else None
         self._cue = re.compile(self.CUE, re.I) if self.CUE else None
-        super().__init__(supported_entities=[self.ENTITY], supported_language=supported_language,
-                         context=context or list(getattr(self, "CONTEXT", [])))
+        super().__init__(
+            supported_entities=[self.ENTITY],
+            supported_language=supported_language,
+            context=context or list(getattr(self, "CONTEXT", [])),
+        )
 
     def load(self) -> None:
         pass
@@ -56,11 +59,20 @@ class RegexRecognizer(LocalRecognizer):
                 boosted = bool(self._cue and self._cue.search(text, max(0, start - self.CUE_WINDOW), start))
                 score = min(1.0, score + 0.35) if boosted else score
                 why = AnalysisExplanation(self.name, score, pattern=rx.pattern[:80])
-                out.append(RecognizerResult(self.ENTITY, start, end, score, analysis_explanation=why,
-                                            recognition_metadata={
-                                                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                                                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                                                RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: boosted}))
+                out.append(
+                    RecognizerResult(
+                        self.ENTITY,
+                        start,
+                        end,
+                        score,
+                        analysis_explanation=why,
+                        recognition_metadata={
+                            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                            RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: boosted,
+                        },
+                    )
+                )
         return EntityRecognizer.remove_duplicates(out)
 
 
@@ -100,13 +112,17 @@ class IntlPhoneRecognizer(RegexRecognizer):
 
     ENTITY = "PHONE_NUMBER"
     PREFILTER = r"\d[\d\s().\-]{5,}\d"
-    RULES = ((
-        r"(?<![\w+/.\-])(?:\+|00)?\(?\d[\d\s().\-/\u00a0]{5,24}\d"
-        r"(?:\s{0,2}(?:x|ext\.?|extension|#)\s{0,2}\d{1,6})?(?![\w\-]|\.\d)",
-        0.0,
-    ),)
-    CUE = (r"\b(?:phone|call(?:ed|ing)?|tel|telephone|mobile|cell(?:phone)?|fax|contact|reach|text|whatsapp|"
-           r"number|dial|ring|landline|no\.|#)\b")
+    RULES = (
+        (
+            r"(?<![\w+/.\-])(?:\+|00)?\(?\d[\d\s().\-/\u00a0]{5,24}\d"
+            r"(?:\s{0,2}(?:x|ext\.?|extension|#)\s{0,2}\d{1,6})?(?![\w\-]|\.\d)",
+            0.0,
+        ),
+    )
+    CUE = (
+        r"\b(?:phone|call(?:ed|ing)?|tel|telephone|mobile|cell(?:phone)?|fax|contact|reach|text|whatsapp|"
+        r"number|dial|ring|landline|no\.|#)\b"
+    )
 
     def score_match(self, text: str, match: re.Match, score: float) -> float | None:
         cand = match.group()
@@ -121,8 +137,13 @@ class IntlPhoneRecognizer(RegexRecognizer):
         if re.fullmatch(r"\d+(?:\.\d+){2,}", main) and min(map(len, main.split("."))) < 3:
             return None  # a version number or an IP address
         separated = bool(re.search(r"[\s().\-]", main))
-        if main.startswith("+") and len(digits) >= 8 or main.startswith("00") and len(digits) >= 11 \
-                and digits[2] != "0":
+        if (
+            main.startswith("+")
+            and len(digits) >= 8
+            or main.startswith("00")
+            and len(digits) >= 11
+            and digits[2] != "0"
+        ):
             return 0.75
         if _NANP.match(main):
             return 0.7 if separated else 0.35
@@ -140,8 +161,10 @@ class IntlPhoneRecognizer(RegexRecognizer):
 
 # ------------------------------------------------------------------ URLs
 
-_TLDS = ("com|org|net|edu|gov|mil|int|io|co|ai|app|dev|info|biz|me|tv|xyz|online|site|shop|blog|news|us|uk|"
-         "ca|au|nz|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|pl|pt|ie|jp|cn|in|br|mx|ru|za|kr")
+_TLDS = (
+    "com|org|net|edu|gov|mil|int|io|co|ai|app|dev|info|biz|me|tv|xyz|online|site|shop|blog|news|us|uk|"
+    "ca|au|nz|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|pl|pt|ie|jp|cn|in|br|mx|ru|za|kr"
+)
 
 
 class SchemeUrlRecognizer(RegexRecognizer):
@@ -154,8 +177,11 @@ class SchemeUrlRecognizer(RegexRecognizer):
     RULES = (
         (r"\b(?:https?|ftp)://[^\s<>\"'`)\]]+[^\s<>\"'`)\].,;:!?]", 0.6),
         (r"(?<![\w./@-])www\.[a-z0-9\-]+(?:\.[a-z0-9\-]+)+(?:/[^\s<>\"'`)\]]*[^\s<>\"'`)\].,;:!?])?", 0.6),
-        (rf"(?<![\w./@:-])[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9\-]+)*\.(?:{_TLDS})"
-         r"(?:/[^\s<>\"'`)\]]*[^\s<>\"'`)\].,;:!?])?(?![\w(@-])", 0.5),
+        (
+            rf"(?<![\w./@:-])[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9\-]+)*\.(?:{_TLDS})"
+            r"(?:/[^\s<>\"'`)\]]*[^\s<>\"'`)\].,;:!?])?(?![\w(@-])",
+            0.5,
+        ),
     )
 
 
@@ -176,8 +202,10 @@ class LuhnCardRecognizer(RegexRecognizer):
     ENTITY = "CREDIT_CARD"
     PREFILTER = r"\d(?:[ \-]?\d){11}"
     RULES = ((r"(?<![\d\-+.,/])\d{2,6}(?:[ \-]?\d{2,6}){1,6}(?![\d\-]|[.,]\d)", 0.0),)
-    CUE = (r"\b(?:card|cards|visa|master ?card|amex|american express|discover|maestro|jcb|diners|credit|debit|"
-           r"payment|pay|charged?|cc|billing)\b")
+    CUE = (
+        r"\b(?:card|cards|visa|master ?card|amex|american express|discover|maestro|jcb|diners|credit|debit|"
+        r"payment|pay|charged?|cc|billing)\b"
+    )
 
     def score_match(self, text, match, score):
         digits = re.sub(r"[ \-]", "", match.group())
@@ -190,8 +218,10 @@ class LuhnCardRecognizer(RegexRecognizer):
 
 # ------------------------------------------------------------------ dates of birth
 
-_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
-          r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
 _DATE = (
     rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}})"
     rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
@@ -232,8 +262,10 @@ _SUFFIXES = (
 _UNIT = r"(?:,?\s+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|#|Floor|Fl\.?|Room|Rm\.?)\s*[\w\-]+)?"
 _STREET = rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][A-Za-z'\-]*\.?\s+){{0,4}}(?:{_SUFFIXES})\b\.?{_UNIT}"
 _CITY_STATE_ZIP = r"\b[A-Z][A-Za-z.'\-]+(?:\s[A-Z][A-Za-z.'\-]+){0,3},\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"
-_MILITARY = (r"\b(?:(?:USNS|USNV|USS|USCGC)\s+[A-Z][a-z]+|(?:Unit|PSC)\s+\d{4},?\s+Box\s+\d{4}"
-             r"|(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5})\b")
+_MILITARY = (
+    r"\b(?:(?:USNS|USNV|USS|USCGC)\s+[A-Z][a-z]+|(?:Unit|PSC)\s+\d{4},?\s+Box\s+\d{4}"
+    r"|(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5})\b"
+)
 _PO_BOX = r"\bP\.?\s?O\.?\s+Box\s+\d+\b"
 _UK_POSTCODE = r"\b(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2})\b"
 
@@ -245,25 +277,179 @@ class StreetAddressRecognizer(RegexRecognizer):
     ENTITY = "ADDRESS"
     PREFILTER = r"\d"
     RULES = ((_STREET, 0.7), (_CITY_STATE_ZIP, 0.7), (_MILITARY, 0.7), (_PO_BOX, 0.7), (_UK_POSTCODE, 0.55))
-    CONTEXT = ["address", "live", "lives", "located", "ship", "send", "mail", "street", "home", "move", "moved"]
+    CONTEXT = [
+        "address",
+        "live",
+        "lives",
+        "located",
+        "ship",
+        "send",
+        "mail",
+        "street",
+        "home",
+        "move",
+        "moved",
+    ]
 
 
 # ------------------------------------------------------------------ person cues
 
 _TOKEN = r"\p{Lu}\p{Ll}+(?:[\-']\p{Lu}?\p{Ll}+)?"
 _NAME = rf"({_TOKEN}(?:\s+\p{{Lu}}\.)?(?:\s+(?:(?:van|de|von|der|da|di|del|le|la|bin|al)\s)?{_TOKEN}){{0,2}})"
-_NAME2 = rf"({_TOKEN}(?:\s+\p{{Lu}}\.)?(?:\s+(?:(?:van|de|von|der|da|di|del|le|la|bin|al)\s)?{_TOKEN}){{1,2}})"
-_STRONG = (r"my name is|my name's|name is|names are|name:|call me|i am called|signed|regards,|sincerely,|"
-           r"cheers,|best,|attn:?|attention:?|contact person:?|patient:?|from:|to:|cc:|according to|mr\.?|mrs\.?|ms\.?|miss|mx\.?|dr\.?|"
-           r"prof\.?|dear|hi|hello|hey|good morning|good afternoon|good evening")
-_VERBS = (r"call|ask|tell|email|e-mail|text|contact|meet|met|invite|thank|cc|ping|message|remind|hire|introduce|"
-          r"married|visit|congratulate")
-_GREET = (r"hi|hello|hey|thanks|thank you|cheers|bye|goodbye|welcome|congrats|congratulations|sorry|"
-          r"good morning|good afternoon|good evening|yes|no|ok|okay|sure")
-_SPEECH = (r"said|says|told|asked|wrote|replied|mentioned|explained|emailed|texted|called|shouted|whispered|"
-           r"added|noted|reported|approved|signed|agreed|complained|insisted|confirmed")
+_NAME2 = (
+    rf"({_TOKEN}(?:\s+\p{{Lu}}\.)?(?:\s+(?:(?:van|de|von|der|da|di|del|le|la|bin|al)\s)?{_TOKEN}){{1,2}})"
+)
+_STRONG = (
+    r"my name is|my name's|name is|names are|name:|call me|i am called|signed|regards,|sincerely,|"
+    r"cheers,|best,|attn:?|attention:?|contact person:?|patient:?|from:|to:|cc:|according to|mr\.?|mrs\.?|ms\.?|miss|mx\.?|dr\.?|"
+    r"prof\.?|dear|hi|hello|hey|good morning|good afternoon|good evening"
+)
+_VERBS = (
+    r"call|ask|tell|email|e-mail|text|contact|meet|met|invite|thank|cc|ping|message|remind|hire|introduce|"
+    r"married|visit|congratulate"
+)
+_GREET = (
+    r"hi|hello|hey|thanks|thank you|cheers|bye|goodbye|welcome|congrats|congratulations|sorry|"
+    r"good morning|good afternoon|good evening|yes|no|ok|okay|sure"
+)
+_SPEECH = (
+    r"said|says|told|asked|wrote|replied|mentioned|explained|emailed|texted|called|shouted|whispered|"
+    r"added|noted|reported|approved|signed|agreed|complained|insisted|confirmed"
+)
 _NOT_NAMES = frozenset(
-    ["There", "All", "Everyone", "Everybody", "Team", "Sir", "Madam", "Customer", "Customers", "Friend", "Friends", "Guys", "Folks", "Support", "Admin", "User", "Users", "Assistant", "Bot", "AI", "Sirs", "Colleagues", "Members", "Students", "Class", "World", "Doctor", "Professor", "Manager", "Hiring", "Recruiter", "Reader", "Readers", "Valued", "Sales", "Service", "Dear", "Hello", "Hi", "Hey", "Thanks", "Thank", "Please", "The", "This", "That", "These", "Those", "It", "Is", "Are", "Was", "I", "We", "You", "He", "She", "They", "My", "Your", "Our", "His", "Her", "Their", "Its", "What", "Who", "Why", "How", "When", "Where", "Which", "Yes", "No", "Ok", "Okay", "Sure", "Good", "Great", "Well", "Also", "And", "But", "Or", "If", "So", "Then", "Now", "Today", "Tomorrow", "Yesterday", "Here", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "Google", "Microsoft", "Apple", "Amazon", "Python", "Java", "Siri", "Alexa", "Mom", "Dad", "God", "Lord", "Christmas", "Easter", "Customer", "Client", "Mr", "Mrs", "Ms", "Dr"]
+    [
+        "There",
+        "All",
+        "Everyone",
+        "Everybody",
+        "Team",
+        "Sir",
+        "Madam",
+        "Customer",
+        "Customers",
+        "Friend",
+        "Friends",
+        "Guys",
+        "Folks",
+        "Support",
+        "Admin",
+        "User",
+        "Users",
+        "Assistant",
+        "Bot",
+        "AI",
+        "Sirs",
+        "Colleagues",
+        "Members",
+        "Students",
+        "Class",
+        "World",
+        "Doctor",
+        "Professor",
+        "Manager",
+        "Hiring",
+        "Recruiter",
+        "Reader",
+        "Readers",
+        "Valued",
+        "Sales",
+        "Service",
+        "Dear",
+        "Hello",
+        "Hi",
+        "Hey",
+        "Thanks",
+        "Thank",
+        "Please",
+        "The",
+        "This",
+        "That",
+        "These",
+        "Those",
+        "It",
+        "Is",
+        "Are",
+        "Was",
+        "I",
+        "We",
+        "You",
+        "He",
+        "She",
+        "They",
+        "My",
+        "Your",
+        "Our",
+        "His",
+        "Her",
+        "Their",
+        "Its",
+        "What",
+        "Who",
+        "Why",
+        "How",
+        "When",
+        "Where",
+        "Which",
+        "Yes",
+        "No",
+        "Ok",
+        "Okay",
+        "Sure",
+        "Good",
+        "Great",
+        "Well",
+        "Also",
+        "And",
+        "But",
+        "Or",
+        "If",
+        "So",
+        "Then",
+        "Now",
+        "Today",
+        "Tomorrow",
+        "Yesterday",
+        "Here",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Google",
+        "Microsoft",
+        "Apple",
+        "Amazon",
+        "Python",
+        "Java",
+        "Siri",
+        "Alexa",
+        "Mom",
+        "Dad",
+        "God",
+        "Lord",
+        "Christmas",
+        "Easter",
+        "Customer",
+        "Client",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+    ]
 )
 
 
@@ -289,18 +475,30 @@ class PersonCueRecognizer(RegexRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         out = super().analyze(text, entities, nlp_artifacts)
-        anchors = [(e.start_char, e.end_char) for e in getattr(nlp_artifacts, "entities", None) or []
-                   if e.label_ == "PERSON"] + [(r.start, r.end) for r in out]
+        anchors = [
+            (e.start_char, e.end_char)
+            for e in getattr(nlp_artifacts, "entities", None) or []
+            if e.label_ == "PERSON"
+        ] + [(r.start, r.end) for r in out]
         for a_start, a_end in anchors:
-            after = re.match(rf"\s+(?:and|&|or)\s+{_NAME}", text[a_end:a_end + 60])
-            before = re.search(rf"{_NAME}\s+(?:and|&|or)\s+$", text[max(0, a_start - 60):a_start])
+            after = re.match(rf"\s+(?:and|&|or)\s+{_NAME}", text[a_end : a_end + 60])
+            before = re.search(rf"{_NAME}\s+(?:and|&|or)\s+$", text[max(0, a_start - 60) : a_start])
             for m, base in ((after, a_end), (before, max(0, a_start - 60))):
                 if m and m.group(1).split()[0] not in _NOT_NAMES:
                     start, end = base + m.start(1), base + m.end(1)
                     why = AnalysisExplanation(self.name, 0.55, textual_explanation="coordinated with a name")
-                    out.append(RecognizerResult("PERSON", start, end, 0.55, analysis_explanation=why,
-                                                recognition_metadata={
-                                                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                                                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                                                    RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True}))
+                    out.append(
+                        RecognizerResult(
+                            "PERSON",
+                            start,
+                            end,
+                            0.55,
+                            analysis_explanation=why,
+                            recognition_metadata={
+                                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                                RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True,
+                            },
+                        )
+                    )
         return EntityRecognizer.remove_duplicates(out)

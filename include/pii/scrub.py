@@ -165,7 +165,9 @@ class Scrubber:
             return TextResult(text, Counter(), 0)
         try:
             results = _dedupe(results)
-            out = self.engine.anonymizer.anonymize(text=text, analyzer_results=results, operators=self.operators)
+            out = self.engine.anonymizer.anonymize(
+                text=text, analyzer_results=results, operators=self.operators
+            )
         except Exception as exc:  # noqa: BLE001 - fail closed upstream
             return exc
         # count what was found, not what was replaced: the anonymizer merges neighbours of one type
@@ -208,17 +210,27 @@ class Scrubber:
         n = sum(counts.values())
         if self.cfg.max_entities is not None and n > self.cfg.max_entities:
             out.reason, out.detail = "pii_density", f"{n} PII entities > max_entities {self.cfg.max_entities}"
-        elif (self.cfg.max_pii_share is not None and total and n >= self.cfg.share_min_entities
-              and pii_chars / total > self.cfg.max_pii_share):
+        elif (
+            self.cfg.max_pii_share is not None
+            and total
+            and n >= self.cfg.share_min_entities
+            and pii_chars / total > self.cfg.max_pii_share
+        ):
             out.reason = "pii_density"
-            out.detail = f"PII is {pii_chars / total:.0%} of the text > max_pii_share {self.cfg.max_pii_share:.0%}"
+            out.detail = (
+                f"PII is {pii_chars / total:.0%} of the text > max_pii_share {self.cfg.max_pii_share:.0%}"
+            )
         return out
 
     @staticmethod
     def _error(row: dict, where: str, exc: BaseException) -> Outcome:
         withheld = {k: (None if k in WITHHELD else v) for k, v in row.items()}
-        return Outcome(withheld, {}, "pii_error",
-                       f"analysis of {where} raised {type(exc).__name__}; text withheld (fail closed)")
+        return Outcome(
+            withheld,
+            {},
+            "pii_error",
+            f"analysis of {where} raised {type(exc).__name__}; text withheld (fail closed)",
+        )
 
 
 def _outermost(results):

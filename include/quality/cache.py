@@ -26,7 +26,9 @@ def cache_key(rubric_digest: str, model: str, content: str) -> str:
 def default_cache_uri(stage_output_uri: str) -> str:
     """``<output root>/_cache/quality_judge``: the DAG's output_uri (outside per-run staging)
     or, for a standalone job, the stage's own output folder."""
-    root = stage_output_uri.split("/_staging/", 1)[0] if "/_staging/" in stage_output_uri else stage_output_uri
+    root = (
+        stage_output_uri.split("/_staging/", 1)[0] if "/_staging/" in stage_output_uri else stage_output_uri
+    )
     return storage.join(root, "_cache", "quality_judge")
 
 

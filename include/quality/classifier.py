@@ -22,8 +22,14 @@ def classifier_input(row: dict, cfg: QualityClassifierConfig) -> str:
 def score_texts(cfg: QualityClassifierConfig, texts: list[str]) -> list[float]:
     if not texts:
         return []
-    rows = hf.logits(cfg.model_path, texts, batch_size=cfg.batch_size, max_chars=cfg.max_chars,
-                     max_length=cfg.max_length, device=cfg.device)
+    rows = hf.logits(
+        cfg.model_path,
+        texts,
+        batch_size=cfg.batch_size,
+        max_chars=cfg.max_chars,
+        max_length=cfg.max_length,
+        device=cfg.device,
+    )
     out = []
     for r in rows:
         if len(r) == 1:

@@ -67,10 +67,22 @@ class Completion:
 class ChatClient:
     """``complete(messages)`` against ``<base_url>/chat/completions``."""
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, *, max_concurrency: int = 4,
-                 max_retries: int = 4, backoff_s: float = 1.0, max_backoff_s: float = 30.0, timeout_s: float = 60.0,
-                 max_tokens: int = 400, temperature: float = 0.0, json_mode: bool = False,
-                 budget: Budget | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        max_concurrency: int = 4,
+        max_retries: int = 4,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+        timeout_s: float = 60.0,
+        max_tokens: int = 400,
+        temperature: float = 0.0,
+        json_mode: bool = False,
+        budget: Budget | None = None,
+    ):
         import httpx
 
         self.url = base_url.rstrip("/") + "/chat/completions"
@@ -82,8 +94,11 @@ class ChatClient:
         headers = {"Content-Type": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout_s),
-                                  limits=httpx.Limits(max_connections=max_concurrency))
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=max_concurrency),
+        )
         self._lock = threading.Lock()
         self.counters: Counter = Counter()
 
@@ -99,7 +114,9 @@ class ChatClient:
     def close(self) -> None:
         self._http.close()
 
-    def complete(self, messages: list[dict], budget: Budget | None = None, tally: Counter | None = None) -> Completion:
+    def complete(
+        self, messages: list[dict], budget: Budget | None = None, tally: Counter | None = None
+    ) -> Completion:
         """One chat completion; raises BudgetExhausted or JudgeRequestError.
 
         ``budget`` (default: the client's) is charged one call up front and the tokens used;
@@ -108,8 +125,13 @@ class ChatClient:
         budget = budget or self.budget
         budget.reserve()
         self._count(tally, calls=1)
-        body = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
-                "temperature": self.temperature, "stream": False}
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stream": False,
+        }
         if self.json_mode:
             body["response_format"] = {"type": "json_object"}
         with self._slots:
@@ -119,7 +141,9 @@ class ChatClient:
             text = data["choices"][0]["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError):
             self._count(tally, failures=1)
-            raise JudgeRequestError("bad_response", f"HTTP {resp.status_code}: not a chat completion") from None
+            raise JudgeRequestError(
+                "bad_response", f"HTTP {resp.status_code}: not a chat completion"
+            ) from None
         usage = data.get("usage") or {}
         out = Completion(text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
         self._count(tally, prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens)
@@ -149,8 +173,12 @@ class ChatClient:
             if attempt >= self.max_retries:
                 self._count(tally, failures=1)
                 raise JudgeRequestError("retries_exhausted", f"{problem} after {attempt + 1} attempts")
-            delay = min(self.max_backoff_s, retry_after if retry_after is not None else self.backoff_s * 2 ** attempt)
-            log.info("judge endpoint: %s; retry %d/%d in %.2fs", problem, attempt + 1, self.max_retries, delay)
+            delay = min(
+                self.max_backoff_s, retry_after if retry_after is not None else self.backoff_s * 2**attempt
+            )
+            log.info(
+                "judge endpoint: %s; retry %d/%d in %.2fs", problem, attempt + 1, self.max_retries, delay
+            )
             self._count(tally, retries=1)
             time.sleep(delay)
             attempt += 1

@@ -101,8 +101,27 @@ def _conn_url(conn) -> str | None:
 
 # ------------------------------------------------------------------ same-family bias
 
-_FAMILIES = ("llama", "qwen", "mistral", "mixtral", "gemma", "phi", "deepseek", "falcon", "gpt", "claude",
-             "olmo", "smollm", "yi", "command", "granite", "internlm", "baichuan", "chatglm", "glm")
+_FAMILIES = (
+    "llama",
+    "qwen",
+    "mistral",
+    "mixtral",
+    "gemma",
+    "phi",
+    "deepseek",
+    "falcon",
+    "gpt",
+    "claude",
+    "olmo",
+    "smollm",
+    "yi",
+    "command",
+    "granite",
+    "internlm",
+    "baichuan",
+    "chatglm",
+    "glm",
+)
 _ALIASES = {"mixtral": "mistral", "chatglm": "glm", "codellama": "llama", "vicuna": "llama"}
 
 
@@ -122,8 +141,10 @@ def model_family(name: str | None) -> str | None:
 def same_family_warning(judge_model: str | None, base_model: str | None) -> str | None:
     fam = model_family(judge_model)
     if fam and fam == model_family(base_model):
-        return (f"judge model {judge_model!r} and base model {base_model!r} are both {fam}: a judge tends to "
-                "favour its own family's style (self-preference bias); prefer a judge from another family")
+        return (
+            f"judge model {judge_model!r} and base model {base_model!r} are both {fam}: a judge tends to "
+            "favour its own family's style (self-preference bias); prefer a judge from another family"
+        )
     return None
 
 
@@ -189,13 +210,24 @@ class JudgeResult:
 class Judge:
     """Scores rows with one endpoint + rubric; thread-safe, built once per process."""
 
-    def __init__(self, cfg: JudgeConfig, endpoint: Endpoint, cache_uri: str | None, s3_endpoint: str | None = None):
+    def __init__(
+        self, cfg: JudgeConfig, endpoint: Endpoint, cache_uri: str | None, s3_endpoint: str | None = None
+    ):
         self.cfg, self.endpoint = cfg, endpoint
         self.rubric = load_rubric(cfg.rubric)
-        self.client = ChatClient(endpoint.base_url, endpoint.model, endpoint.api_key,
-                                 max_concurrency=cfg.max_concurrency, max_retries=cfg.max_retries,
-                                 backoff_s=cfg.backoff_s, max_backoff_s=cfg.max_backoff_s, timeout_s=cfg.timeout_s,
-                                 max_tokens=cfg.max_tokens, temperature=cfg.temperature, json_mode=cfg.json_mode)
+        self.client = ChatClient(
+            endpoint.base_url,
+            endpoint.model,
+            endpoint.api_key,
+            max_concurrency=cfg.max_concurrency,
+            max_retries=cfg.max_retries,
+            backoff_s=cfg.backoff_s,
+            max_backoff_s=cfg.max_backoff_s,
+            timeout_s=cfg.timeout_s,
+            max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature,
+            json_mode=cfg.json_mode,
+        )
         self.cache = VerdictCache(cache_uri, s3_endpoint) if cache_uri else None
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_concurrency, thread_name_prefix="judge")
 
@@ -214,8 +246,13 @@ class Judge:
             res.unscored, res.detail = "no_answer", "the row has no answer to judge"
             return res
         try:
-            got = self._ask(self.rubric.pointwise(conv, answer), ("pointwise", conv, answer),
-                            lambda t: parse_verdict(t, self.rubric.criteria), budget, res.tally)
+            got = self._ask(
+                self.rubric.pointwise(conv, answer),
+                ("pointwise", conv, answer),
+                lambda t: parse_verdict(t, self.rubric.criteria),
+                budget,
+                res.tally,
+            )
         except _Unscored as u:
             res.unscored, res.detail = u.reason, u.detail
             return res
@@ -229,15 +266,24 @@ class Judge:
         picks = []
         for a, b in ((chosen, rejected), (rejected, chosen)):
             try:
-                got = self._ask(self.rubric.pairwise(conv, a, b), ("pairwise", conv, a, b),
-                                lambda t: parse_preference(t), budget, tally)
+                got = self._ask(
+                    self.rubric.pairwise(conv, a, b),
+                    ("pairwise", conv, a, b),
+                    lambda t: parse_preference(t),
+                    budget,
+                    tally,
+                )
             except _Unscored as u:
                 return {"unscored": u.reason, "detail": u.detail}
             picks.append(got["value"])
         chosen_first, chosen_second = picks[0] == "A", picks[1] == "B"
         consistent = chosen_first == chosen_second
-        return {"chosen_first": picks[0], "chosen_second": picks[1], "consistent": consistent,
-                "inverted": consistent and not chosen_first}
+        return {
+            "chosen_first": picks[0],
+            "chosen_second": picks[1],
+            "consistent": consistent,
+            "inverted": consistent and not chosen_first,
+        }
 
     def _ask(self, messages: list[dict], content: tuple, parse, budget: Budget, tally: Counter) -> dict:
         """Cached value, else call (+ bounded repair re-asks); raises _Unscored."""
@@ -263,11 +309,16 @@ class Judge:
                 tally.update(parse_failures=1)
                 if attempt < self.cfg.repair_retries:
                     tally.update(repair_requests=1)
-                    convo = [*messages, {"role": "assistant", "content": out.text[:2000]},
-                             self.rubric.repair_message(error)]
+                    convo = [
+                        *messages,
+                        {"role": "assistant", "content": out.text[:2000]},
+                        self.rubric.repair_message(error),
+                    ]
                 continue
             if self.cache is not None:
-                self.cache.put(key, {"value": value, "model": self.endpoint.model, "rubric": self.rubric.digest})
+                self.cache.put(
+                    key, {"value": value, "model": self.endpoint.model, "rubric": self.rubric.digest}
+                )
             return {"value": value, "cached": False, "repaired": repaired or attempt > 0}
         raise _Unscored("unparseable", f"{error} (after {self.cfg.repair_retries + 1} answers)")
 
@@ -282,10 +333,21 @@ _JUDGES: dict[str, Judge] = {}
 _LOCK = threading.Lock()
 
 
-def get_judge(cfg: JudgeConfig, endpoint: Endpoint, cache_uri: str | None, s3_endpoint: str | None = None) -> Judge:
+def get_judge(
+    cfg: JudgeConfig, endpoint: Endpoint, cache_uri: str | None, s3_endpoint: str | None = None
+) -> Judge:
     """The process-wide judge for these settings (built on first use, reused by every task)."""
-    blob = json.dumps([cfg.model_dump(mode="json"), endpoint.base_url, endpoint.model, cache_uri, s3_endpoint,
-                       hashlib.sha256((endpoint.api_key or "").encode()).hexdigest()], sort_keys=True)
+    blob = json.dumps(
+        [
+            cfg.model_dump(mode="json"),
+            endpoint.base_url,
+            endpoint.model,
+            cache_uri,
+            s3_endpoint,
+            hashlib.sha256((endpoint.api_key or "").encode()).hexdigest(),
+        ],
+        sort_keys=True,
+    )
     key = hashlib.sha256(blob.encode()).hexdigest()
     judge = _JUDGES.get(key)
     if judge is None:

@@ -84,8 +84,11 @@ def parse_verdict(text: str, criteria: tuple[str, ...] | list[str]) -> tuple[dic
         if not isinstance(entry, dict):
             raise JudgeParseError(f"{c}: expected an object with score and why")
         score, why = entry.get("score"), entry.get("why")
-        if isinstance(score, bool) or not isinstance(score, int) and not (isinstance(score, float)
-                                                                         and score.is_integer()):
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, int)
+            and not (isinstance(score, float) and score.is_integer())
+        ):
             raise JudgeParseError(f"{c}.score: expected an integer 1-5, got {score!r}"[:200])
         if not 1 <= int(score) <= 5:
             raise JudgeParseError(f"{c}.score: {int(score)} is outside 1-5")
@@ -100,7 +103,7 @@ def parse_preference(text: str) -> tuple[str, bool]:
     obj, repaired = load_json_object(text)
     better = obj.get("better")
     if not isinstance(better, str) or better.strip().upper() not in ("A", "B"):
-        raise JudgeParseError(f"better: expected \"A\" or \"B\", got {better!r}"[:200])
+        raise JudgeParseError(f'better: expected "A" or "B", got {better!r}'[:200])
     return better.strip().upper(), repaired
 
 

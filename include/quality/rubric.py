@@ -42,9 +42,13 @@ class Rubric:
         return [{"role": "system", "content": self.system.strip()}, {"role": "user", "content": user.strip()}]
 
     def pairwise(self, conversation: str, answer_a: str, answer_b: str) -> list[dict]:
-        user = Template(self.pairwise_user).safe_substitute(conversation=conversation, answer_a=answer_a,
-                                                            answer_b=answer_b)
-        return [{"role": "system", "content": self.pairwise_system.strip()}, {"role": "user", "content": user.strip()}]
+        user = Template(self.pairwise_user).safe_substitute(
+            conversation=conversation, answer_a=answer_a, answer_b=answer_b
+        )
+        return [
+            {"role": "system", "content": self.pairwise_system.strip()},
+            {"role": "user", "content": user.strip()},
+        ]
 
     def repair_message(self, error: str) -> dict:
         return {"role": "user", "content": Template(self.repair).safe_substitute(error=error).strip()}
@@ -52,7 +56,12 @@ class Rubric:
 
 def _text(rubric: str) -> str:
     if rubric in SHIPPED:
-        return resources.files("include.quality").joinpath("prompts").joinpath(f"judge_{rubric}.yaml").read_text("utf-8")
+        return (
+            resources.files("include.quality")
+            .joinpath("prompts")
+            .joinpath(f"judge_{rubric}.yaml")
+            .read_text("utf-8")
+        )
     path = Path(rubric) if Path(rubric).is_absolute() else REPO_ROOT / rubric
     if not path.is_file():
         raise ValueError(f"rubric {rubric!r} is neither one of {', '.join(SHIPPED)} nor a file")
@@ -77,5 +86,9 @@ def load_rubric(rubric: str) -> Rubric:
         for n in needs:
             if n not in data[key]:
                 raise ValueError(f"rubric {rubric!r}: {key} must contain {n}")
-    return Rubric(name=str(data["name"]), criteria=tuple(criteria), language=str(data.get("language", "")),
-                  **{k: str(data[k]) for k in _KEYS if k not in ("name", "criteria")})
+    return Rubric(
+        name=str(data["name"]),
+        criteria=tuple(criteria),
+        language=str(data.get("language", "")),
+        **{k: str(data[k]) for k in _KEYS if k not in ("name", "criteria")},
+    )

@@ -59,7 +59,14 @@ LATEST = "latest"
 CLAIM = "_claim.json"
 VERSION_RE = re.compile(r"^v(\d+)$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-IDENTITY_KEYS = ("base_model", "base_model_revision", "base_model_hash", "dataset_content_hash", "method", "config")
+IDENTITY_KEYS = (
+    "base_model",
+    "base_model_revision",
+    "base_model_hash",
+    "dataset_content_hash",
+    "method",
+    "config",
+)
 #: uploaded with the version but left out of the content hash: they change on every run (wall time, paths)
 VOLATILE_FILES = frozenset({"metrics.json", "training_config.json", "README.md"})
 
@@ -112,7 +119,10 @@ def _is_precondition_failed(exc: Exception) -> bool:
 def _is_missing(exc: Exception) -> bool:
     resp = getattr(exc, "response", None) or {}
     code = str(resp.get("Error", {}).get("Code", ""))
-    return code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound") or resp.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+    return (
+        code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound")
+        or resp.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+    )
 
 
 def connection_settings(aws_conn_id: str | None) -> dict:
@@ -140,9 +150,13 @@ def connection_settings(aws_conn_id: str | None) -> dict:
 def connection_env(aws_conn_id: str | None) -> dict[str, str]:
     """The connection's S3 settings as the environment variables boto3 reads, for a child
     process that cannot see Airflow's connections (e.g. the local training subprocess)."""
-    names = {"endpoint_url": "AWS_ENDPOINT_URL", "region_name": "AWS_DEFAULT_REGION",
-             "aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
-             "aws_session_token": "AWS_SESSION_TOKEN"}
+    names = {
+        "endpoint_url": "AWS_ENDPOINT_URL",
+        "region_name": "AWS_DEFAULT_REGION",
+        "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+        "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+        "aws_session_token": "AWS_SESSION_TOKEN",
+    }
     return {names[k]: str(v) for k, v in connection_settings(aws_conn_id).items() if v and k in names}
 
 
@@ -154,7 +168,9 @@ def s3_client(endpoint_url: str | None = None, aws_conn_id: str | None = None):
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     kwargs.setdefault("endpoint_url", storage.endpoint_url())
-    kwargs.setdefault("region_name", os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1")
+    kwargs.setdefault(
+        "region_name", os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+    )
     if not kwargs.get("endpoint_url"):
         kwargs.pop("endpoint_url")
     return boto3.client("s3", config=Config(retries={"max_attempts": 5, "mode": "standard"}), **kwargs)
@@ -165,8 +181,9 @@ def compute_content_hash(files: dict[str, str], manifest: dict) -> str:
     identity of ``manifest`` (:data:`IDENTITY_KEYS`)."""
     identity = {k: manifest.get(k) for k in IDENTITY_KEYS}
     stable = {p: d for p, d in sorted(files.items()) if p not in VOLATILE_FILES}
-    blob = json.dumps({"files": stable, "identity": identity}, sort_keys=True,
-                      separators=(",", ":"), default=str)
+    blob = json.dumps(
+        {"files": stable, "identity": identity}, sort_keys=True, separators=(",", ":"), default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -196,7 +213,11 @@ def _list_source(source: str | Path) -> list[SourceFile]:
         for p in sorted(root.rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts:
                 with p.open("rb") as f:
-                    out.append(SourceFile(p.relative_to(root).as_posix(), str(p), p.stat().st_size, _sha256_stream(f)))
+                    out.append(
+                        SourceFile(
+                            p.relative_to(root).as_posix(), str(p), p.stat().st_size, _sha256_stream(f)
+                        )
+                    )
         return out
     out = []
     for f in storage.list_files(src):
@@ -208,8 +229,14 @@ def _list_source(source: str | Path) -> list[SourceFile]:
 class AdapterRegistry:
     """Registry rooted at ``registry_uri`` (``s3://bucket[/prefix]``)."""
 
-    def __init__(self, registry_uri: str, *, endpoint_url: str | None = None, aws_conn_id: str | None = None,
-                 client=None):
+    def __init__(
+        self,
+        registry_uri: str,
+        *,
+        endpoint_url: str | None = None,
+        aws_conn_id: str | None = None,
+        client=None,
+    ):
         parsed = urlparse(registry_uri)
         if parsed.scheme not in ("s3", "s3a") or not parsed.netloc:
             raise RegistryError(f"registry_uri must be s3://bucket[/prefix], got {registry_uri!r}")
@@ -238,9 +265,15 @@ class AdapterRegistry:
             raise
         return json.loads(obj["Body"].read()), obj.get("ETag")
 
-    def _put_json(self, key: str, obj: dict, *, if_none_match: bool = False, if_match: str | None = None) -> str:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": "application/json",
-                                  "Body": (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()}
+    def _put_json(
+        self, key: str, obj: dict, *, if_none_match: bool = False, if_match: str | None = None
+    ) -> str:
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentType": "application/json",
+            "Body": (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(),
+        }
         if if_none_match:
             kwargs["IfNoneMatch"] = "*"
         if if_match:
@@ -263,7 +296,7 @@ class AdapterRegistry:
             if token:
                 kwargs["ContinuationToken"] = token
             resp = self.s3.list_objects_v2(**kwargs)
-            out += [p["Prefix"][len(prefix):].strip("/") for p in resp.get("CommonPrefixes", [])]
+            out += [p["Prefix"][len(prefix) :].strip("/") for p in resp.get("CommonPrefixes", [])]
             if not resp.get("IsTruncated"):
                 return out
             token = resp["NextContinuationToken"]
@@ -363,7 +396,7 @@ class AdapterRegistry:
         prefix = self._key(name, f"v{version}") + "/"
         dest = Path(dest)
         for key in self._keys(prefix):
-            rel = key[len(prefix):]
+            rel = key[len(prefix) :]
             if rel == CLAIM:
                 continue
             target = dest / rel
@@ -391,8 +424,15 @@ class AdapterRegistry:
             version += 1  # a non-atomic server let another writer overwrite our claim
         raise RegistryError(f"could not allocate a version for {name} after 1000 attempts")
 
-    def register(self, name: str, source: str | Path, manifest: dict | None = None, *,
-                 aliases: tuple[str, ...] | list[str] = (), parent_version: int | None = None) -> RegisteredVersion:
+    def register(
+        self,
+        name: str,
+        source: str | Path,
+        manifest: dict | None = None,
+        *,
+        aliases: tuple[str, ...] | list[str] = (),
+        parent_version: int | None = None,
+    ) -> RegisteredVersion:
         """Upload ``source`` (local folder or s3:// prefix) as the next version of ``name``.
 
         ``manifest`` carries the lineage (base model, dataset, config, metrics, versions...);
@@ -401,8 +441,10 @@ class AdapterRegistry:
         """
         _check_name("adapter name", name)
         if aliases and gate_failed(manifest):
-            raise RegistryError(f"refusing aliases {', '.join(aliases)} for a version whose evaluation gate failed "
-                                f"({gate_reasons(manifest or {})}); register it without aliases")
+            raise RegistryError(
+                f"refusing aliases {', '.join(aliases)} for a version whose evaluation gate failed "
+                f"({gate_reasons(manifest or {})}); register it without aliases"
+            )
         files = _list_source(source)
         if not files:
             raise RegistryError(f"no files under {source}")
@@ -448,8 +490,9 @@ class AdapterRegistry:
                 allocated = [version]
                 continue
             try:
-                self._put_json(self._key(name, "index", f"{content_hash}.json"), {"version": version},
-                               if_none_match=True)
+                self._put_json(
+                    self._key(name, "index", f"{content_hash}.json"), {"version": version}, if_none_match=True
+                )
             except Exception as exc:  # noqa: BLE001
                 if not _is_precondition_failed(exc):
                     raise  # an identical concurrent registration indexed first; both versions stay valid
@@ -489,12 +532,19 @@ class AdapterRegistry:
             raise RegistryError(f"cannot alias {alias!r} to {name} v{number}: no such complete version")
         failed = gate_failed(manifest)
         if failed and not force:
-            raise RegistryError(f"refusing to point {alias!r} at {name} v{number}: its evaluation gate failed "
-                                f"({gate_reasons(manifest)}); use force to override")
+            raise RegistryError(
+                f"refusing to point {alias!r} at {name} v{number}: its evaluation gate failed "
+                f"({gate_reasons(manifest)}); use force to override"
+            )
         key = self._key(name, "aliases", f"{alias}.json")
         previous = self._get_json(key)
-        pointer = {"adapter_name": name, "alias": alias, "version": number, "updated_at": _now(),
-                   "previous_version": previous.get("version") if previous else None}
+        pointer = {
+            "adapter_name": name,
+            "alias": alias,
+            "version": number,
+            "updated_at": _now(),
+            "previous_version": previous.get("version") if previous else None,
+        }
         if failed:
             pointer["forced_despite_failed_gate"] = True
         self._put_json(key, pointer)
@@ -508,8 +558,13 @@ class AdapterRegistry:
             current, etag = self._get_json_etag(key)
             if current is not None and int(current["version"]) >= version:
                 return False
-            pointer = {"adapter_name": name, "alias": LATEST, "version": version, "updated_at": _now(),
-                       "previous_version": current.get("version") if current else None}
+            pointer = {
+                "adapter_name": name,
+                "alias": LATEST,
+                "version": version,
+                "updated_at": _now(),
+                "previous_version": current.get("version") if current else None,
+            }
             try:
                 if current is None:
                     self._put_json(key, pointer, if_none_match=True)

@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reg = AdapterRegistry(args.registry_uri, endpoint_url=args.endpoint_url, aws_conn_id=args.aws_conn_id)
         if args.command == "list":
-            out = {n: {"versions": reg.list_versions(n), "aliases": reg.aliases(n)} for n in reg.list_adapters()}
+            out = {
+                n: {"versions": reg.list_versions(n), "aliases": reg.aliases(n)} for n in reg.list_adapters()
+            }
         elif args.command == "versions":
             out = reg.list_versions(args.name)
         elif args.command == "get":

@@ -48,8 +48,23 @@ log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).with_name("chat_templates")
 DEFAULT_TEMPLATE = "llmops_chatml"
 TRAINSET_INFO = "trainset.json"
-CANONICAL_CONTENT_COLUMNS = ("id", "kind", "system", "messages", "tools", "chosen", "rejected", "label", "text")
-KINDS_FOR_METHOD = {"sft": ("sft",), "reward": ("preference",), "dpo": ("preference",), "grpo": ("sft", "preference")}
+CANONICAL_CONTENT_COLUMNS = (
+    "id",
+    "kind",
+    "system",
+    "messages",
+    "tools",
+    "chosen",
+    "rejected",
+    "label",
+    "text",
+)
+KINDS_FOR_METHOD = {
+    "sft": ("sft",),
+    "reward": ("preference",),
+    "dpo": ("preference",),
+    "grpo": ("sft", "preference"),
+}
 
 
 class DatasetError(ValueError):
@@ -74,8 +89,13 @@ def content_hash(rows: list[dict]) -> str:
     """sha256 of the canonical content (not the file layout): rows sorted by id, content columns only."""
     h = hashlib.sha256()
     for row in sorted(rows, key=lambda r: str(r.get("id"))):
-        blob = json.dumps({c: row.get(c) for c in CANONICAL_CONTENT_COLUMNS}, sort_keys=True, ensure_ascii=False,
-                          separators=(",", ":"), default=str)
+        blob = json.dumps(
+            {c: row.get(c) for c in CANONICAL_CONTENT_COLUMNS},
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            default=str,
+        )
         h.update(blob.encode())
         h.update(b"\n")
     return h.hexdigest()
@@ -117,7 +137,11 @@ def hf_message(m: dict) -> dict:
     out: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
     if m.get("tool_calls"):
         out["tool_calls"] = [
-            {"id": c.get("id"), "type": "function", "function": {"name": c["name"], "arguments": _arguments(c.get("arguments"))}}
+            {
+                "id": c.get("id"),
+                "type": "function",
+                "function": {"name": c["name"], "arguments": _arguments(c.get("arguments"))},
+            }
             for c in m["tool_calls"]
         ]
     for src, dst in (("tool_call_id", "tool_call_id"), ("name", "name"), ("reasoning", "reasoning_content")):
@@ -198,8 +222,9 @@ def split_score(row_id: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split_examples(examples: list[dict], eval_fraction: float, salt: str, min_eval_rows: int = 1
-                   ) -> tuple[list[dict], list[dict]]:
+def split_examples(
+    examples: list[dict], eval_fraction: float, salt: str, min_eval_rows: int = 1
+) -> tuple[list[dict], list[dict]]:
     """Deterministic (train, eval) split by id hash; both sorted by id.
 
     When fewer than ``min_eval_rows`` rows hash below ``eval_fraction`` (tiny sets), the
@@ -224,9 +249,17 @@ class TrainingSet:
     info: dict = field(default_factory=dict)
 
 
-def build_training_set(rows: list[dict], method: str, *, eval_fraction: float = 0.1, split_seed: str = "llmops-split-v1",
-                       min_eval_rows: int = 1, max_rows: int | None = None, source_uri: str | None = None,
-                       dataset_manifest: str | None = None) -> TrainingSet:
+def build_training_set(
+    rows: list[dict],
+    method: str,
+    *,
+    eval_fraction: float = 0.1,
+    split_seed: str = "llmops-split-v1",
+    min_eval_rows: int = 1,
+    max_rows: int | None = None,
+    source_uri: str | None = None,
+    dataset_manifest: str | None = None,
+) -> TrainingSet:
     """Canonical rows -> (train, eval) examples for ``method``; raises DatasetError if none fit."""
     if method not in KINDS_FOR_METHOD:
         raise DatasetError(f"unknown method {method!r}; methods: {', '.join(KINDS_FOR_METHOD)}")
@@ -261,8 +294,12 @@ def build_training_set(rows: list[dict], method: str, *, eval_fraction: float = 
         "train_rows": len(train),
         "eval_rows": len(evalset),
         "skipped": dict(sorted(skipped.items())),
-        "split": {"eval_fraction": eval_fraction, "split_seed": split_seed, "min_eval_rows": min_eval_rows,
-                  "by": "sha256(split_seed:id)"},
+        "split": {
+            "eval_fraction": eval_fraction,
+            "split_seed": split_seed,
+            "min_eval_rows": min_eval_rows,
+            "by": "sha256(split_seed:id)",
+        },
         "max_rows": max_rows,
         "train_ids_hash": hashlib.sha256("\n".join(e["id"] for e in train).encode()).hexdigest()[:16],
         "eval_ids_hash": hashlib.sha256("\n".join(e["id"] for e in evalset).encode()).hexdigest()[:16],
@@ -298,18 +335,29 @@ def load_training_set(uri: str, s3_endpoint: str | None = None) -> TrainingSet:
     return TrainingSet(read("train.jsonl"), read("eval.jsonl"), info)
 
 
-def prepare_training_set(dataset_uri: str, method: str, data_cfg, s3_endpoint: str | None = None) -> TrainingSet:
+def prepare_training_set(
+    dataset_uri: str, method: str, data_cfg, s3_endpoint: str | None = None
+) -> TrainingSet:
     """A built training set at ``dataset_uri``, or one built now from canonical Parquet there."""
     if is_training_set(dataset_uri, s3_endpoint):
         ts = load_training_set(dataset_uri, s3_endpoint)
-        if ts.info.get("method") not in (method, None) and KINDS_FOR_METHOD.get(ts.info.get("method")) != KINDS_FOR_METHOD[method]:
-            raise DatasetError(f"training set at {dataset_uri} was built for method={ts.info.get('method')}, "
-                               f"not {method}")
+        if (
+            ts.info.get("method") not in (method, None)
+            and KINDS_FOR_METHOD.get(ts.info.get("method")) != KINDS_FOR_METHOD[method]
+        ):
+            raise DatasetError(
+                f"training set at {dataset_uri} was built for method={ts.info.get('method')}, not {method}"
+            )
         return ts
     rows = read_canonical(dataset_uri, s3_endpoint)
     return build_training_set(
-        rows, method, eval_fraction=data_cfg.eval_fraction, split_seed=data_cfg.split_seed,
-        min_eval_rows=data_cfg.min_eval_rows, max_rows=data_cfg.max_rows, source_uri=dataset_uri,
+        rows,
+        method,
+        eval_fraction=data_cfg.eval_fraction,
+        split_seed=data_cfg.split_seed,
+        min_eval_rows=data_cfg.min_eval_rows,
+        max_rows=data_cfg.max_rows,
+        source_uri=dataset_uri,
         dataset_manifest=find_dataset_manifest(dataset_uri, s3_endpoint),
     )
 
@@ -339,8 +387,10 @@ def load_named_template(name: str) -> str:
     path = Path(trl.__file__).with_name("chat_templates") / f"{name}.jinja"
     if path.exists():
         return path.read_text()
-    raise DatasetError(f"unknown chat template {name!r}; names: {', '.join(template_names())}, "
-                       "or give an inline Jinja template")
+    raise DatasetError(
+        f"unknown chat template {name!r}; names: {', '.join(template_names())}, "
+        "or give an inline Jinja template"
+    )
 
 
 def has_generation_markers(template: str) -> bool:
@@ -390,14 +440,20 @@ def template_hash(template: str) -> str:
     return hashlib.sha256(template.encode()).hexdigest()[:16]
 
 
-def tokenize_sft(example: dict, tokenizer, template: str, max_length: int, assistant_only_loss: bool = True) -> dict:
+def tokenize_sft(
+    example: dict, tokenizer, template: str, max_length: int, assistant_only_loss: bool = True
+) -> dict:
     """``input_ids`` and ``labels`` for one SFT example; labels are -100 outside assistant turns.
 
     Truncation keeps the start (like trl's ``keep_start``).
     """
     out = tokenizer.apply_chat_template(
-        example["messages"], tools=example.get("tools") or None, chat_template=template, tokenize=True,
-        return_dict=True, return_assistant_tokens_mask=assistant_only_loss,
+        example["messages"],
+        tools=example.get("tools") or None,
+        chat_template=template,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=assistant_only_loss,
     )
     ids = list(out["input_ids"])
     if assistant_only_loss:
@@ -408,7 +464,9 @@ def tokenize_sft(example: dict, tokenizer, template: str, max_length: int, assis
     return {"input_ids": ids[:max_length], "labels": labels[:max_length], "full_length": len(ids)}
 
 
-def tokenized_sft_dataset(examples: list[dict], tokenizer, template: str, max_length: int, assistant_only_loss: bool):
+def tokenized_sft_dataset(
+    examples: list[dict], tokenizer, template: str, max_length: int, assistant_only_loss: bool
+):
     """A ``datasets.Dataset`` of input_ids/labels plus token statistics.
 
     Examples left with no trained token (e.g. the answer truncated away) are dropped and counted.
@@ -427,20 +485,35 @@ def tokenized_sft_dataset(examples: list[dict], tokenizer, template: str, max_le
         total += len(tok["input_ids"])
         trained += n_trained
         rows.append({"input_ids": tok["input_ids"], "labels": tok["labels"]})
-    stats = {"examples": len(rows), "dropped_no_trained_tokens": dropped, "truncated": truncated,
-             "tokens_total": total, "tokens_trained": trained,
-             "pct_tokens_trained": round(100.0 * trained / total, 2) if total else 0.0}
+    stats = {
+        "examples": len(rows),
+        "dropped_no_trained_tokens": dropped,
+        "truncated": truncated,
+        "tokens_total": total,
+        "tokens_trained": trained,
+        "pct_tokens_trained": round(100.0 * trained / total, 2) if total else 0.0,
+    }
     if not rows:
         raise DatasetError(f"no SFT example has a trained token within max_length={max_length}")
     return Dataset.from_list(rows), stats
 
 
 def _token_len(msgs: list[dict], tokenizer, template: str, tools, add_generation_prompt: bool) -> int:
-    return len(tokenizer.apply_chat_template(msgs, tools=tools, chat_template=template, tokenize=True,
-                                             return_dict=True, add_generation_prompt=add_generation_prompt)["input_ids"])
+    return len(
+        tokenizer.apply_chat_template(
+            msgs,
+            tools=tools,
+            chat_template=template,
+            tokenize=True,
+            return_dict=True,
+            add_generation_prompt=add_generation_prompt,
+        )["input_ids"]
+    )
 
 
-def fit_prompt(prompt: list[dict], tokenizer, template: str, budget: int, tools=None) -> tuple[list[dict], bool]:
+def fit_prompt(
+    prompt: list[dict], tokenizer, template: str, budget: int, tools=None
+) -> tuple[list[dict], bool]:
     """Drop the oldest non-system turns until the rendered prompt fits ``budget`` tokens.
 
     The system turn and the last turn are always kept. Returns the prompt and whether it
@@ -474,10 +547,16 @@ def _flat_message(m: dict) -> dict:
     out = {"role": m["role"], "content": m.get("content") or ""}
     if m.get("tool_calls"):
         out["tool_calls"] = [
-            {"id": c.get("id"), "type": "function",
-             "function": {"name": c["function"]["name"],
-                          "arguments": c["function"]["arguments"] if isinstance(c["function"]["arguments"], str)
-                          else json.dumps(c["function"]["arguments"], ensure_ascii=False)}}
+            {
+                "id": c.get("id"),
+                "type": "function",
+                "function": {
+                    "name": c["function"]["name"],
+                    "arguments": c["function"]["arguments"]
+                    if isinstance(c["function"]["arguments"], str)
+                    else json.dumps(c["function"]["arguments"], ensure_ascii=False),
+                },
+            }
             for c in m["tool_calls"]
         ]
     if m.get("tool_call_id"):
@@ -485,13 +564,21 @@ def _flat_message(m: dict) -> dict:
     return out
 
 
-def completion_ids(prompt: list[dict], completion: list[dict], tokenizer, template: str, tools=None
-                   ) -> tuple[list[int], list[int]]:
+def completion_ids(
+    prompt: list[dict], completion: list[dict], tokenizer, template: str, tools=None
+) -> tuple[list[int], list[int]]:
     """Token ids of the prompt (with generation prompt) and of the completion after it."""
-    p = tokenizer.apply_chat_template(prompt, tools=tools, chat_template=template, tokenize=True, return_dict=True,
-                                      add_generation_prompt=True)["input_ids"]
-    full = tokenizer.apply_chat_template(prompt + completion, tools=tools, chat_template=template, tokenize=True,
-                                         return_dict=True)["input_ids"]
+    p = tokenizer.apply_chat_template(
+        prompt,
+        tools=tools,
+        chat_template=template,
+        tokenize=True,
+        return_dict=True,
+        add_generation_prompt=True,
+    )["input_ids"]
+    full = tokenizer.apply_chat_template(
+        prompt + completion, tools=tools, chat_template=template, tokenize=True, return_dict=True
+    )["input_ids"]
     n = 0
     while n < min(len(p), len(full)) and p[n] == full[n]:
         n += 1
@@ -518,7 +605,9 @@ def tokenized_reward_dataset(examples: list[dict], tokenizer, template: str, max
         p, c = completion_ids(ex["prompt"], ex["chosen"], tokenizer, template, tools)
         _, r = completion_ids(ex["prompt"], ex["rejected"], tokenizer, template, tools)
         truncated += (len(p) + max(len(c), len(r))) > max_length
-        rows.append({"chosen_ids": truncate_pair(p, c, max_length), "rejected_ids": truncate_pair(p, r, max_length)})
+        rows.append(
+            {"chosen_ids": truncate_pair(p, c, max_length), "rejected_ids": truncate_pair(p, r, max_length)}
+        )
     if not rows:
         raise DatasetError("no preference pairs to train the reward model on")
     return Dataset.from_list(rows), {"examples": len(rows), "truncated": truncated}

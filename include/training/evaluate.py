@@ -26,8 +26,11 @@ from pathlib import Path
 
 from include import storage
 
-WEIGHT_SETS = (("adapter_config.json", "adapter_model.safetensors"), ("config.json", "model.safetensors"),
-               ("config.json", "model.safetensors.index.json"))
+WEIGHT_SETS = (
+    ("adapter_config.json", "adapter_model.safetensors"),
+    ("config.json", "model.safetensors"),
+    ("config.json", "model.safetensors.index.json"),
+)
 
 
 class GateFailed(RuntimeError):
@@ -45,7 +48,9 @@ def check_outputs(model_uri: str) -> dict:
     if not ({"tokenizer.json", "tokenizer_config.json"} & files):
         missing.append("tokenizer (tokenizer.json / tokenizer_config.json)")
     if not any(set(ws) <= files for ws in WEIGHT_SETS):
-        missing.append("weights (adapter_config.json + adapter_model.safetensors, or config.json + model.safetensors)")
+        missing.append(
+            "weights (adapter_config.json + adapter_model.safetensors, or config.json + model.safetensors)"
+        )
     if missing:
         raise GateFailed(f"training output at {model_uri} is incomplete: missing {', '.join(missing)}")
     kind = "adapter" if "adapter_config.json" in files else "full_model"
@@ -64,13 +69,28 @@ def apply_gate(metrics: dict, gate, method: str) -> dict:
         checks.append({"check": name, "value": value, "op": op, "threshold": threshold, "passed": bool(ok)})
 
     if gate.require_finite_metrics:
-        keys = [k for k in ("train_loss", "eval_loss", "base_eval_loss", "reward_mean") if metrics.get(k) is not None]
+        keys = [
+            k
+            for k in ("train_loss", "eval_loss", "base_eval_loss", "reward_mean")
+            if metrics.get(k) is not None
+        ]
         bad = [k for k in keys if not _finite(metrics[k])]
-        checks.append({"check": "finite_metrics", "value": bad or keys, "op": "all finite", "threshold": None,
-                       "passed": not bad and _finite(metrics.get("train_loss"))})
+        checks.append(
+            {
+                "check": "finite_metrics",
+                "value": bad or keys,
+                "op": "all finite",
+                "threshold": None,
+                "passed": not bad and _finite(metrics.get("train_loss")),
+            }
+        )
     if method == "sft" and metrics.get("eval_loss") is not None and metrics.get("base_eval_loss"):
-        check("eval_loss / base_eval_loss", metrics["eval_loss"] / metrics["base_eval_loss"], "<=",
-              gate.max_eval_loss_ratio)
+        check(
+            "eval_loss / base_eval_loss",
+            metrics["eval_loss"] / metrics["base_eval_loss"],
+            "<=",
+            gate.max_eval_loss_ratio,
+        )
     elif method == "dpo" and metrics.get("eval_loss") is not None:
         check("eval_loss / ln(2)", metrics["eval_loss"] / math.log(2), "<=", gate.max_eval_loss_ratio)
     elif method == "reward" and metrics.get("eval_accuracy") is not None:
@@ -78,19 +98,49 @@ def apply_gate(metrics: dict, gate, method: str) -> dict:
     if gate.compare_to_production:
         prod = metrics.get("production_eval_loss")
         if prod and metrics.get("eval_loss") is not None:
-            check(f"eval_loss / production v{metrics.get('production_version')} eval_loss",
-                  metrics["eval_loss"] / prod, "<=", gate.max_eval_loss_ratio_vs_production)
+            check(
+                f"eval_loss / production v{metrics.get('production_version')} eval_loss",
+                metrics["eval_loss"] / prod,
+                "<=",
+                gate.max_eval_loss_ratio_vs_production,
+            )
         else:
-            checks.append({"check": "eval_loss vs production", "value": None, "op": "<=",
-                           "threshold": gate.max_eval_loss_ratio_vs_production, "passed": True, "skipped": True,
-                           "reason": metrics.get("production_check") or "no production evaluation"})
+            checks.append(
+                {
+                    "check": "eval_loss vs production",
+                    "value": None,
+                    "op": "<=",
+                    "threshold": gate.max_eval_loss_ratio_vs_production,
+                    "passed": True,
+                    "skipped": True,
+                    "reason": metrics.get("production_check") or "no production evaluation",
+                }
+            )
     passed = all(c["passed"] for c in checks) if gate.enabled else True
-    reasons = [f"{c['check']}={c['value']} (needs {c['op']} {c['threshold']})" for c in checks if not c["passed"]]
-    compared = {k: metrics.get(k) for k in ("eval_loss", "eval_perplexity", "base_eval_loss", "base_eval_perplexity",
-                                            "production_eval_loss", "production_eval_perplexity",
-                                            "production_version") if metrics.get(k) is not None}
-    return {"enabled": gate.enabled, "passed": passed, "status": "passed" if passed else "failed",
-            "reasons": reasons if gate.enabled else [], "checks": checks, "compared": compared}
+    reasons = [
+        f"{c['check']}={c['value']} (needs {c['op']} {c['threshold']})" for c in checks if not c["passed"]
+    ]
+    compared = {
+        k: metrics.get(k)
+        for k in (
+            "eval_loss",
+            "eval_perplexity",
+            "base_eval_loss",
+            "base_eval_perplexity",
+            "production_eval_loss",
+            "production_eval_perplexity",
+            "production_version",
+        )
+        if metrics.get(k) is not None
+    }
+    return {
+        "enabled": gate.enabled,
+        "passed": passed,
+        "status": "passed" if passed else "failed",
+        "reasons": reasons if gate.enabled else [],
+        "checks": checks,
+        "compared": compared,
+    }
 
 
 def _sha256_file(path: Path) -> str:
@@ -101,7 +151,9 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def base_model_fingerprint(base_model: str, revision: str | None = None, max_hash_bytes: int = 2 << 30) -> dict:
+def base_model_fingerprint(
+    base_model: str, revision: str | None = None, max_hash_bytes: int = 2 << 30
+) -> dict:
     """Identity of the base model: hub commit for hub ids, a content hash for local folders.
 
     Local folders: sha256 over config.json, tokenizer files and weight files (weights over
@@ -119,7 +171,11 @@ def base_model_fingerprint(base_model: str, revision: str | None = None, max_has
                 h.update(f"{p.name}:{p.stat().st_size}\n".encode())
             elif p.suffix in (".json", ".safetensors", ".bin", ".model", ".jinja", ".txt"):
                 h.update(f"{p.name}:{_sha256_file(p)}\n".encode())
-        return {"base_model_hash": h.hexdigest(), "base_model_revision": revision, "weights_hashed": hash_weights}
+        return {
+            "base_model_hash": h.hexdigest(),
+            "base_model_revision": revision,
+            "weights_hashed": hash_weights,
+        }
     commit = None
     try:
         from transformers import AutoConfig
@@ -130,8 +186,18 @@ def base_model_fingerprint(base_model: str, revision: str | None = None, max_has
     return {"base_model_hash": commit, "base_model_revision": revision or commit, "weights_hashed": None}
 
 
-def lineage_manifest(*, cfg_dict: dict, config_hash: str, trainset_info: dict, metrics: dict, evaluation: dict,
-                     model_uri: str, base: dict, tokenizer_hash: str | None, run_id: str | None = None) -> dict:
+def lineage_manifest(
+    *,
+    cfg_dict: dict,
+    config_hash: str,
+    trainset_info: dict,
+    metrics: dict,
+    evaluation: dict,
+    model_uri: str,
+    base: dict,
+    tokenizer_hash: str | None,
+    run_id: str | None = None,
+) -> dict:
     """What the registry records with a version (it adds version, files, content hash, created_at, parent)."""
     resolved = metrics.get("resolved", {})
     return {
@@ -144,8 +210,10 @@ def lineage_manifest(*, cfg_dict: dict, config_hash: str, trainset_info: dict, m
         "dataset_uri": trainset_info.get("source_uri"),
         "dataset_manifest_uri": trainset_info.get("dataset_manifest"),
         "dataset_content_hash": trainset_info.get("dataset_content_hash"),
-        "trainset": {k: trainset_info.get(k) for k in ("train_rows", "eval_rows", "split", "train_ids_hash",
-                                                       "eval_ids_hash", "skipped")},
+        "trainset": {
+            k: trainset_info.get(k)
+            for k in ("train_rows", "eval_rows", "split", "train_ids_hash", "eval_ids_hash", "skipped")
+        },
         "method": cfg_dict["method"],
         "peft": cfg_dict["peft"],
         "config": cfg_dict,
@@ -164,7 +232,9 @@ def tokenizer_hash(model_uri: str) -> str | None:
     for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
         uri = storage.join(model_uri, name)
         if storage.exists(uri):
-            h.update(name.encode() + b":" + hashlib.sha256(storage.read_bytes(uri)).hexdigest().encode() + b"\n")
+            h.update(
+                name.encode() + b":" + hashlib.sha256(storage.read_bytes(uri)).hexdigest().encode() + b"\n"
+            )
             found = True
     return h.hexdigest() if found else None
 

@@ -220,7 +220,9 @@ def load_model(cfg: TrainingConfig, *, sequence_classification: bool = False, pa
         from peft import prepare_model_for_kbit_training
 
         keep_4bit_layout_trainable(model)
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.train.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.train.gradient_checkpointing
+        )
     return model
 
 
@@ -285,8 +287,9 @@ class RewardModelScorer:
 
     def _text(self, prompt, completion) -> str:
         if isinstance(prompt, list):
-            msgs = list(prompt) + (completion if isinstance(completion, list)
-                                   else [{"role": "assistant", "content": completion}])
+            msgs = list(prompt) + (
+                completion if isinstance(completion, list) else [{"role": "assistant", "content": completion}]
+            )
             return self.tokenizer.apply_chat_template(msgs, tokenize=False)
         return f"{prompt}{completion}"
 
@@ -298,8 +301,14 @@ class RewardModelScorer:
         device = next(self.model.parameters()).device
         for i in range(0, len(texts), self.batch_size):
             batch = texts[i : i + self.batch_size]
-            enc = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=True,
-                                 max_length=self.max_length, add_special_tokens=False)
+            enc = self.tokenizer(
+                batch,
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                add_special_tokens=False,
+            )
             enc = {k: v.to(device) for k, v in enc.items()}
             with torch.inference_mode():
                 logits = self.model(**enc).logits[:, 0]
@@ -342,9 +351,15 @@ def common_args(cfg: TrainingConfig, output_dir: str, has_eval: bool) -> dict:
     }
     if cfg.peft != "none" and t.gradient_checkpointing:
         args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
-    if t.checkpoint_dir:  # resumable: the trainer writes checkpoint-<step>/ there (train.py resumes from the newest)
-        args.update(output_dir=t.checkpoint_dir, save_strategy="steps", save_steps=t.save_steps,
-                    save_total_limit=t.save_total_limit)
+    if (
+        t.checkpoint_dir
+    ):  # resumable: the trainer writes checkpoint-<step>/ there (train.py resumes from the newest)
+        args.update(
+            output_dir=t.checkpoint_dir,
+            save_strategy="steps",
+            save_steps=t.save_steps,
+            save_total_limit=t.save_total_limit,
+        )
     return args
 
 
@@ -355,7 +370,10 @@ def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, work
         tokenizer, cfg.data.chat_template, cfg.data.assistant_only_loss and cfg.method == "sft"
     )
     tokenizer.chat_template = template
-    facts: dict[str, Any] = {"chat_template_source": template_source, "chat_template_hash": ds.template_hash(template)}
+    facts: dict[str, Any] = {
+        "chat_template_source": template_source,
+        "chat_template_hash": ds.template_hash(template),
+    }
     has_eval = bool(ts.eval)
     peft_cfg = None
     kwargs = common_args(cfg, output_dir, has_eval)
@@ -363,21 +381,35 @@ def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, work
     if cfg.method == "sft":
         from trl import SFTConfig, SFTTrainer
 
-        train_ds, stats = ds.tokenized_sft_dataset(ts.train, tokenizer, template, cfg.data.max_length,
-                                                   cfg.data.assistant_only_loss)
+        train_ds, stats = ds.tokenized_sft_dataset(
+            ts.train, tokenizer, template, cfg.data.max_length, cfg.data.assistant_only_loss
+        )
         eval_ds = None
         if has_eval:
-            eval_ds, eval_stats = ds.tokenized_sft_dataset(ts.eval, tokenizer, template, cfg.data.max_length,
-                                                           cfg.data.assistant_only_loss)
+            eval_ds, eval_stats = ds.tokenized_sft_dataset(
+                ts.eval, tokenizer, template, cfg.data.max_length, cfg.data.assistant_only_loss
+            )
             facts["eval_tokens"] = eval_stats
         facts["train_tokens"] = stats
         model = load_model(cfg)
         if cfg.peft != "none":
             peft_cfg = lora_config(cfg)
-        args = SFTConfig(**kwargs, max_length=cfg.data.max_length, assistant_only_loss=False, packing=False,
-                         completion_only_loss=False)
-        trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                             processing_class=tokenizer, peft_config=peft_cfg, callbacks=list(callbacks))
+        args = SFTConfig(
+            **kwargs,
+            max_length=cfg.data.max_length,
+            assistant_only_loss=False,
+            packing=False,
+            completion_only_loss=False,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=tokenizer,
+            peft_config=peft_cfg,
+            callbacks=list(callbacks),
+        )
         return trainer, tokenizer, facts
 
     if cfg.method == "reward":
@@ -385,16 +417,30 @@ def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, work
 
         ts_fit = _fit_prompts(ts, tokenizer, template, cfg.data.max_prompt_length, facts)
         train_ds, stats = ds.tokenized_reward_dataset(ts_fit.train, tokenizer, template, cfg.data.max_length)
-        eval_ds = ds.tokenized_reward_dataset(ts_fit.eval, tokenizer, template, cfg.data.max_length)[0] if ts_fit.eval else None
+        eval_ds = (
+            ds.tokenized_reward_dataset(ts_fit.eval, tokenizer, template, cfg.data.max_length)[0]
+            if ts_fit.eval
+            else None
+        )
         facts["train_pairs"] = stats
         model = load_model(cfg, sequence_classification=True)
         model.config.pad_token_id = tokenizer.pad_token_id
         if cfg.peft != "none":
             peft_cfg = lora_config(cfg, task_type="SEQ_CLS")
-        args = RewardConfig(**kwargs, max_length=cfg.data.max_length,
-                            center_rewards_coefficient=cfg.reward.center_rewards_coefficient)
-        trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                                processing_class=tokenizer, peft_config=peft_cfg, callbacks=list(callbacks))
+        args = RewardConfig(
+            **kwargs,
+            max_length=cfg.data.max_length,
+            center_rewards_coefficient=cfg.reward.center_rewards_coefficient,
+        )
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=tokenizer,
+            peft_config=peft_cfg,
+            callbacks=list(callbacks),
+        )
         return trainer, tokenizer, facts
 
     from datasets import Dataset
@@ -415,17 +461,32 @@ def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, work
             ref_model = load_model(cfg, path=_local_model_path(ref_path, workdir))
             ref_model.eval()
             facts["reference"] = f"explicit reference model: {ref_path}"
-        args = DPOConfig(**kwargs, max_length=cfg.data.max_length, beta=cfg.dpo.beta, loss_type=[cfg.dpo.loss_type],
-                         label_smoothing=cfg.dpo.label_smoothing)
-        trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                             processing_class=tokenizer, peft_config=peft_cfg, callbacks=list(callbacks))
+        args = DPOConfig(
+            **kwargs,
+            max_length=cfg.data.max_length,
+            beta=cfg.dpo.beta,
+            loss_type=[cfg.dpo.loss_type],
+            label_smoothing=cfg.dpo.label_smoothing,
+        )
+        trainer = DPOTrainer(
+            model=model,
+            ref_model=ref_model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=tokenizer,
+            peft_config=peft_cfg,
+            callbacks=list(callbacks),
+        )
         return trainer, tokenizer, facts
 
     # grpo / rloo
     g = cfg.grpo
     kept, dropped = [], 0
     for e in ts.train:
-        prompt, fits = ds.fit_prompt(e["prompt"], tokenizer, template, cfg.data.max_prompt_length, e.get("tools"))
+        prompt, fits = ds.fit_prompt(
+            e["prompt"], tokenizer, template, cfg.data.max_prompt_length, e.get("tools")
+        )
         if fits:
             kept.append({**e, "prompt": prompt})
         else:
@@ -442,9 +503,15 @@ def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, work
         peft_cfg = lora_config(cfg)
     batch = cfg.train.per_device_train_batch_size
     gen_batch = math.lcm(batch, g.num_generations)
-    rl_kwargs = dict(kwargs, eval_strategy="no", num_generations=g.num_generations,
-                     max_completion_length=g.max_completion_length, temperature=g.temperature, beta=g.beta,
-                     generation_batch_size=gen_batch)
+    rl_kwargs = dict(
+        kwargs,
+        eval_strategy="no",
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        temperature=g.temperature,
+        beta=g.beta,
+        generation_batch_size=gen_batch,
+    )
     if g.algorithm == "rloo":
         from trl import RLOOConfig, RLOOTrainer
 
@@ -453,8 +520,15 @@ def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, work
         from trl import GRPOConfig, GRPOTrainer
 
         args, cls = GRPOConfig(**rl_kwargs), GRPOTrainer
-    trainer = cls(model=model, reward_funcs=[scorer], args=args, train_dataset=train_ds, processing_class=tokenizer,
-                  peft_config=peft_cfg, callbacks=list(callbacks))
+    trainer = cls(
+        model=model,
+        reward_funcs=[scorer],
+        args=args,
+        train_dataset=train_ds,
+        processing_class=tokenizer,
+        peft_config=peft_cfg,
+        callbacks=list(callbacks),
+    )
     return trainer, tokenizer, facts
 
 

@@ -56,18 +56,25 @@ def peak_memory() -> dict:
         import torch
 
         if torch.cuda.is_available():
-            return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated()),
-                    "peak_memory_source": "torch.cuda.max_memory_allocated",
-                    "device": torch.cuda.get_device_name(0)}
+            return {
+                "peak_memory_bytes": int(torch.cuda.max_memory_allocated()),
+                "peak_memory_source": "torch.cuda.max_memory_allocated",
+                "device": torch.cuda.get_device_name(0),
+            }
     except ImportError:  # pragma: no cover
         pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_bytes = rss if sys.platform == "darwin" else rss * 1024
-    return {"peak_memory_bytes": int(rss_bytes), "peak_memory_source": "ru_maxrss (CPU process peak RSS)",
-            "device": "cpu"}
+    return {
+        "peak_memory_bytes": int(rss_bytes),
+        "peak_memory_source": "ru_maxrss (CPU process peak RSS)",
+        "device": "cpu",
+    }
 
 
-def method_metrics(method: str, base_eval: dict | None, final_eval: dict | None, log_history: list[dict]) -> dict:
+def method_metrics(
+    method: str, base_eval: dict | None, final_eval: dict | None, log_history: list[dict]
+) -> dict:
     base_eval, final_eval = base_eval or {}, final_eval or {}
     out: dict[str, Any] = {
         "eval_loss": _finite(final_eval.get("eval_loss")),
@@ -85,7 +92,9 @@ def method_metrics(method: str, base_eval: dict | None, final_eval: dict | None,
         out["eval_rewards_accuracies"] = _finite(final_eval.get("eval_rewards/accuracies"))
         out["eval_rewards_margins"] = _finite(final_eval.get("eval_rewards/margins"))
     if method == "grpo":
-        rewards = [float(e["reward"]) for e in log_history if "reward" in e and _finite(e["reward"]) is not None]
+        rewards = [
+            float(e["reward"]) for e in log_history if "reward" in e and _finite(e["reward"]) is not None
+        ]
         out["reward_first_step"] = rewards[0] if rewards else None
         out["reward_last_step"] = rewards[-1] if rewards else None
         out["reward_mean"] = sum(rewards) / len(rewards) if rewards else None

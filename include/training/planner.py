@@ -65,8 +65,12 @@ MIB = 1024**2
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 #: bytes of optimizer state per trainable parameter
 OPTIMIZER_STATE_BYTES = {
-    "adamw_torch": 8, "adamw_torch_fused": 8, "paged_adamw_32bit": 8,
-    "adamw_bnb_8bit": 2, "adamw_8bit": 2, "paged_adamw_8bit": 2,
+    "adamw_torch": 8,
+    "adamw_torch_fused": 8,
+    "paged_adamw_32bit": 8,
+    "adamw_bnb_8bit": 2,
+    "adamw_8bit": 2,
+    "paged_adamw_8bit": 2,
     "adafactor": 0.5,  # factored second moment, no first moment (HF default): well under 1 B/param
     "sgd": 0,  # transformers' sgd has no momentum by default
 }
@@ -222,7 +226,9 @@ class MemoryEstimate:
         return float(sum(self.components.values()))
 
     def gb(self) -> dict[str, float]:
-        return {k: round(v / GB, 3) for k, v in self.components.items()} | {"total": round(self.total / GB, 3)}
+        return {k: round(v / GB, 3) for k, v in self.components.items()} | {
+            "total": round(self.total / GB, 3)
+        }
 
 
 def lora_trainable(shape: ModelShape, r: int, targets) -> tuple[int, list[tuple[int, int, int]]]:
@@ -232,16 +238,26 @@ def lora_trainable(shape: ModelShape, r: int, targets) -> tuple[int, list[tuple[
     unknown = [n for n in names if n not in shapes and n in LINEAR_NAMES]
     sized = [shapes[n] for n in names if n in shapes]
     if not sized:
-        raise PlanError(f"cannot size LoRA targets {names} for model_type={shape.model_type}: known modules "
-                        f"{', '.join(shapes)}")
+        raise PlanError(
+            f"cannot size LoRA targets {names} for model_type={shape.model_type}: known modules "
+            f"{', '.join(shapes)}"
+        )
     if unknown:
         raise PlanError(f"LoRA targets {unknown} do not exist in model_type={shape.model_type}")
     total = sum(r * (a + b) * n for a, b, n in sized) * shape.num_layers
     return total, sized
 
 
-def static_bytes(total: int, linear: int, trainable: int, *, peft: str, weights_dtype: str = "bfloat16",
-                 optimizer: str = "adamw_torch", double_quant: bool = True) -> dict[str, float]:
+def static_bytes(
+    total: int,
+    linear: int,
+    trainable: int,
+    *,
+    peft: str,
+    weights_dtype: str = "bfloat16",
+    optimizer: str = "adamw_torch",
+    double_quant: bool = True,
+) -> dict[str, float]:
     """Weights, adapter, gradients and optimizer states (bytes) from parameter counts."""
     if optimizer not in OPTIMIZER_STATE_BYTES:
         raise PlanError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZER_STATE_BYTES)}")
@@ -262,8 +278,14 @@ def static_bytes(total: int, linear: int, trainable: int, *, peft: str, weights_
     return out
 
 
-def activation_bytes(shape: ModelShape, inp: PlanInputs, sequences: int, seq_len: int, lm_head: bool = True,
-                     targeted: list[tuple[int, int, int]] | None = None) -> dict[str, float]:
+def activation_bytes(
+    shape: ModelShape,
+    inp: PlanInputs,
+    sequences: int,
+    seq_len: int,
+    lm_head: bool = True,
+    targeted: list[tuple[int, int, int]] | None = None,
+) -> dict[str, float]:
     a = DTYPE_BYTES[inp.compute_dtype]
     h, q, kv, i = shape.hidden_size, shape.q_dim, shape.kv_dim, shape.intermediate_size
     i_active = i * max(1, shape.experts_per_token)
@@ -287,8 +309,10 @@ def estimate(shape: ModelShape, inp: PlanInputs, total_params: int | None = None
     notes: list[str] = []
     total = counts["total"]
     if total_params and abs(total_params - total) > 0.01 * total:
-        notes.append(f"analytic parameter count {total:,} differs from the exact count {total_params:,}; "
-                     "using the exact count (difference attributed to non-linear parameters)")
+        notes.append(
+            f"analytic parameter count {total:,} differs from the exact count {total_params:,}; "
+            "using the exact count (difference attributed to non-linear parameters)"
+        )
         total = total_params
     linear = counts["linear"]
     targeted = None
@@ -297,8 +321,15 @@ def estimate(shape: ModelShape, inp: PlanInputs, total_params: int | None = None
     else:
         trainable, targeted = lora_trainable(shape, inp.lora_r, inp.lora_targets)
     weights_dtype = inp.weights_dtype if inp.peft != "qlora" else "bfloat16"
-    comp = static_bytes(total, linear, trainable, peft=inp.peft, weights_dtype=weights_dtype, optimizer=inp.optimizer,
-                        double_quant=inp.double_quant)
+    comp = static_bytes(
+        total,
+        linear,
+        trainable,
+        peft=inp.peft,
+        weights_dtype=weights_dtype,
+        optimizer=inp.optimizer,
+        double_quant=inp.double_quant,
+    )
 
     seqs, seq_len, lm_head = inp.batch_size, inp.seq_len, True
     if inp.method in ("dpo", "reward"):
@@ -333,13 +364,21 @@ class GpuChoice:
     candidates: list[dict]
 
 
-def choose_gpu(required_bytes: float, catalog: list[dict], margin: float, forced: str | None = None) -> GpuChoice:
+def choose_gpu(
+    required_bytes: float, catalog: list[dict], margin: float, forced: str | None = None
+) -> GpuChoice:
     """First catalog entry (preference order) whose memory x (1 - margin) holds ``required_bytes``."""
     rows = []
     for g in catalog:
         usable = g["memory_mib"] * MIB * (1 - margin)
-        rows.append({**g, "usable_bytes": usable, "fits": required_bytes <= usable,
-                     "headroom_gb": round((usable - required_bytes) / GB, 2)})
+        rows.append(
+            {
+                **g,
+                "usable_bytes": usable,
+                "fits": required_bytes <= usable,
+                "headroom_gb": round((usable - required_bytes) / GB, 2),
+            }
+        )
     pool = [r for r in rows if r["name"] == forced] if forced else rows
     chosen = next((r for r in pool if r["fits"]), None)
     return GpuChoice(chosen, required_bytes, rows)
@@ -355,13 +394,23 @@ def inputs_from_config(cfg) -> PlanInputs:
         weights = "float32" if cfg.peft == "none" else compute
     seq = cfg.data.max_prompt_length if cfg.method == "grpo" else cfg.data.max_length
     return PlanInputs(
-        method=cfg.method, peft=cfg.peft, weights_dtype=weights, compute_dtype=compute, lora_r=cfg.lora.r,
-        lora_targets=cfg.lora.target_modules if isinstance(cfg.lora.target_modules, str)
+        method=cfg.method,
+        peft=cfg.peft,
+        weights_dtype=weights,
+        compute_dtype=compute,
+        lora_r=cfg.lora.r,
+        lora_targets=cfg.lora.target_modules
+        if isinstance(cfg.lora.target_modules, str)
         else tuple(cfg.lora.target_modules),
-        lora_dropout=cfg.lora.dropout, double_quant=cfg.quantization.double_quant,
-        batch_size=t.per_device_train_batch_size, seq_len=seq, gradient_checkpointing=t.gradient_checkpointing,
-        optimizer=t.optim, grpo_num_generations=cfg.grpo.num_generations,
-        grpo_max_completion_length=cfg.grpo.max_completion_length, grpo_beta=cfg.grpo.beta,
+        lora_dropout=cfg.lora.dropout,
+        double_quant=cfg.quantization.double_quant,
+        batch_size=t.per_device_train_batch_size,
+        seq_len=seq,
+        gradient_checkpointing=t.gradient_checkpointing,
+        optimizer=t.optim,
+        grpo_num_generations=cfg.grpo.num_generations,
+        grpo_max_completion_length=cfg.grpo.max_completion_length,
+        grpo_beta=cfg.grpo.beta,
     )
 
 
@@ -379,8 +428,13 @@ def plan(cfg, model_config: Any | None = None, exact_count: bool = True) -> dict
     catalog = [g.model_dump() for g in cfg.planner.catalog]
     choice = choose_gpu(required, catalog, cfg.planner.margin, cfg.planner.gpu)
     result = {
-        "model": {"base_model": cfg.base_model, **asdict(shape), "params": est.params, "exact_param_count": exact,
-                  "trainable_params": est.trainable_params},
+        "model": {
+            "base_model": cfg.base_model,
+            **asdict(shape),
+            "params": est.params,
+            "exact_param_count": exact,
+            "trainable_params": est.trainable_params,
+        },
         "inputs": asdict(inp),
         "estimate_bytes": est.total,
         "components_gb": est.gb(),
@@ -391,8 +445,10 @@ def plan(cfg, model_config: Any | None = None, exact_count: bool = True) -> dict
         "gpu": choice.gpu["name"] if choice.gpu else None,
         "sagemaker_instance": choice.gpu["sagemaker_instance"] if choice.gpu else None,
         "k8s_gpu_product": choice.gpu["k8s_gpu_product"] if choice.gpu else None,
-        "candidates": [{k: r[k] for k in ("name", "memory_mib", "fits", "headroom_gb", "sagemaker_instance")}
-                       for r in choice.candidates],
+        "candidates": [
+            {k: r[k] for k in ("name", "memory_mib", "fits", "headroom_gb", "sagemaker_instance")}
+            for r in choice.candidates
+        ],
         "notes": est.notes,
     }
     if choice.gpu is None:
@@ -402,24 +458,32 @@ def plan(cfg, model_config: Any | None = None, exact_count: bool = True) -> dict
 
 def format_plan(p: dict) -> str:
     comps = ", ".join(f"{k} {v:.2f}" for k, v in p["components_gb"].items() if k != "total")
-    return (f"estimated peak {p['components_gb']['total']:.2f} GB ({comps}) + CUDA overhead "
-            f"{p['cuda_overhead_gb']:.2f} GB = {p['required_gb']:.2f} GB required")
+    return (
+        f"estimated peak {p['components_gb']['total']:.2f} GB ({comps}) + CUDA overhead "
+        f"{p['cuda_overhead_gb']:.2f} GB = {p['required_gb']:.2f} GB required"
+    )
 
 
 def format_no_fit(p: dict, forced: str | None) -> str:
-    cands = "; ".join(f"{c['name']} {c['memory_mib'] * MIB / GB:.1f} GB (headroom {c['headroom_gb']:+.1f} GB)"
-                      for c in p["candidates"])
+    cands = "; ".join(
+        f"{c['name']} {c['memory_mib'] * MIB / GB:.1f} GB (headroom {c['headroom_gb']:+.1f} GB)"
+        for c in p["candidates"]
+    )
     where = f"the forced GPU {forced}" if forced else "any GPU in the catalog"
-    return (f"the run does not fit {where} with a {p['margin']:.0%} margin: {format_plan(p)} for "
-            f"{p['model']['base_model']} ({p['model']['params']['total_used'] / 1e9:.2f}B params, method="
-            f"{p['inputs']['method']}, peft={p['inputs']['peft']}, batch {p['inputs']['batch_size']} x "
-            f"{p['inputs']['seq_len']} tokens). Candidates: {cands}. Lower the batch size or sequence length, "
-            "enable gradient checkpointing, use peft=lora/qlora or an 8-bit optimizer.")
+    return (
+        f"the run does not fit {where} with a {p['margin']:.0%} margin: {format_plan(p)} for "
+        f"{p['model']['base_model']} ({p['model']['params']['total_used'] / 1e9:.2f}B params, method="
+        f"{p['inputs']['method']}, peft={p['inputs']['peft']}, batch {p['inputs']['batch_size']} x "
+        f"{p['inputs']['seq_len']} tokens). Candidates: {cands}. Lower the batch size or sequence length, "
+        "enable gradient checkpointing, use peft=lora/qlora or an 8-bit optimizer."
+    )
 
 
 def bytes_per_param(peft: str, weights_dtype: str, optimizer: str = "adamw_torch") -> float:
     """Static bytes per *base* parameter for full fine-tuning (peft=none) — the anatomy-doc figure."""
     if peft != "none":
         raise ValueError("bytes/param is a full fine-tuning figure")
-    s = static_bytes(1_000_000, 1_000_000, 1_000_000, peft="none", weights_dtype=weights_dtype, optimizer=optimizer)
+    s = static_bytes(
+        1_000_000, 1_000_000, 1_000_000, peft="none", weights_dtype=weights_dtype, optimizer=optimizer
+    )
     return math.fsum(s.values()) / 1_000_000

@@ -55,9 +55,25 @@ def progress_callback():
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
-            keys = [k for k in ("loss", "eval_loss", "learning_rate", "reward", "rewards/accuracies", "accuracy",
-                                "grad_norm", "num_tokens", "train_loss", "train_runtime") if k in logs]
-            parts = " ".join(f"{k}={logs[k]:.4g}" if isinstance(logs[k], float) else f"{k}={logs[k]}" for k in keys)
+            keys = [
+                k
+                for k in (
+                    "loss",
+                    "eval_loss",
+                    "learning_rate",
+                    "reward",
+                    "rewards/accuracies",
+                    "accuracy",
+                    "grad_norm",
+                    "num_tokens",
+                    "train_loss",
+                    "train_runtime",
+                )
+                if k in logs
+            ]
+            parts = " ".join(
+                f"{k}={logs[k]:.4g}" if isinstance(logs[k], float) else f"{k}={logs[k]}" for k in keys
+            )
             _say(f"step {state.global_step}/{state.max_steps} epoch {float(state.epoch or 0):.2f} {parts}")
 
     return Progress()
@@ -69,14 +85,23 @@ def _git_version() -> str | None:
     uses (``include.publish.code_version``)."""
     import subprocess
 
-    if os.environ.get("LLMOPS_CODE_VERSION", "unknown") != "unknown":  # set by Dockerfile.training's build arg
+    if (
+        os.environ.get("LLMOPS_CODE_VERSION", "unknown") != "unknown"
+    ):  # set by Dockerfile.training's build arg
         return os.environ["LLMOPS_CODE_VERSION"]
     root = Path(__file__).resolve().parents[2]
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root)
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root
+        )
         if sha.returncode == 0 and sha.stdout.strip():
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                   text=True, timeout=10, cwd=root).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                cwd=root,
+            ).stdout.strip()
             return sha.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
@@ -92,7 +117,16 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets", "tokenizers"):
+    for pkg in (
+        "torch",
+        "transformers",
+        "peft",
+        "trl",
+        "accelerate",
+        "bitsandbytes",
+        "datasets",
+        "tokenizers",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -108,7 +142,10 @@ def _upload_dir(local: Path, uri: str) -> None:
     fs, base = storage.filesystem(uri)
     for path in sorted(local.rglob("*")):
         if path.is_file():
-            with path.open("rb") as src, fs.open_output_stream(f"{base}/{path.relative_to(local).as_posix()}") as dst:
+            with (
+                path.open("rb") as src,
+                fs.open_output_stream(f"{base}/{path.relative_to(local).as_posix()}") as dst,
+            ):
                 shutil.copyfileobj(src, dst, 8 << 20)
 
 
@@ -127,19 +164,25 @@ def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
     from include.training import methods
     from include.training.metrics import method_metrics, peak_memory, per_epoch
 
-    local_out = Path(storage.local_path(cfg.output_uri)) if storage.is_local(cfg.output_uri) else work / "output"
+    local_out = (
+        Path(storage.local_path(cfg.output_uri)) if storage.is_local(cfg.output_uri) else work / "output"
+    )
     local_out.mkdir(parents=True, exist_ok=True)
 
     _say(f"method={cfg.method} peft={cfg.peft} base_model={cfg.base_model} dataset={cfg.dataset_uri}")
     ts = ds.prepare_training_set(cfg.dataset_uri, cfg.method, cfg.data)
-    _say(f"training set: {len(ts.train)} train / {len(ts.eval)} eval examples "
-         f"(dataset hash {str(ts.info.get('dataset_content_hash'))[:12]})")
+    _say(
+        f"training set: {len(ts.train)} train / {len(ts.eval)} eval examples "
+        f"(dataset hash {str(ts.info.get('dataset_content_hash'))[:12]})"
+    )
 
     import torch
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    trainer, tokenizer, facts = methods.build_trainer(cfg, ts, str(work / "trainer"), work, [progress_callback()])
+    trainer, tokenizer, facts = methods.build_trainer(
+        cfg, ts, str(work / "trainer"), work, [progress_callback()]
+    )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # our Progress callback prints one line per log instead
@@ -186,7 +229,8 @@ def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
         "resolved": {
             "learning_rate": trainer.args.learning_rate,
             "compute_dtype": methods.compute_dtype_name(cfg.train.precision),
-            "weights_dtype": "4bit-" + cfg.quantization.quant_type if cfg.peft == "qlora"
+            "weights_dtype": "4bit-" + cfg.quantization.quant_type
+            if cfg.peft == "qlora"
             else methods.weights_dtype_name(cfg),
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             **facts,
@@ -200,7 +244,9 @@ def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
         metrics["tokens_total"] = facts["train_tokens"]["tokens_total"]
         metrics["pct_tokens_trained"] = facts["train_tokens"]["pct_tokens_trained"]
     (local_out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n")
-    (local_out / "training_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
+    (local_out / "training_config.json").write_text(
+        json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n"
+    )
     if not storage.is_local(cfg.output_uri):
         _upload_dir(local_out, cfg.output_uri)
     _say(f"wrote {cfg.output_uri}: " + ", ".join(sorted(p.name for p in local_out.iterdir() if p.is_file())))
@@ -227,8 +273,11 @@ def production_comparison(cfg: TrainingConfig, trainer, work: Path, has_eval: bo
     from include.training.metrics import perplexity
 
     uri = cfg.gate.production_adapter_uri
-    out: dict[str, Any] = {"production_adapter_uri": uri, "production_version": cfg.gate.production_version,
-                           "production_eval_loss": None}
+    out: dict[str, Any] = {
+        "production_adapter_uri": uri,
+        "production_version": cfg.gate.production_version,
+        "production_eval_loss": None,
+    }
     reason = None
     if not cfg.gate.compare_to_production:
         reason = "gate.compare_to_production is false"
@@ -253,9 +302,12 @@ def production_comparison(cfg: TrainingConfig, trainer, work: Path, has_eval: bo
         model.delete_adapter("production")
     loss = result.get("eval_loss")
     _say(f"production adapter v{cfg.gate.production_version} eval_loss={loss}")
-    return {**out, "production_eval_loss": loss,
-            "production_eval_perplexity": perplexity(loss) if cfg.method == "sft" else None,
-            "production_check": "evaluated"}
+    return {
+        **out,
+        "production_eval_loss": loss,
+        "production_eval_perplexity": perplexity(loss) if cfg.method == "sft" else None,
+        "production_check": "evaluated",
+    }
 
 
 def sagemaker_config(root: str | None = None) -> TrainingConfig:
@@ -270,13 +322,16 @@ def sagemaker_config(root: str | None = None) -> TrainingConfig:
     cfg = load_training_config(load_config_file(str(files[0])))
     hp = json.loads(paths["hyperparameters"].read_text()) if paths["hyperparameters"].exists() else {}
     if hp.get("config_hash") and hp["config_hash"] != cfg.digest():
-        raise ConfigError(f"config channel {files[0].name} has hash {cfg.digest()} but the job's hyperparameters "
-                          f"say {hp['config_hash']}: the job was started with another config")
+        raise ConfigError(
+            f"config channel {files[0].name} has hash {cfg.digest()} but the job's hyperparameters "
+            f"say {hp['config_hash']}: the job was started with another config"
+        )
     train = cfg.train
     if str(hp.get("checkpoints", "")).lower() == "true":
         train = train.model_copy(update={"checkpoint_dir": str(paths["checkpoints"])})
-    return cfg.model_copy(update={"dataset_uri": str(paths["train"]), "output_uri": str(paths["model"]),
-                                  "train": train})
+    return cfg.model_copy(
+        update={"dataset_uri": str(paths["train"]), "output_uri": str(paths["model"]), "train": train}
+    )
 
 
 def _sagemaker_main(root: str | None = None) -> int:
@@ -298,7 +353,9 @@ def quiet_third_party() -> None:
     bitsandbytes notice about optional CPU kernels."""
     import warnings
 
-    warnings.filterwarnings("ignore", message=r".*deprecated and will be removed in v6.*", category=FutureWarning)
+    warnings.filterwarnings(
+        "ignore", message=r".*deprecated and will be removed in v6.*", category=FutureWarning
+    )
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     try:
         import datasets
@@ -331,8 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_third_party()
     try:
-        cfg = load_training_config(load_config_file(args.config), dataset_uri=args.dataset_uri,
-                                   output_uri=args.output_uri)
+        cfg = load_training_config(
+            load_config_file(args.config), dataset_uri=args.dataset_uri, output_uri=args.output_uri
+        )
         run(cfg, args.workdir)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

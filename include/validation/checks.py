@@ -67,7 +67,9 @@ def conversation_problem(row: dict) -> str | None:
         problem = _completion(chosen, "chosen") or _completion(rejected, "rejected")
         if problem:
             return problem
-        if json.dumps(chosen, sort_keys=True, default=str) == json.dumps(rejected, sort_keys=True, default=str):
+        if json.dumps(chosen, sort_keys=True, default=str) == json.dumps(
+            rejected, sort_keys=True, default=str
+        ):
             return "preference: chosen equals rejected"
         return None
     return f"unknown kind {kind!r}"

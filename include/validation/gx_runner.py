@@ -68,7 +68,9 @@ def _observed(result: dict):
     return result
 
 
-def validate_dataframe(df, spec: dict, data_docs_dir: str | None = None) -> tuple[bool, list[ExpectationOutcome]]:
+def validate_dataframe(
+    df, spec: dict, data_docs_dir: str | None = None
+) -> tuple[bool, list[ExpectationOutcome]]:
     """Validate ``df`` against ``spec``; optionally render Data Docs into ``data_docs_dir``."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -80,7 +82,10 @@ def validate_dataframe(df, spec: dict, data_docs_dir: str | None = None) -> tupl
             site_name="local",
             site_config={
                 "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": data_docs_dir},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": data_docs_dir,
+                },
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
@@ -95,16 +100,25 @@ def validate_dataframe(df, spec: dict, data_docs_dir: str | None = None) -> tupl
         if cls is None:
             raise ValueError(f"unknown expectation {e['type']!r} in suite {spec['name']}")
         suite.add_expectation(cls(**e["kwargs"]))
-    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=spec["name"], data=batch_def, suite=suite))
+    vd = ctx.validation_definitions.add(
+        gx.ValidationDefinition(name=spec["name"], data=batch_def, suite=suite)
+    )
     actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["local"])] if data_docs_dir else []
-    checkpoint = ctx.checkpoints.add(gx.Checkpoint(name=spec["name"], validation_definitions=[vd], actions=actions))
+    checkpoint = ctx.checkpoints.add(
+        gx.Checkpoint(name=spec["name"], validation_definitions=[vd], actions=actions)
+    )
     run = checkpoint.run(batch_parameters={"dataframe": df})
     outcomes = []
     for vr in run.run_results.values():
         for r in vr.results:
             cfg = r.expectation_config
-            outcomes.append(ExpectationOutcome(
-                expectation=cfg.type, column=cfg.kwargs.get("column"), success=bool(r.success),
-                observed=_observed(r.result), details=r.result,
-            ))
+            outcomes.append(
+                ExpectationOutcome(
+                    expectation=cfg.type,
+                    column=cfg.kwargs.get("column"),
+                    success=bool(r.success),
+                    observed=_observed(r.result),
+                    details=r.result,
+                )
+            )
     return bool(run.success), outcomes

@@ -46,21 +46,49 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
     if not source_uri or not output_uri:
         raise AirflowFailException("Params source_uri and output_uri are required")
     try:
-        files, table = resolve_source(source_uri, cfg.lakehouse, cfg.ingest.extensions, cfg.storage.s3_endpoint_url)
+        files, table = resolve_source(
+            source_uri, cfg.lakehouse, cfg.ingest.extensions, cfg.storage.s3_endpoint_url
+        )
     except (FileNotFoundError, ValueError) as exc:
         raise AirflowFailException(str(exc)) from None
     paths = RunPaths(output_uri, run_id)
-    snapshot = snapshot_of([{"relative": f.relative, "size": f.size, "mtime": f.mtime,
-                             "table_version": table.version if table else None} for f in files])
+    snapshot = snapshot_of(
+        [
+            {
+                "relative": f.relative,
+                "size": f.size,
+                "mtime": f.mtime,
+                "table_version": table.version if table else None,
+            }
+            for f in files
+        ]
+    )
     code = code_version()
     expected = version_id(snapshot, cfg.digest(), code)
     done = cfg.enabled("publish") and is_committed(output_uri, expected, cfg.storage.s3_endpoint_url)
-    log.info("run %s: %d input files under %s; staging %s; config %s; dataset version %s%s", run_id, len(files),
-             source_uri, paths.staging, cfg.digest(), expected, " (already published: stages skip)" if done else "")
-    return {"run_id": run_id, "source_uri": source_uri, "output_uri": output_uri,
-            "config": cfg.to_dict(), "config_hash": cfg.digest(), "staging": paths.staging,
-            "input_files": len(files), "table": table.to_dict() if table else None,
-            "code_version": code, "expected_version": expected, "already_published": done}
+    log.info(
+        "run %s: %d input files under %s; staging %s; config %s; dataset version %s%s",
+        run_id,
+        len(files),
+        source_uri,
+        paths.staging,
+        cfg.digest(),
+        expected,
+        " (already published: stages skip)" if done else "",
+    )
+    return {
+        "run_id": run_id,
+        "source_uri": source_uri,
+        "output_uri": output_uri,
+        "config": cfg.to_dict(),
+        "config_hash": cfg.digest(),
+        "staging": paths.staging,
+        "input_files": len(files),
+        "table": table.to_dict() if table else None,
+        "code_version": code,
+        "expected_version": expected,
+        "already_published": done,
+    }
 
 
 def secret_env(stage: str, cfg: PipelineConfig) -> dict[str, str]:
@@ -125,16 +153,26 @@ class CurationStageOperator(BaseOperator):
 
     def _publish(self, run: dict, cfg: PipelineConfig, context) -> dict:
         try:
-            result = publish_run(run_id=run["run_id"], source_uri=run["source_uri"], output_uri=run["output_uri"],
-                                 cfg=cfg, code=run["code_version"])
+            result = publish_run(
+                run_id=run["run_id"],
+                source_uri=run["source_uri"],
+                output_uri=run["output_uri"],
+                cfg=cfg,
+                code=run["code_version"],
+            )
         except AccountingError as exc:
             raise AirflowFailException(str(exc)) from None
         if not result["published"]:
-            raise AirflowSkipException(f"dataset version {result['version']} is already published: no new event")
+            raise AirflowSkipException(
+                f"dataset version {result['version']} is already published: no new event"
+            )
         for asset in self.outlets:
             context["outlet_events"][asset].extra = {
-                "version": result["version"], "rows": result["rows"], "manifest": result["manifest"],
-                "curated": storage.join(result["version_uri"], "curated"), "output_uri": run["output_uri"],
+                "version": result["version"],
+                "rows": result["rows"],
+                "manifest": result["manifest"],
+                "curated": storage.join(result["version_uri"], "curated"),
+                "output_uri": run["output_uri"],
             }
         return result
 
@@ -160,7 +198,11 @@ def build_code_zip(folder: Path) -> str:
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
         for pkg in ("include", "spark_jobs"):
             for path in sorted((REPO_ROOT / pkg).rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".yaml", ".json"):
+                if (
+                    path.is_file()
+                    and "__pycache__" not in path.parts
+                    and path.suffix in (".py", ".yaml", ".json")
+                ):
                     zf.write(path, path.relative_to(REPO_ROOT).as_posix())
     return str(target)
 
@@ -187,12 +229,21 @@ def finalize(run: dict, published: dict | None = None) -> dict:
         log.info("%s", summary_table(manifest))
         if not manifest["accounting"]["ok"]:
             raise AirflowFailException("rows do not add up: " + "; ".join(manifest["accounting"]["errors"]))
-        return {"manifest": uri, "curated": manifest["outputs"]["curated"], "version": vid,
-                "latest": current_version(run["output_uri"], ep), "accounting": manifest["accounting"]}
+        return {
+            "manifest": uri,
+            "curated": manifest["outputs"]["curated"],
+            "version": vid,
+            "latest": current_version(run["output_uri"], ep),
+            "accounting": manifest["accounting"],
+        }
     try:
-        manifest = finalize_run(run_id=run["run_id"], source_uri=run["source_uri"],
-                                output_uri=run["output_uri"], cfg=cfg)
+        manifest = finalize_run(
+            run_id=run["run_id"], source_uri=run["source_uri"], output_uri=run["output_uri"], cfg=cfg
+        )
     except AccountingError as exc:
         raise AirflowFailException(str(exc)) from None
-    return {"manifest": storage.join(manifest["staging"], "manifest.json"),
-            "curated": manifest["outputs"]["curated"], "accounting": manifest["accounting"]}
+    return {
+        "manifest": storage.join(manifest["staging"], "manifest.json"),
+        "curated": manifest["outputs"]["curated"],
+        "accounting": manifest["accounting"],
+    }

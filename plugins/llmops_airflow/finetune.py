@@ -56,16 +56,24 @@ def registry_uri_param():
     """The ``registry_uri`` Param, the same in every DAG that reads or writes the registry."""
     from airflow.sdk import Param
 
-    return Param(DEFAULT_REGISTRY_URI, type="string", title="Registry URI",
-                 description="S3 adapter registry root, s3://bucket[/prefix] (endpoint: aws_conn_id or $AWS_ENDPOINT_URL)")
+    return Param(
+        DEFAULT_REGISTRY_URI,
+        type="string",
+        title="Registry URI",
+        description="S3 adapter registry root, s3://bucket[/prefix] (endpoint: aws_conn_id or $AWS_ENDPOINT_URL)",
+    )
 
 
 def aws_conn_id_param():
     """The ``aws_conn_id`` Param of the registry, the same in every DAG that uses it."""
     from airflow.sdk import Param
 
-    return Param(DEFAULT_AWS_CONN_ID, type="string", title="AWS connection",
-                 description="Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: environment")
+    return Param(
+        DEFAULT_AWS_CONN_ID,
+        type="string",
+        title="AWS connection",
+        description="Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: environment",
+    )
 
 
 def _safe(run_id: str) -> str:
@@ -98,11 +106,17 @@ def default_adapter_name(base_model: str, method: str, peft: str) -> str:
 
 def run_paths(work_uri: str, run_id: str) -> dict:
     root = storage.join(work_uri, _safe(run_id))
-    return {"root": root, "plan": storage.join(root, "plan.json"), "trainset": storage.join(root, "trainset"),
-            "launch_config": storage.join(root, "launch_config.json"), "model": storage.join(root, "model"),
-            "evaluation": storage.join(root, "evaluation.json"),
-            "registration": storage.join(root, "registration.json"),
-            "promotion": storage.join(root, "promotion.json"), "sagemaker": storage.join(root, "sagemaker")}
+    return {
+        "root": root,
+        "plan": storage.join(root, "plan.json"),
+        "trainset": storage.join(root, "trainset"),
+        "launch_config": storage.join(root, "launch_config.json"),
+        "model": storage.join(root, "model"),
+        "evaluation": storage.join(root, "evaluation.json"),
+        "registration": storage.join(root, "registration.json"),
+        "promotion": storage.join(root, "promotion.json"),
+        "sagemaker": storage.join(root, "sagemaker"),
+    }
 
 
 def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_check: bool = True) -> dict:
@@ -115,8 +129,10 @@ def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_
             _fail(f"Param {key}={p.get(key)!r} is invalid; choose one of {', '.join(allowed)}")
     dataset_uri = (p.get("dataset_uri") or "").strip() or dataset_from_events(triggering_asset_events)
     if not dataset_uri:
-        _fail("Param dataset_uri is empty and the run was not triggered by a curated_dataset asset event "
-              "naming its curated/ folder: give the curated/ folder of a published dataset version")
+        _fail(
+            "Param dataset_uri is empty and the run was not triggered by a curated_dataset asset event "
+            "naming its curated/ folder: give the curated/ folder of a published dataset version"
+        )
     base_model = (p.get("base_model") or "").strip()
     if not base_model:
         _fail("Param base_model is required: a local model folder or a hub id available in the HF cache")
@@ -126,12 +142,20 @@ def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_
     if not isinstance(hp, dict):
         _fail(f"Param hyperparameters must be an object, got {type(hp).__name__}")
     try:
-        cfg = load_training_config(hyperparameters_to_overrides(hp), base_model=base_model, method=p["method"],
-                                   peft=p["peft"], backend=p["backend"], dataset_uri=dataset_uri,
-                                   output_uri=paths["model"])
+        cfg = load_training_config(
+            hyperparameters_to_overrides(hp),
+            base_model=base_model,
+            method=p["method"],
+            peft=p["peft"],
+            backend=p["backend"],
+            dataset_uri=dataset_uri,
+            output_uri=paths["model"],
+        )
     except ConfigError as exc:
         _fail(str(exc))
-    adapter_name = (p.get("adapter_name") or "").strip() or default_adapter_name(base_model, cfg.method, cfg.peft)
+    adapter_name = (p.get("adapter_name") or "").strip() or default_adapter_name(
+        base_model, cfg.method, cfg.peft
+    )
     if not ADAPTER_NAME_RE.match(adapter_name):
         _fail(f"Param adapter_name={adapter_name!r} is invalid: letters, digits, '.', '_' or '-' (max 128)")
     registry_uri = (p.get("registry_uri") or "").strip()
@@ -156,8 +180,16 @@ def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_
         "plan": plan,
     }
     storage.write_json(paths["plan"], run)
-    log.info("plan: %s %s/%s on %s -> adapter %s in %s; %s", base_model, cfg.method, cfg.peft, cfg.backend,
-             adapter_name, registry_uri, plan.get("summary"))
+    log.info(
+        "plan: %s %s/%s on %s -> adapter %s in %s; %s",
+        base_model,
+        cfg.method,
+        cfg.peft,
+        cfg.backend,
+        adapter_name,
+        registry_uri,
+        plan.get("summary"),
+    )
     return run
 
 
@@ -169,7 +201,9 @@ def _check_dataset(cfg: TrainingConfig) -> None:
     try:
         files = storage.list_files(cfg.dataset_uri, (".parquet",))
     except (FileNotFoundError, ValueError, OSError) as exc:
-        _fail(f"dataset_uri {cfg.dataset_uri}: {exc} (expected a folder of canonical Parquet, e.g. a curated/)")
+        _fail(
+            f"dataset_uri {cfg.dataset_uri}: {exc} (expected a folder of canonical Parquet, e.g. a curated/)"
+        )
     log.info("dataset %s: %d Parquet files", cfg.dataset_uri, len(files))
 
 
@@ -179,8 +213,10 @@ def _model_config(cfg: TrainingConfig):
     try:
         return load_model_config(cfg.base_model, cfg.base_model_revision)
     except Exception as exc:  # noqa: BLE001 - OSError, ValueError, hub errors
-        _fail(f"base_model {cfg.base_model!r}: cannot read its config ({type(exc).__name__}: {exc}); give a local "
-              "folder or a hub id present in the HF cache (downloads are off when HF_HUB_OFFLINE=1)")
+        _fail(
+            f"base_model {cfg.base_model!r}: cannot read its config ({type(exc).__name__}: {exc}); give a local "
+            "folder or a hub id present in the HF cache (downloads are off when HF_HUB_OFFLINE=1)"
+        )
 
 
 def _plan_memory(cfg: TrainingConfig, model_config, local_gpu_check: bool) -> dict:
@@ -192,8 +228,10 @@ def _plan_memory(cfg: TrainingConfig, model_config, local_gpu_check: bool) -> di
         result = planner.plan(cfg, model_config)
     except planner.PlanError as exc:
         _fail(f"memory plan: {exc}")
-    result["summary"] = (f"{planner.format_plan(result)}; smallest fitting GPU: {result['gpu']} "
-                         f"(SageMaker {result['sagemaker_instance']})")
+    result["summary"] = (
+        f"{planner.format_plan(result)}; smallest fitting GPU: {result['gpu']} "
+        f"(SageMaker {result['sagemaker_instance']})"
+    )
     log.info("memory plan: %s", result["summary"])
     if cfg.backend == "local" and local_gpu_check:
         result["local_device"] = _local_device_check(cfg, result)
@@ -208,12 +246,18 @@ def _local_device_check(cfg: TrainingConfig, result: dict) -> dict:
     free, total = torch.cuda.mem_get_info()
     usable = total * (1 - cfg.planner.margin)
     required = result["required_gb"] * 1e9
-    info = {"device": torch.cuda.get_device_name(0), "total_gb": round(total / 1e9, 2),
-            "usable_gb": round(usable / 1e9, 2), "fits": required <= usable}
+    info = {
+        "device": torch.cuda.get_device_name(0),
+        "total_gb": round(total / 1e9, 2),
+        "usable_gb": round(usable / 1e9, 2),
+        "fits": required <= usable,
+    }
     if not info["fits"]:
-        _fail(f"memory plan: the local GPU {info['device']} has {info['total_gb']} GB ({info['usable_gb']} GB "
-              f"usable with a {cfg.planner.margin:.0%} margin) but the run needs {result['required_gb']} GB: "
-              f"{result['summary']}")
+        _fail(
+            f"memory plan: the local GPU {info['device']} has {info['total_gb']} GB ({info['usable_gb']} GB "
+            f"usable with a {cfg.planner.margin:.0%} margin) but the run needs {result['required_gb']} GB: "
+            f"{result['summary']}"
+        )
     return info
 
 
@@ -227,14 +271,25 @@ def build_set(run: dict) -> dict:
     except ds.DatasetError as exc:
         _fail(str(exc))
     ds.write_training_set(ts, run["paths"]["trainset"])
-    log.info("training set for %s: %d train / %d eval (skipped: %s) -> %s", cfg.method, len(ts.train), len(ts.eval),
-             ts.info["skipped"] or "none", run["paths"]["trainset"])
-    return {k: ts.info[k] for k in ("train_rows", "eval_rows", "skipped", "dataset_content_hash", "dataset_manifest")}
+    log.info(
+        "training set for %s: %d train / %d eval (skipped: %s) -> %s",
+        cfg.method,
+        len(ts.train),
+        len(ts.eval),
+        ts.info["skipped"] or "none",
+        run["paths"]["trainset"],
+    )
+    return {
+        k: ts.info[k]
+        for k in ("train_rows", "eval_rows", "skipped", "dataset_content_hash", "dataset_manifest")
+    }
 
 
 def launch_config(run: dict) -> TrainingConfig:
     cfg = TrainingConfig.model_validate(run["config"])
-    return cfg.model_copy(update={"dataset_uri": run["paths"]["trainset"], "output_uri": run["paths"]["model"]})
+    return cfg.model_copy(
+        update={"dataset_uri": run["paths"]["trainset"], "output_uri": run["paths"]["model"]}
+    )
 
 
 def production_reference(cfg: TrainingConfig, run: dict) -> tuple[TrainingConfig, dict]:
@@ -250,9 +305,14 @@ def production_reference(cfg: TrainingConfig, run: dict) -> tuple[TrainingConfig
     except RegistryError as exc:
         return cfg, {"skipped": f"no production adapter: {exc}"}
     if (manifest.get("base_model"), manifest.get("method")) != (cfg.base_model, cfg.method):
-        return cfg, {"skipped": f"production v{version} is {manifest.get('method')} on {manifest.get('base_model')}, "
-                                f"not {cfg.method} on {cfg.base_model}", "version": version}
-    gate = cfg.gate.model_copy(update={"production_adapter_uri": manifest["uri"], "production_version": version})
+        return cfg, {
+            "skipped": f"production v{version} is {manifest.get('method')} on {manifest.get('base_model')}, "
+            f"not {cfg.method} on {cfg.base_model}",
+            "version": version,
+        }
+    gate = cfg.gate.model_copy(
+        update={"production_adapter_uri": manifest["uri"], "production_version": version}
+    )
     return cfg.model_copy(update={"gate": gate}), {"version": version, "uri": manifest["uri"]}
 
 
@@ -273,23 +333,41 @@ def prepare_launch(run: dict, dag_id: str) -> tuple[str, dict]:
         if cfg.backend == "kubernetes":
             from include.training.backends.kubernetes import pod_spec
 
-            launch["kubernetes"] = pod_spec(cfg, run["plan"], config_uri=paths["launch_config"],
-                                            run_id=run["run_id"], adapter_name=run["adapter_name"])
+            launch["kubernetes"] = pod_spec(
+                cfg,
+                run["plan"],
+                config_uri=paths["launch_config"],
+                run_id=run["run_id"],
+                adapter_name=run["adapter_name"],
+            )
         elif cfg.backend == "sagemaker":
             from include.training.backends import sagemaker as sm
 
             s = cfg.sagemaker
             base = sm.job_base_name(s.job_name_prefix, dag_id, run["run_id"])
             output = s.output_s3_uri or paths["sagemaker"]
-            config = sm.training_job_config(cfg, run["plan"], name=sm.job_name(base, 1), base_name=base,
-                                            config_uri=paths["launch_config"], dataset_uri=run["config"]["dataset_uri"],
-                                            output_s3_uri=output)
-            launch["sagemaker"] = {"base_name": base, "config": config, "output_s3_uri": output,
-                                   "aws_conn_id": s.aws_conn_id, "region_name": s.region_name,
-                                   "check_interval_seconds": s.check_interval_seconds, "deferrable": s.deferrable,
-                                   "print_log": s.print_log,
-                                   "max_ingestion_time": (s.max_wait_seconds or 2 * s.max_runtime_seconds)
-                                   if s.use_spot else s.max_runtime_seconds}
+            config = sm.training_job_config(
+                cfg,
+                run["plan"],
+                name=sm.job_name(base, 1),
+                base_name=base,
+                config_uri=paths["launch_config"],
+                dataset_uri=run["config"]["dataset_uri"],
+                output_s3_uri=output,
+            )
+            launch["sagemaker"] = {
+                "base_name": base,
+                "config": config,
+                "output_s3_uri": output,
+                "aws_conn_id": s.aws_conn_id,
+                "region_name": s.region_name,
+                "check_interval_seconds": s.check_interval_seconds,
+                "deferrable": s.deferrable,
+                "print_log": s.print_log,
+                "max_ingestion_time": (s.max_wait_seconds or 2 * s.max_runtime_seconds)
+                if s.use_spot
+                else s.max_runtime_seconds,
+            }
     except BackendError as exc:
         _fail(str(exc))
     return TRAIN_TASK_IDS[cfg.backend], launch
@@ -322,14 +400,30 @@ def train(run: dict) -> dict:
         # the registry connection (production adapter download) reaches the subprocess as env vars
         from include.registry import connection_env
 
-        facts = backend.launch(cfg, run["paths"]["launch_config"], on_line=lambda line: log.info("%s", line),
-                               env=connection_env(run.get("aws_conn_id")))
+        facts = backend.launch(
+            cfg,
+            run["paths"]["launch_config"],
+            on_line=lambda line: log.info("%s", line),
+            env=connection_env(run.get("aws_conn_id")),
+        )
     except BackendError as exc:
         raise RuntimeError(str(exc)) from None  # retried: may be transient (OOM from a neighbour, spot loss)
     metrics = storage.read_json(storage.join(run["paths"]["model"], "metrics.json"))
-    summary = {k: metrics.get(k) for k in ("train_loss", "eval_loss", "base_eval_loss", "eval_perplexity",
-                                           "pct_tokens_trained", "global_steps", "peak_memory_bytes",
-                                           "wall_seconds", "reward_mean", "eval_accuracy")}
+    summary = {
+        k: metrics.get(k)
+        for k in (
+            "train_loss",
+            "eval_loss",
+            "base_eval_loss",
+            "eval_perplexity",
+            "pct_tokens_trained",
+            "global_steps",
+            "peak_memory_bytes",
+            "wall_seconds",
+            "reward_mean",
+            "eval_accuracy",
+        )
+    }
     log.info("trained: %s", summary)
     return {**facts, "metrics": summary}
 
@@ -350,8 +444,14 @@ def evaluate(run: dict) -> dict:
     result = {"outputs": outputs, **gate}
     storage.write_json(run["paths"]["evaluation"], result)
     for c in gate["checks"]:
-        log.info("gate %-28s %s %s %s -> %s", c["check"], c["value"], c["op"], c["threshold"],
-                 f"skipped ({c['reason']})" if c.get("skipped") else "pass" if c["passed"] else "FAIL")
+        log.info(
+            "gate %-28s %s %s %s -> %s",
+            c["check"],
+            c["value"],
+            c["op"],
+            c["threshold"],
+            f"skipped ({c['reason']})" if c.get("skipped") else "pass" if c["passed"] else "FAIL",
+        )
     log.info("gate %s%s", gate["status"], f": {'; '.join(gate['reasons'])}" if gate["reasons"] else "")
     return result
 
@@ -367,21 +467,37 @@ def register(run: dict, evaluation: dict) -> dict:
     trainset = ev.load_json(storage.join(run["paths"]["trainset"], "trainset.json"))
     identity_cfg = cfg.model_copy(update={"output_uri": ""})  # run folders are not part of the identity
     manifest = ev.lineage_manifest(
-        cfg_dict=identity_cfg.to_dict(), config_hash=identity_cfg.digest(), trainset_info=trainset, metrics=metrics,
-        evaluation=evaluation, model_uri=model_uri, base=ev.base_model_fingerprint(cfg.base_model,
-                                                                                   cfg.base_model_revision),
-        tokenizer_hash=ev.tokenizer_hash(model_uri), run_id=run["run_id"],
+        cfg_dict=identity_cfg.to_dict(),
+        config_hash=identity_cfg.digest(),
+        trainset_info=trainset,
+        metrics=metrics,
+        evaluation=evaluation,
+        model_uri=model_uri,
+        base=ev.base_model_fingerprint(cfg.base_model, cfg.base_model_revision),
+        tokenizer_hash=ev.tokenizer_hash(model_uri),
+        run_id=run["run_id"],
     )
-    manifest["plan"] = {k: run["plan"].get(k) for k in ("gpu", "sagemaker_instance", "required_gb", "components_gb")}
+    manifest["plan"] = {
+        k: run["plan"].get(k) for k in ("gpu", "sagemaker_instance", "required_gb", "components_gb")
+    }
     try:
         reg = AdapterRegistry(run["registry_uri"], aws_conn_id=run.get("aws_conn_id"))
         version = reg.register(run["adapter_name"], model_uri, manifest)
     except RegistryError as exc:
         _fail(str(exc))
-    out = {**version.to_dict(), "gate": evaluation.get("status", "passed" if evaluation.get("passed") else "failed")}
+    out = {
+        **version.to_dict(),
+        "gate": evaluation.get("status", "passed" if evaluation.get("passed") else "failed"),
+    }
     storage.write_json(run["paths"]["registration"], out)
-    log.info("registered %s v%d at %s (manifest %s, %s)", version.adapter_name, version.version, version.uri,
-             version.manifest_uri, "new" if version.created else "same content as an existing version")
+    log.info(
+        "registered %s v%d at %s (manifest %s, %s)",
+        version.adapter_name,
+        version.version,
+        version.uri,
+        version.manifest_uri,
+        "new" if version.created else "same content as an existing version",
+    )
     return out
 
 
@@ -396,16 +512,22 @@ def promote(run: dict, registration: dict) -> dict:
     out = {"adapter_name": name, "version": version, "gate": registration.get("gate"), "aliases": {}}
     if not evaluation.get("passed"):
         storage.write_json(run["paths"]["promotion"], out)
-        _fail(f"evaluation gate failed: {'; '.join(evaluation.get('reasons') or [])}. {name} v{version} is recorded "
-              "with gate: failed; latest and production were not moved")
+        _fail(
+            f"evaluation gate failed: {'; '.join(evaluation.get('reasons') or [])}. {name} v{version} is recorded "
+            "with gate: failed; latest and production were not moved"
+        )
     try:
         reg = AdapterRegistry(run["registry_uri"], aws_conn_id=run.get("aws_conn_id"))
         if run.get("promote"):
             out["aliases"][PRODUCTION_ALIAS] = reg.set_alias(name, PRODUCTION_ALIAS, version)
             log.info("promoted %s v%d to %s", name, version, PRODUCTION_ALIAS)
         else:
-            log.info("%s v%d passed its gate and is latest; production unchanged (Param promote is off): trigger "
-                     "the promote_adapter DAG to promote it", name, version)
+            log.info(
+                "%s v%d passed its gate and is latest; production unchanged (Param promote is off): trigger "
+                "the promote_adapter DAG to promote it",
+                name,
+                version,
+            )
         out["current"] = reg.aliases(name)
     except RegistryError as exc:
         _fail(str(exc))
@@ -420,11 +542,18 @@ def promote_version(params: dict) -> dict:
     p = dict(params or {})
     name, ref, alias = (str(p.get(k) or "").strip() for k in ("adapter_name", "version", "alias"))
     try:
-        reg = AdapterRegistry(str(p.get("registry_uri") or "").strip(),
-                              aws_conn_id=(p.get("aws_conn_id") or "").strip() or None)
+        reg = AdapterRegistry(
+            str(p.get("registry_uri") or "").strip(), aws_conn_id=(p.get("aws_conn_id") or "").strip() or None
+        )
         pointer = reg.set_alias(name, alias or PRODUCTION_ALIAS, ref or "latest", force=bool(p.get("force")))
     except RegistryError as exc:
         _fail(str(exc))  # a refused promotion is final: no retry
-    log.info("%s: %s now -> v%d (was %s)%s", name, pointer["alias"], pointer["version"], pointer["previous_version"],
-             " FORCED despite a failed gate" if pointer.get("forced_despite_failed_gate") else "")
+    log.info(
+        "%s: %s now -> v%d (was %s)%s",
+        name,
+        pointer["alias"],
+        pointer["version"],
+        pointer["previous_version"],
+        " FORCED despite a failed gate" if pointer.get("forced_despite_failed_gate") else "",
+    )
     return pointer

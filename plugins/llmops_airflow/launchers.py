@@ -54,10 +54,13 @@ def pod_operator_kwargs(spec: dict) -> dict:
         "image_pull_policy": spec["image_pull_policy"],
         "arguments": list(spec["arguments"]),
         "env_vars": [k8s.V1EnvVar(name=e["name"], value=e["value"]) for e in spec["env"]],
-        "env_from": [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
-                     for name in spec["env_from_secrets"]],
-        "container_resources": k8s.V1ResourceRequirements(limits=dict(spec["resources"]["limits"]),
-                                                          requests=dict(spec["resources"]["requests"])),
+        "env_from": [
+            k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
+            for name in spec["env_from_secrets"]
+        ],
+        "container_resources": k8s.V1ResourceRequirements(
+            limits=dict(spec["resources"]["limits"]), requests=dict(spec["resources"]["requests"])
+        ),
         "node_selector": dict(spec["node_selector"]),
         "tolerations": [k8s.V1Toleration(**t) for t in spec["tolerations"]],
         "service_account_name": spec["service_account_name"],
@@ -146,24 +149,41 @@ class TrainingJobOperator(SageMakerTrainingOperator):
         if found is None:
             return super().execute(context)
         name, desc = found
-        self.log.info("adopting training job %s (%s) of an earlier try instead of starting another",
-                      name, desc["TrainingJobStatus"])
+        self.log.info(
+            "adopting training job %s (%s) of an earlier try instead of starting another",
+            name,
+            desc["TrainingJobStatus"],
+        )
         if desc["TrainingJobStatus"] != "Completed":
             if self.deferrable:
-                self.defer(trigger=SageMakerTrigger(job_name=name, job_type="Training",
-                                                    waiter_delay=self.check_interval,
-                                                    waiter_max_attempts=self.max_attempts,
-                                                    aws_conn_id=self.aws_conn_id, region_name=self.region_name),
-                           method_name="execute_complete")
-            desc = self.hook.check_status(name, "TrainingJobStatus", self.hook.describe_training_job,
-                                          self.check_interval, self.max_ingestion_time)
+                self.defer(
+                    trigger=SageMakerTrigger(
+                        job_name=name,
+                        job_type="Training",
+                        waiter_delay=self.check_interval,
+                        waiter_max_attempts=self.max_attempts,
+                        aws_conn_id=self.aws_conn_id,
+                        region_name=self.region_name,
+                    ),
+                    method_name="execute_complete",
+                )
+            desc = self.hook.check_status(
+                name,
+                "TrainingJobStatus",
+                self.hook.describe_training_job,
+                self.check_interval,
+                self.max_ingestion_time,
+            )
             if desc["TrainingJobStatus"] != "Completed":
-                raise RuntimeError(f"SageMaker job {name} ended {desc['TrainingJobStatus']}: "
-                                   f"{desc.get('FailureReason', '')}")
+                raise RuntimeError(
+                    f"SageMaker job {name} ended {desc['TrainingJobStatus']}: {desc.get('FailureReason', '')}"
+                )
         return self.serialize_result(name)
 
     def execute_complete(self, context, event=None):
-        self.apply_spec(_launch(context, self.launch_task_id, "sagemaker"), int(context["ti"].try_number or 1))
+        self.apply_spec(
+            _launch(context, self.launch_task_id, "sagemaker"), int(context["ti"].try_number or 1)
+        )
         return super().execute_complete(context, event)
 
 

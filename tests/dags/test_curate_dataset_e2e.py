@@ -29,7 +29,8 @@ def _asset_events(run_id: str) -> list[dict]:
 
     with create_session() as session:
         rows = session.execute(
-            select(AssetEvent.extra).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
             .where(AssetModel.name == "curated_dataset", AssetEvent.source_run_id == run_id)
         ).all()
     return [r[0] for r in rows]
@@ -41,8 +42,11 @@ def _states(dag_run) -> dict:
 
 def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_path):
     out = tmp_path / "out"
-    conf = {"source_uri": str(sample_data), "output_uri": str(out),
-            "config": {"spark": SPARK, "pii": {"enabled": False}}}
+    conf = {
+        "source_uri": str(sample_data),
+        "output_uri": str(out),
+        "config": {"spark": SPARK, "pii": {"enabled": False}},
+    }
     dr = dag.test(run_conf=conf)
     assert str(dr.state) == "success", _states(dr)
     version = (out / "_latest").read_text().strip()
@@ -86,8 +90,13 @@ def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_pa
 
 def test_failing_gate_stops_before_publish(dag, sample_data, tmp_path):
     out = tmp_path / "out"
-    dr = dag.test(run_conf={"source_uri": str(sample_data), "output_uri": str(out),
-                            "config": {"spark": SPARK, "validate": {"min_rows": 10_000}}})
+    dr = dag.test(
+        run_conf={
+            "source_uri": str(sample_data),
+            "output_uri": str(out),
+            "config": {"spark": SPARK, "validate": {"min_rows": 10_000}},
+        }
+    )
     states = _states(dr)
     assert str(dr.state) == "failed"
     assert states["validate"] == "failed" and states["publish"] == "upstream_failed", states
@@ -100,10 +109,17 @@ def test_failing_gate_stops_before_publish(dag, sample_data, tmp_path):
 
 def test_invalid_config_fails_first_task_and_runs_nothing(dag, sample_data, tmp_path):
     out = tmp_path / "out"
-    dr = dag.test(run_conf={"source_uri": str(sample_data), "output_uri": str(out),
-                            "config": {"normalize": {"unicode_form": "NFX"}}})
+    dr = dag.test(
+        run_conf={
+            "source_uri": str(sample_data),
+            "output_uri": str(out),
+            "config": {"normalize": {"unicode_form": "NFX"}},
+        }
+    )
     states = _states(dr)
     assert str(dr.state) == "failed"
     assert states["prepare_run"] == "failed"
-    assert all(s in ("upstream_failed", "None", "skipped") for t, s in states.items() if t != "prepare_run"), states
+    assert all(
+        s in ("upstream_failed", "None", "skipped") for t, s in states.items() if t != "prepare_run"
+    ), states
     assert not out.exists()

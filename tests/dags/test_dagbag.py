@@ -8,8 +8,19 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-HEAVY = {"torch", "pyspark", "transformers", "peft", "trl", "presidio_analyzer", "presidio_anonymizer",
-         "great_expectations", "spacy", "bitsandbytes", "datasketch"}
+HEAVY = {
+    "torch",
+    "pyspark",
+    "transformers",
+    "peft",
+    "trl",
+    "presidio_analyzer",
+    "presidio_anonymizer",
+    "great_expectations",
+    "spacy",
+    "bitsandbytes",
+    "datasketch",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +46,20 @@ def test_every_dag_has_tags_retries_and_docs(dagbag):
 
 def test_curate_dataset_shape(dagbag):
     dag = dagbag.dags["curate_dataset"]
-    order = ["prepare_run", "ingest", "normalize", "exact_dedup", "near_dedup", "pii", "filters", "semantic_dedup",
-             "quality", "validate", "publish", "finalize_run"]
+    order = [
+        "prepare_run",
+        "ingest",
+        "normalize",
+        "exact_dedup",
+        "near_dedup",
+        "pii",
+        "filters",
+        "semantic_dedup",
+        "quality",
+        "validate",
+        "publish",
+        "finalize_run",
+    ]
     assert {t.task_id for t in dag.tasks} == set(order)
     for a, b in zip(order, order[1:], strict=False):
         assert b in dag.get_task(a).downstream_task_ids

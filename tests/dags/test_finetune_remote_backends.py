@@ -28,12 +28,18 @@ from tests.dags.test_finetune_adapter_e2e import HP, _states
 from tests.dags.test_finetune_adapter_e2e import dag as dag  # noqa: F401 - module fixture
 from tests.unit import test_training_dataset as _fixtures
 
-tiny_model_dir, sample_rows, canonical_dir = _fixtures.tiny_model_dir, _fixtures.sample_rows, _fixtures.canonical_dir
+tiny_model_dir, sample_rows, canonical_dir = (
+    _fixtures.tiny_model_dir,
+    _fixtures.sample_rows,
+    _fixtures.canonical_dir,
+)
 
 pytestmark = [pytest.mark.dag, pytest.mark.slow]
 
-SM = {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/llmops-training:1.0",
-      "role_arn": "arn:aws:iam::123456789012:role/llmops-training"}
+SM = {
+    "image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/llmops-training:1.0",
+    "role_arn": "arn:aws:iam::123456789012:role/llmops-training",
+}
 CONN_SECRET = "conn-pa55word-7d1e"  # in the Airflow connection
 ENV_SECRET = "env-s3cr3t-key-42aa"  # in the worker's environment
 
@@ -48,8 +54,12 @@ def _upload_dir(local: Path, bucket: str, prefix: str) -> str:
 @pytest.fixture
 def moto_conn(s3_server, monkeypatch):
     """An Airflow AWS connection to moto's server (endpoint in extra), with a recognisable password."""
-    conn = {"conn_type": "aws", "login": "AKIACONNLOGIN", "password": CONN_SECRET,
-            "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"}}
+    conn = {
+        "conn_type": "aws",
+        "login": "AKIACONNLOGIN",
+        "password": CONN_SECRET,
+        "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_LLMOPS_MOTO", json.dumps(conn))
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ENV_SECRET)  # moto accepts any key
     return "llmops_moto"
@@ -57,9 +67,19 @@ def moto_conn(s3_server, monkeypatch):
 
 def _conf(tiny_model_dir, dataset_uri, bucket, backend, moto_conn, **backend_cfg):
     hp = {**HP, backend: backend_cfg}
-    return {"dataset_uri": dataset_uri, "base_model": str(tiny_model_dir), "method": "sft", "peft": "lora",
-            "backend": backend, "registry_uri": f"s3://{bucket}/adapters", "adapter_name": "tiny-remote",
-            "hyperparameters": hp, "work_uri": f"s3://{bucket}/work", "aws_conn_id": moto_conn, "promote": False}
+    return {
+        "dataset_uri": dataset_uri,
+        "base_model": str(tiny_model_dir),
+        "method": "sft",
+        "peft": "lora",
+        "backend": backend,
+        "registry_uri": f"s3://{bucket}/adapters",
+        "adapter_name": "tiny-remote",
+        "hyperparameters": hp,
+        "work_uri": f"s3://{bucket}/work",
+        "aws_conn_id": moto_conn,
+        "promote": False,
+    }
 
 
 def test_kubernetes_pod_the_operator_would_submit(dag, tiny_model_dir, canonical_dir, s3_bucket, moto_conn):  # noqa: F811
@@ -67,13 +87,26 @@ def test_kubernetes_pod_the_operator_would_submit(dag, tiny_model_dir, canonical
     from llmops_airflow.launchers import LAUNCH_TASK_ID
 
     dataset = _upload_dir(canonical_dir, s3_bucket, "data/curated")
-    conf = _conf(tiny_model_dir, dataset, s3_bucket, "kubernetes", moto_conn, image="ghcr.io/acme/llmops-training:1.0",
-                 namespace="ml-train", service_account="trainer",
-                 node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"}, select_gpu_product=True,
-                 credentials_secret="llmops-s3", s3_endpoint_url="http://minio.llmops:9000", env={"HF_HUB_OFFLINE": "1"})
+    conf = _conf(
+        tiny_model_dir,
+        dataset,
+        s3_bucket,
+        "kubernetes",
+        moto_conn,
+        image="ghcr.io/acme/llmops-training:1.0",
+        namespace="ml-train",
+        service_account="trainer",
+        node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"},
+        select_gpu_product=True,
+        credentials_secret="llmops-s3",
+        s3_endpoint_url="http://minio.llmops:9000",
+        env={"HF_HUB_OFFLINE": "1"},
+    )
     run = plan_run(conf, "manual__k8s")
     task_id, launch = prepare_launch(run, "finetune_adapter")
-    assert task_id == "train_kubernetes" and launch["production"]["skipped"].startswith("no production adapter")
+    assert task_id == "train_kubernetes" and launch["production"]["skipped"].startswith(
+        "no production adapter"
+    )
 
     op = dag.get_task("train_kubernetes")
     assert op.launch_task_id == LAUNCH_TASK_ID
@@ -82,16 +115,31 @@ def test_kubernetes_pod_the_operator_would_submit(dag, tiny_model_dir, canonical
     assert pod.metadata.namespace == "ml-train" and pod.metadata.name.startswith("llmops-train-tiny-remote-")
     spec = pod.spec
     (c,) = spec.containers
-    assert c.image == "ghcr.io/acme/llmops-training:1.0" and c.name == "base" and spec.restart_policy == "Never"
-    assert c.args == ["--config", "$(LLMOPS_TRAINING_CONFIG_URI)", "--dataset-uri", "$(LLMOPS_DATASET_URI)",
-                      "--output-uri", "$(LLMOPS_OUTPUT_URI)"]
-    required_gib = math.ceil(run["plan"]["required_gb"] * 1e9 / 2**30)  # the planner's estimate (CUDA overhead incl.)
+    assert (
+        c.image == "ghcr.io/acme/llmops-training:1.0" and c.name == "base" and spec.restart_policy == "Never"
+    )
+    assert c.args == [
+        "--config",
+        "$(LLMOPS_TRAINING_CONFIG_URI)",
+        "--dataset-uri",
+        "$(LLMOPS_DATASET_URI)",
+        "--output-uri",
+        "$(LLMOPS_OUTPUT_URI)",
+    ]
+    required_gib = math.ceil(
+        run["plan"]["required_gb"] * 1e9 / 2**30
+    )  # the planner's estimate (CUDA overhead incl.)
     mem = f"{required_gib + 8}Gi"  # + host_overhead_gib
     assert mem == "10Gi"
     assert c.resources.limits == {"nvidia.com/gpu": "1", "memory": mem}
     assert c.resources.requests == {"cpu": "4", "memory": mem}
-    assert spec.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-l4", "nvidia.com/gpu.product": "NVIDIA-L4"}
-    assert [(t.key, t.operator, t.effect) for t in spec.tolerations] == [("nvidia.com/gpu", "Exists", "NoSchedule")]
+    assert spec.node_selector == {
+        "cloud.google.com/gke-accelerator": "nvidia-l4",
+        "nvidia.com/gpu.product": "NVIDIA-L4",
+    }
+    assert [(t.key, t.operator, t.effect) for t in spec.tolerations] == [
+        ("nvidia.com/gpu", "Exists", "NoSchedule")
+    ]
     assert spec.service_account_name == "trainer"
     env = {e.name: e.value for e in c.env}
     root = f"s3://{s3_bucket}/work/manual__k8s"
@@ -102,8 +150,11 @@ def test_kubernetes_pod_the_operator_would_submit(dag, tiny_model_dir, canonical
     assert pod.metadata.labels["llmops/method"] == "sft" and pod.metadata.labels["app.kubernetes.io/name"]
     assert op.startup_timeout_seconds == 1800 and op.deferrable is True and op.get_logs is True
     assert op.on_finish_action.value == "delete_succeeded_pod"
-    launch_cfg = json.loads(boto3.client("s3").get_object(Bucket=s3_bucket, Key="work/manual__k8s/launch_config.json")
-                            ["Body"].read())
+    launch_cfg = json.loads(
+        boto3.client("s3")
+        .get_object(Bucket=s3_bucket, Key="work/manual__k8s/launch_config.json")["Body"]
+        .read()
+    )
     assert launch_cfg["backend"] == "kubernetes" and launch_cfg["output_uri"] == f"{root}/model"
 
     serialized = json.dumps(pod.to_dict(), default=str) + json.dumps(launch) + json.dumps(launch_cfg)
@@ -120,16 +171,27 @@ def container_model_tar(tmp_path_factory, tiny_model_dir, canonical_dir):
 
     root = tmp_path_factory.mktemp("opt_ml")
     paths = sm.container_paths(str(root))
-    cfg = load_training_config(hyperparameters_to_overrides(HP), base_model=str(tiny_model_dir), backend="sagemaker",
-                               dataset_uri="s3://any/trainset", output_uri="s3://any/model", sagemaker=SM)
+    cfg = load_training_config(
+        hyperparameters_to_overrides(HP),
+        base_model=str(tiny_model_dir),
+        backend="sagemaker",
+        dataset_uri="s3://any/trainset",
+        output_uri="s3://any/model",
+        sagemaker=SM,
+    )
     paths["config_dir"].mkdir(parents=True)
     (paths["config_dir"] / "launch_config.json").write_text(json.dumps(cfg.to_dict()))
     paths["hyperparameters"].parent.mkdir(parents=True)
     paths["hyperparameters"].write_text(json.dumps(sm.hyperparameters(cfg)))
     shutil.copytree(canonical_dir, paths["train"])
     env = {**os.environ, sm.SM_ROOT_ENV: str(root)}
-    proc = subprocess.run([sys.executable, "-m", "include.training.train", "train"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "include.training.train", "train"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "step 3/3" in proc.stdout and (paths["model"] / "adapter_model.safetensors").exists()
     tar_path = root / "model.tar.gz"
@@ -139,8 +201,14 @@ def container_model_tar(tmp_path_factory, tiny_model_dir, canonical_dir):
     return tar_path
 
 
-def test_sagemaker_backend_end_to_end_on_moto(dag, tiny_model_dir, canonical_dir, s3_bucket, moto_conn,  # noqa: F811
-                                              container_model_tar):
+def test_sagemaker_backend_end_to_end_on_moto(
+    dag,
+    tiny_model_dir,
+    canonical_dir,
+    s3_bucket,
+    moto_conn,  # noqa: F811
+    container_model_tar,
+):
     from airflow.models.dagrun import DagRun
     from airflow.utils.types import DagRunType
     from llmops_airflow.finetune import _safe
@@ -155,9 +223,20 @@ def test_sagemaker_backend_end_to_end_on_moto(dag, tiny_model_dir, canonical_dir
     artifact = model_artifact_uri(f"s3://{s3_bucket}/work/{safe_run}/sagemaker", job)
     boto3.client("s3").upload_file(str(container_model_tar), s3_bucket, artifact.split("/", 3)[3])
 
-    conf = _conf(tiny_model_dir, dataset, s3_bucket, "sagemaker", moto_conn, **SM, aws_conn_id=moto_conn,
-                 check_interval_seconds=1, deferrable=False, print_log=False, use_spot=True,
-                 checkpoint_s3_uri=f"s3://{s3_bucket}/checkpoints")
+    conf = _conf(
+        tiny_model_dir,
+        dataset,
+        s3_bucket,
+        "sagemaker",
+        moto_conn,
+        **SM,
+        aws_conn_id=moto_conn,
+        check_interval_seconds=1,
+        deferrable=False,
+        print_log=False,
+        use_spot=True,
+        checkpoint_s3_uri=f"s3://{s3_bucket}/checkpoints",
+    )
     dr = dag.test(run_after=when, logical_date=when, run_conf=conf)
     states = _states(dr)
     assert str(dr.state) == "success", states
@@ -169,15 +248,22 @@ def test_sagemaker_backend_end_to_end_on_moto(dag, tiny_model_dir, canonical_dir
     assert desc["AlgorithmSpecification"]["TrainingImage"] == SM["image_uri"]
     assert desc["ResourceConfig"]["InstanceType"] == "ml.g6.xlarge"  # the planner's instance
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
-    assert channels == {"train": dataset + "/", "config": f"s3://{s3_bucket}/work/{safe_run}/launch_config.json"}
+    assert channels == {
+        "train": dataset + "/",
+        "config": f"s3://{s3_bucket}/work/{safe_run}/launch_config.json",
+    }
     assert desc["EnableManagedSpotTraining"] is True
     assert desc["CheckpointConfig"]["S3Uri"] == f"s3://{s3_bucket}/checkpoints/{job}/"
-    assert desc["HyperParameters"]["max_steps"] == "3" and desc["ModelArtifacts"]["S3ModelArtifacts"] == artifact
+    assert (
+        desc["HyperParameters"]["max_steps"] == "3" and desc["ModelArtifacts"]["S3ModelArtifacts"] == artifact
+    )
 
     s3 = boto3.client("s3")
     reg = json.loads(s3.get_object(Bucket=s3_bucket, Key=f"work/{safe_run}/registration.json")["Body"].read())
     assert reg["version"] == 1 and reg["gate"] == "passed"
-    manifest = json.loads(s3.get_object(Bucket=s3_bucket, Key="adapters/tiny-remote/v1/manifest.json")["Body"].read())
+    manifest = json.loads(
+        s3.get_object(Bucket=s3_bucket, Key="adapters/tiny-remote/v1/manifest.json")["Body"].read()
+    )
     assert manifest["config"]["backend"] == "sagemaker" and manifest["metrics"]["global_steps"] == 3
     assert manifest["training_run"]["model_uri"] == f"s3://{s3_bucket}/work/{safe_run}/model"
 
@@ -189,15 +275,32 @@ def test_a_retry_adopts_the_job_of_an_earlier_try(dag, s3_bucket, moto_conn):  #
 
     boto3.client("s3").put_object(Bucket=s3_bucket, Key="d/curated/part-0.parquet", Body=b"x")
     boto3.client("s3").put_object(Bucket=s3_bucket, Key="w/launch_config.json", Body=b"{}")
-    cfg = load_training_config(base_model="m", dataset_uri=f"s3://{s3_bucket}/d/curated",
-                               output_uri=f"s3://{s3_bucket}/w/model", sagemaker=SM)
+    cfg = load_training_config(
+        base_model="m",
+        dataset_uri=f"s3://{s3_bucket}/d/curated",
+        output_uri=f"s3://{s3_bucket}/w/model",
+        sagemaker=SM,
+    )
     base = sm.job_base_name("llmops", "finetune_adapter", f"manual__retry_{s3_bucket}")
-    config = sm.training_job_config(cfg, {"sagemaker_instance": "ml.g6.xlarge"}, name=base, base_name=base,
-                                    config_uri=f"s3://{s3_bucket}/w/launch_config.json",
-                                    dataset_uri=f"s3://{s3_bucket}/d/curated", output_s3_uri=f"s3://{s3_bucket}/w/sm")
+    config = sm.training_job_config(
+        cfg,
+        {"sagemaker_instance": "ml.g6.xlarge"},
+        name=base,
+        base_name=base,
+        config_uri=f"s3://{s3_bucket}/w/launch_config.json",
+        dataset_uri=f"s3://{s3_bucket}/d/curated",
+        output_s3_uri=f"s3://{s3_bucket}/w/sm",
+    )
     op = dag.get_task("train_sagemaker")
-    spec = {"base_name": base, "config": config, "aws_conn_id": moto_conn, "region_name": "us-east-1",
-            "check_interval_seconds": 1, "deferrable": False, "print_log": False}
+    spec = {
+        "base_name": base,
+        "config": config,
+        "aws_conn_id": moto_conn,
+        "region_name": "us-east-1",
+        "check_interval_seconds": 1,
+        "deferrable": False,
+        "print_log": False,
+    }
     op.apply_spec(spec, try_number=2)
     assert op.config["TrainingJobName"] == f"{base}-t2" and op.reusable_job(2) is None
     op.hook.get_conn().create_training_job(**{**config, "TrainingJobName": base})  # try 1 started it

@@ -42,9 +42,11 @@ def test_curate_dataset_with_classifier_quality(dag, tmp_path, tiny_regressor):
     (src / "chats.jsonl").write_text("\n".join(RECORDS) + "\n")
     out = tmp_path / "out"
     # only ingest -> quality -> validate -> publish run Spark (each stage is a Spark job: keep the test short)
-    config = {"spark": SPARK, **{s: {"enabled": False} for s in ("normalize", "exact_dedup", "near_dedup", "pii",
-                                                                  "filters")},
-              "quality": {"classifier": {"enabled": True, "model_path": tiny_regressor, "threshold": -1000.0}}}
+    config = {
+        "spark": SPARK,
+        **{s: {"enabled": False} for s in ("normalize", "exact_dedup", "near_dedup", "pii", "filters")},
+        "quality": {"classifier": {"enabled": True, "model_path": tiny_regressor, "threshold": -1000.0}},
+    }
     dr = dag.test(run_conf={"source_uri": str(src), "output_uri": str(out), "config": config})
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert str(dr.state) == "success", states

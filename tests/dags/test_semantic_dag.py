@@ -15,10 +15,19 @@ pytestmark = [pytest.mark.dag, pytest.mark.spark, pytest.mark.slow]
 CONFIG = {
     "spark": {"master": "local[2]", "shuffle_partitions": 2},
     # only the stages this test is about (the others have their own DAG tests): ingest -> semantic_dedup -> publish
-    "normalize": {"enabled": False}, "exact_dedup": {"enabled": False},
-    "near_dedup": {"enabled": False}, "pii": {"enabled": False}, "filters": {"enabled": False},
-    "quality": {"enabled": False}, "validate": {"enabled": False},
-    "semantic_dedup": {"enabled": True, "threshold": 0.85, "clustering": "hyperplanes", "index": {"enabled": True}},
+    "normalize": {"enabled": False},
+    "exact_dedup": {"enabled": False},
+    "near_dedup": {"enabled": False},
+    "pii": {"enabled": False},
+    "filters": {"enabled": False},
+    "quality": {"enabled": False},
+    "validate": {"enabled": False},
+    "semantic_dedup": {
+        "enabled": True,
+        "threshold": 0.85,
+        "clustering": "hyperplanes",
+        "index": {"enabled": True},
+    },
 }
 
 
@@ -58,7 +67,9 @@ def test_nightly_semantic_dedup_across_two_runs(dag, shared_datasets, tmp_path):
     night1 = pq.read_table(vdir / "curated").to_pylist()
     assert len(night1) == 4 and not any("Summarize the passage below" in r["text"] for r in night1)
     rejected = pq.read_table(vdir / "rejects" / "semantic_dedup").to_pylist()
-    assert [r["reason"] for r in rejected] == ["semantic_duplicate"] and "Summarize the passage below" in rejected[0]["text"]
+    assert [r["reason"] for r in rejected] == [
+        "semantic_duplicate"
+    ] and "Summarize the passage below" in rejected[0]["text"]
     # publish copied the embeddings into the version and, after its commit, upserted them
     assert pq.read_table(vdir / "embeddings").num_rows == 4
     index = QdrantIndex(url=None, path=str(out / "_semantic_index"), collection="curated_records", dim=384)

@@ -30,23 +30,56 @@ def _parquet(uri: str, rows: list[dict]) -> None:
 def stage_run(output_uri: str, run_id: str, *, curated_rows: int = 3, lose_one: bool = False) -> str:
     """A run folder as the stage jobs leave it: ingest -> normalize -> exact_dedup, rest disabled."""
     paths = RunPaths(output_uri, run_id)
-    files = [{"uri": "/src/a.jsonl", "relative": "a.jsonl", "size": 120, "mtime": 1.0, "format": "openai",
-              "records": 5, "converted": 4, "rejected": 1, "rows": 4, "rejected_by_reason": {"invalid_json": 1}}]
+    files = [
+        {
+            "uri": "/src/a.jsonl",
+            "relative": "a.jsonl",
+            "size": 120,
+            "mtime": 1.0,
+            "format": "openai",
+            "records": 5,
+            "converted": 4,
+            "rejected": 1,
+            "rows": 4,
+            "rejected_by_reason": {"invalid_json": 1},
+        }
+    ]
     counts = {"ingest": (5, 4, 1), "normalize": (4, 4, 0), "exact_dedup": (4, curated_rows, 4 - curated_rows)}
     if lose_one:
         counts["exact_dedup"] = (4, curated_rows - 1, 4 - curated_rows)
     for stage in STAGES:
         if stage not in counts:
-            storage.write_json(paths.stats(stage), {"stage": stage, "enabled": False, "in": None, "out": None,
-                                                    "rejected": 0, "rejected_by_reason": {}})
+            storage.write_json(
+                paths.stats(stage),
+                {
+                    "stage": stage,
+                    "enabled": False,
+                    "in": None,
+                    "out": None,
+                    "rejected": 0,
+                    "rejected_by_reason": {},
+                },
+            )
             continue
         n_in, n_out, n_rej = counts[stage]
-        cur, rej = storage.join(paths.stage_dir(stage), "curated"), storage.join(paths.stage_dir(stage), "rejects")
+        cur, rej = (
+            storage.join(paths.stage_dir(stage), "curated"),
+            storage.join(paths.stage_dir(stage), "rejects"),
+        )
         _parquet(cur, [{"id": f"r{i}", "text": f"t{i}"} for i in range(n_out)])
         _parquet(rej, [{"id": f"x{i}", "stage": stage, "reason": "r"} for i in range(n_rej)])
-        stats = {"stage": stage, "enabled": True, "implemented": True, "in": n_in, "out": n_out, "rejected": n_rej,
-                 "rejected_by_reason": {"r": n_rej} if n_rej else {}, "curated": cur, "rejects": rej,
-                 "input": "/src" if stage == "ingest" else None}
+        stats = {
+            "stage": stage,
+            "enabled": True,
+            "implemented": True,
+            "in": n_in,
+            "out": n_out,
+            "rejected": n_rej,
+            "rejected_by_reason": {"r": n_rej} if n_rej else {},
+            "curated": cur,
+            "rejects": rej,
+            "input": "/src" if stage == "ingest" else None,
+        }
         if stage == "ingest":
             stats["details"] = {"records": 5, "converted": 4, "files": files}
         storage.write_json(paths.stats(stage), stats)
@@ -55,8 +88,10 @@ def stage_run(output_uri: str, run_id: str, *, curated_rows: int = 3, lose_one: 
 
 
 def _rows(uri: str) -> int:
-    return sum(pq.ParquetFile(pa.BufferReader(storage.read_bytes(f.uri))).metadata.num_rows
-               for f in storage.list_files(uri, (".parquet",)))
+    return sum(
+        pq.ParquetFile(pa.BufferReader(storage.read_bytes(f.uri))).metadata.num_rows
+        for f in storage.list_files(uri, (".parquet",))
+    )
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -87,8 +122,10 @@ def test_publish_commits_a_complete_version_then_is_idempotent(output_uri):
     again = publish_run(run_id="run2", source_uri="/src", output_uri=output_uri, cfg=CFG)
     assert (again["published"], again["version"], again["reason"]) == (False, vid, "already published")
     assert current_version(output_uri) == vid
-    assert [f.relative.split("/")[0] for f in storage.list_files(storage.join(output_uri, "versions"),
-                                                                 ("manifest.json",))] == [vid]
+    assert [
+        f.relative.split("/")[0]
+        for f in storage.list_files(storage.join(output_uri, "versions"), ("manifest.json",))
+    ] == [vid]
     # a different config is a different version; _latest moves and remembers its parent
     cfg2 = load_config({**CFG.to_dict(), "exact_dedup": {"keep": "longest"}})
     third = publish_run(run_id="run2", source_uri="/src", output_uri=output_uri, cfg=cfg2)
@@ -106,10 +143,21 @@ def test_rows_that_do_not_add_up_publish_nothing(output_uri):
 
 def test_crash_before_commit_leaves_no_visible_version_and_rerun_completes(output_uri):
     staging = stage_run(output_uri, "crash")
-    cmd = [sys.executable, "-m", "spark_jobs.publish", "--input", staging, "--output", output_uri,
-           "--config", json.dumps(CFG.to_dict())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spark_jobs.publish",
+        "--input",
+        staging,
+        "--output",
+        output_uri,
+        "--config",
+        json.dumps(CFG.to_dict()),
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    crashed = subprocess.run(cmd, cwd=REPO, env={**env, CRASH_ENV: "1"}, capture_output=True, text=True, timeout=120)
+    crashed = subprocess.run(
+        cmd, cwd=REPO, env={**env, CRASH_ENV: "1"}, capture_output=True, text=True, timeout=120
+    )
     assert crashed.returncode == 1, crashed.stderr
     assert current_version(output_uri) is None  # nothing committed
     versions = storage.list_files(storage.join(output_uri, "versions"))
@@ -133,8 +181,11 @@ def test_published_files_registered_as_delta_table(tmp_path):
     table = DeltaTable(storage.join(result["version_uri"], "curated"))
     assert sorted(table.to_pyarrow_table().column("id").to_pylist()) == ["r0", "r1", "r2"]
     manifest = storage.read_json(result["manifest"])
-    assert manifest["output_table"] == {"format": "delta", "table": storage.join(result["version_uri"], "curated"),
-                                        "version": 0}
+    assert manifest["output_table"] == {
+        "format": "delta",
+        "table": storage.join(result["version_uri"], "curated"),
+        "version": 0,
+    }
 
 
 def test_published_versions_registered_as_iceberg_snapshots(tmp_path, monkeypatch):
@@ -150,7 +201,9 @@ def test_published_versions_registered_as_iceberg_snapshots(tmp_path, monkeypatc
         stage_run(out, run, curated_rows=rows)
         cfg = load_config({**CFG.to_dict(), "lakehouse": lake, "exact_dedup": {"keep": keep}})
         result = publish_run(run_id=run, source_uri="/src", output_uri=out, cfg=cfg)
-        snapshots.append((storage.read_json(result["manifest"])["output_table"]["version"], result["version"], rows))
+        snapshots.append(
+            (storage.read_json(result["manifest"])["output_table"]["version"], result["version"], rows)
+        )
     props = iceberg_catalog_properties({})
     table = load_catalog(props.pop("name", "llmops"), **props).load_table("curated.chat")
     assert table.scan().to_arrow().num_rows == 2  # the table shows the latest version

@@ -25,8 +25,14 @@ def _adapter(tmp_path, name: str, payload: bytes = b"weights") -> str:
     return str(d)
 
 
-LINEAGE = {"base_model": "tiny", "base_model_hash": "abc", "dataset_content_hash": "d1", "method": "sft",
-           "config": {"lora": {"r": 8}}, "metrics": {"eval_loss": 1.0}}
+LINEAGE = {
+    "base_model": "tiny",
+    "base_model_hash": "abc",
+    "dataset_content_hash": "d1",
+    "method": "sft",
+    "config": {"lora": {"r": 8}},
+    "metrics": {"eval_loss": 1.0},
+}
 
 
 @pytest.fixture
@@ -40,13 +46,21 @@ def test_register_get_list_and_layout(registry, s3_bucket, tmp_path):
     assert v1.uri == f"s3://{s3_bucket}/registry/tiny-sft/v1"
     assert v1.manifest_uri == f"s3://{s3_bucket}/registry/tiny-sft/v1/manifest.json"
     keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=s3_bucket)["Contents"]}
-    assert {"registry/tiny-sft/v1/adapter_config.json", "registry/tiny-sft/v1/adapter_model.safetensors",
-            "registry/tiny-sft/v1/sub/extra.txt", "registry/tiny-sft/v1/manifest.json"} <= keys
+    assert {
+        "registry/tiny-sft/v1/adapter_config.json",
+        "registry/tiny-sft/v1/adapter_model.safetensors",
+        "registry/tiny-sft/v1/sub/extra.txt",
+        "registry/tiny-sft/v1/manifest.json",
+    } <= keys
     m = registry.get("tiny-sft", 1)
     assert m["version"] == 1 and m["parent_version"] is None and m["base_model"] == "tiny"
     assert m["content_hash"] == v1.content_hash and m["created_at"].endswith("Z")
-    assert {f["path"] for f in m["files"]} == {"adapter_config.json", "adapter_model.safetensors", "metrics.json",
-                                               "sub/extra.txt"}
+    assert {f["path"] for f in m["files"]} == {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "metrics.json",
+        "sub/extra.txt",
+    }
     v2 = registry.register("tiny-sft", _adapter(tmp_path, "b", b"other weights"), LINEAGE)
     assert v2.version == 2 and registry.get("tiny-sft")["parent_version"] == 1
     assert registry.list_versions("tiny-sft") == [1, 2] and registry.latest("tiny-sft") == 2
@@ -125,8 +139,11 @@ def test_concurrent_registrations_all_succeed_with_distinct_versions(s3_bucket, 
     for r in results:  # every manifest names its own files: no version was overwritten
         m = reg.get("race", r.version)
         digest = next(f["sha256"] for f in m["files"] if f["path"] == "adapter_model.safetensors")
-        body = boto3.client("s3").get_object(Bucket=s3_bucket, Key=f"registry/race/v{r.version}/"
-                                             "adapter_model.safetensors")["Body"].read()
+        body = (
+            boto3.client("s3")
+            .get_object(Bucket=s3_bucket, Key=f"registry/race/v{r.version}/adapter_model.safetensors")["Body"]
+            .read()
+        )
         import hashlib
 
         assert hashlib.sha256(body).hexdigest() == digest and m["registration_token"]
@@ -167,8 +184,12 @@ def test_aliases(registry, tmp_path):
 
 
 def test_endpoint_from_an_airflow_aws_connection(s3_server, s3_bucket, tmp_path, monkeypatch):
-    conn = {"conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"}}
+    conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_REGISTRY_S3", json.dumps(conn))
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # would fail if used
@@ -184,11 +205,18 @@ def test_cli(s3_bucket, tmp_path):
     manifest.write_text(json.dumps(LINEAGE))
 
     def cli(*args):
-        proc = subprocess.run([sys.executable, "-m", "include.registry", uri, *args], capture_output=True, text=True,
-                              env=env, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "include.registry", uri, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         return proc.returncode, proc.stdout, proc.stderr
 
-    rc, out, err = cli("register", "tiny", _adapter(tmp_path, "a"), "--manifest", str(manifest), "--alias", "prod")
+    rc, out, err = cli(
+        "register", "tiny", _adapter(tmp_path, "a"), "--manifest", str(manifest), "--alias", "prod"
+    )
     assert rc == 0, err
     assert json.loads(out)["version"] == 1
     rc, out, _ = cli("list")
@@ -201,7 +229,11 @@ def test_cli(s3_bucket, tmp_path):
     assert rc == 2 and "v7 does not exist" in err
 
 
-FAILED_GATE = {"passed": False, "status": "failed", "reasons": ["eval_loss / base_eval_loss=1.3 (needs <= 1.0)"]}
+FAILED_GATE = {
+    "passed": False,
+    "status": "failed",
+    "reasons": ["eval_loss / base_eval_loss=1.3 (needs <= 1.0)"],
+}
 
 
 def test_failed_gate_is_recorded_but_moves_no_alias(registry, tmp_path):
@@ -211,15 +243,21 @@ def test_failed_gate_is_recorded_but_moves_no_alias(registry, tmp_path):
     assert (v1.version, v2.version) == (1, 2) and registry.list_versions("gated") == [1, 2]
     assert registry.get("gated", 2)["gate"]["reasons"] == FAILED_GATE["reasons"]  # recorded, immutable
     assert registry.aliases("gated") == {"latest": 1, "production": 1}
-    assert registry.resolve("gated", "latest") == 1 and registry.latest("gated") == 2  # latest = newest passing
-    with pytest.raises(RegistryError, match=r"refusing to point 'production' at gated v2: its evaluation gate "
-                                            r"failed \(eval_loss / base_eval_loss=1.3 \(needs <= 1.0\)\)"):
+    assert (
+        registry.resolve("gated", "latest") == 1 and registry.latest("gated") == 2
+    )  # latest = newest passing
+    with pytest.raises(
+        RegistryError,
+        match=r"refusing to point 'production' at gated v2: its evaluation gate "
+        r"failed \(eval_loss / base_eval_loss=1.3 \(needs <= 1.0\)\)",
+    ):
         registry.set_alias("gated", "production", 2)
     forced = registry.set_alias("gated", "production", 2, force=True)
     assert forced["forced_despite_failed_gate"] and forced["previous_version"] == 1
     with pytest.raises(RegistryError, match="refusing aliases staging"):
-        registry.register("gated", _adapter(tmp_path, "c", b"c"), {**LINEAGE, "gate": FAILED_GATE},
-                          aliases=["staging"])
+        registry.register(
+            "gated", _adapter(tmp_path, "c", b"c"), {**LINEAGE, "gate": FAILED_GATE}, aliases=["staging"]
+        )
     assert registry.list_versions("gated") == [1, 2]  # refused before any upload
     v3 = registry.register("gated", _adapter(tmp_path, "d", b"better"), {**LINEAGE, "gate": {"passed": True}})
     assert v3.version == 3 and registry.resolve("gated", "latest") == 3
@@ -243,10 +281,21 @@ def test_connection_env_hands_the_registry_connection_to_a_child_process(monkeyp
 
     from include.registry import connection_env
 
-    monkeypatch.setenv("AIRFLOW_CONN_REGISTRY_S3", json.dumps({
-        "conn_type": "aws", "login": "AKIDEXAMPLE", "password": "s3cr3t",
-        "extra": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_REGISTRY_S3",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "AKIDEXAMPLE",
+                "password": "s3cr3t",
+                "extra": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"},
+            }
+        ),
+    )
     assert connection_env("registry_s3") == {
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+    }
     assert connection_env(None) == {} and connection_env("") == {}

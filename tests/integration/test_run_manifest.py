@@ -20,7 +20,12 @@ def test_manifest_is_written_to_staging_with_counts_and_files(tmp_path):
     on_disk = json.loads((tmp_path / "out" / "_staging" / "r1" / "manifest.json").read_text())
     assert on_disk == json.loads(json.dumps(manifest))
     acc = manifest["accounting"]
-    assert (acc["source_records"], acc["canonical_rows"], acc["curated_rows"], acc["rejected_total"]) == (5, 4, 3, 2)
+    assert (acc["source_records"], acc["canonical_rows"], acc["curated_rows"], acc["rejected_total"]) == (
+        5,
+        4,
+        3,
+        2,
+    )
     assert acc["ok"] and manifest["config_hash"] == NO_PUBLISH.digest()
     assert manifest["stages"]["exact_dedup"]["rejected_by_reason"] == {"r": 1}
     assert manifest["input_files"][0]["relative"] == "a.jsonl" and manifest["input_files"][0]["size"] == 120

@@ -21,7 +21,11 @@ from include.training.train import quiet_third_party, run
 from tests.unit import test_training_dataset as _fixtures
 
 # session fixtures shared with the other training tests (tiny model, canonical Parquet)
-tiny_model_dir, sample_rows, canonical_dir = _fixtures.tiny_model_dir, _fixtures.sample_rows, _fixtures.canonical_dir
+tiny_model_dir, sample_rows, canonical_dir = (
+    _fixtures.tiny_model_dir,
+    _fixtures.sample_rows,
+    _fixtures.canonical_dir,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -31,20 +35,35 @@ quiet_third_party()
 def _cfg(tiny_model_dir, canonical_dir, out, method="sft", peft="lora", **sections):
     base = {
         "data": {"max_length": 128, "max_prompt_length": 64, "max_rows": 12, "eval_fraction": 0.2},
-        "train": {"max_steps": 3, "per_device_train_batch_size": 2, "per_device_eval_batch_size": 4,
-                  "learning_rate": 5e-3, "logging_steps": 1},
+        "train": {
+            "max_steps": 3,
+            "per_device_train_batch_size": 2,
+            "per_device_eval_batch_size": 4,
+            "learning_rate": 5e-3,
+            "logging_steps": 1,
+        },
     }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value}
-    return load_training_config(base, base_model=str(tiny_model_dir), method=method, peft=peft,
-                                dataset_uri=str(canonical_dir), output_uri=str(out))
+    return load_training_config(
+        base,
+        base_model=str(tiny_model_dir),
+        method=method,
+        peft=peft,
+        dataset_uri=str(canonical_dir),
+        output_uri=str(out),
+    )
 
 
 def _generate_one_token(model, tokenizer):
     import torch
 
-    enc = tokenizer.apply_chat_template([{"role": "user", "content": "Find a recipe with rice"}],
-                                        add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    enc = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Find a recipe with rice"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     enc = {k: v.to(model.device) for k, v in enc.items()}
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=1, do_sample=False, pad_token_id=tokenizer.pad_token_id)
@@ -75,11 +94,22 @@ def reward_lora(tiny_model_dir, canonical_dir, tmp_path_factory):
 def test_sft_lora_adapter_reloads_and_generates(sft_lora, tiny_model_dir):
     out, metrics = sft_lora
     files = {p.name for p in out.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
-            "metrics.json", "training_config.json"} <= files
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "chat_template.jinja",
+        "metrics.json",
+        "training_config.json",
+    } <= files
     assert "model.safetensors" not in files and "training_args.bin" not in files
     adapter_cfg = json.loads((out / "adapter_config.json").read_text())
-    assert adapter_cfg["r"] == 8 and sorted(adapter_cfg["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
+    assert adapter_cfg["r"] == 8 and sorted(adapter_cfg["target_modules"]) == [
+        "k_proj",
+        "o_proj",
+        "q_proj",
+        "v_proj",
+    ]
     model, tok = _load_adapter(out, tiny_model_dir)
     _generate_one_token(model, tok)
     assert json.loads((out / "training_config.json").read_text())["lora"]["r"] == 8
@@ -134,7 +164,9 @@ def test_qlora_quantization_config_is_nf4_double_quant(tiny_model_dir):
     q = methods.quantization_config(cfg)
     assert q.load_in_4bit and not q.load_in_8bit
     assert q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant is True
-    expected = torch.bfloat16 if (torch.cuda.is_available() or methods.cpu_has_native_bf16()) else torch.float32
+    expected = (
+        torch.bfloat16 if (torch.cuda.is_available() or methods.cpu_has_native_bf16()) else torch.float32
+    )
     assert q.bnb_4bit_compute_dtype == expected
     forced = load_training_config(base_model="x", peft="qlora", quantization={"compute_dtype": "bfloat16"})
     assert methods.quantization_config(forced).bnb_4bit_compute_dtype == torch.bfloat16
@@ -153,7 +185,9 @@ def test_qlora_trains_for_real_on_this_machine(tiny_model_dir, canonical_dir, tm
     assert q_proj.weight.quant_state.nested  # double quantization
     m = run(cfg)
     assert m["resolved"]["weights_dtype"] == "4bit-nf4" and math.isfinite(m["eval_loss"])
-    model, tok = _load_adapter(tmp_path / "q", tiny_model_dir, quantization_config=methods.quantization_config(cfg))
+    model, tok = _load_adapter(
+        tmp_path / "q", tiny_model_dir, quantization_config=methods.quantization_config(cfg)
+    )
     _generate_one_token(model, tok)
 
 
@@ -212,8 +246,10 @@ def test_reward_model_scores_and_reloads(reward_lora, tiny_model_dir):
         assert model(**enc).logits.shape == (1, 1)
     merged, rtok = methods.load_reward_model(str(out), out)
     scorer = methods.RewardModelScorer(merged, rtok, max_length=64)
-    scores = scorer([[{"role": "user", "content": "hi"}]] * 2,
-                    [[{"role": "assistant", "content": "hello"}], [{"role": "assistant", "content": "go away"}]])
+    scores = scorer(
+        [[{"role": "user", "content": "hi"}]] * 2,
+        [[{"role": "assistant", "content": "hello"}], [{"role": "assistant", "content": "go away"}]],
+    )
     assert len(scores) == 2 and all(math.isfinite(s) for s in scores)
 
 
@@ -222,7 +258,11 @@ def test_dpo_lora_reference_is_the_base_with_adapter_disabled(tiny_model_dir, ca
     m = run(_cfg(tiny_model_dir, canonical_dir, out, method="dpo", dpo={"beta": 0.2, "loss_type": "ipo"}))
     assert m["resolved"]["reference"] == "base model with the adapter disabled"
     assert json.loads((out / "training_config.json").read_text())["dpo"] == {
-        "beta": 0.2, "loss_type": "ipo", "label_smoothing": 0.0, "reference_model": None}
+        "beta": 0.2,
+        "loss_type": "ipo",
+        "label_smoothing": 0.0,
+        "reference_model": None,
+    }
     model, tok = _load_adapter(out, tiny_model_dir)
     _generate_one_token(model, tok)
 
@@ -231,8 +271,16 @@ def test_dpo_full_finetune_uses_an_explicit_reference_model(tiny_model_dir, cano
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = tmp_path / "dpo-full"
-    m = run(_cfg(tiny_model_dir, canonical_dir, out, method="dpo", peft="none",
-                 dpo={"reference_model": str(tiny_model_dir)}))
+    m = run(
+        _cfg(
+            tiny_model_dir,
+            canonical_dir,
+            out,
+            method="dpo",
+            peft="none",
+            dpo={"reference_model": str(tiny_model_dir)},
+        )
+    )
     assert m["resolved"]["reference"] == f"explicit reference model: {tiny_model_dir}"
     # untrained policy == reference: the sigmoid DPO loss starts at ln 2
     assert m["base_eval_loss"] == pytest.approx(math.log(2), abs=1e-3)
@@ -243,10 +291,21 @@ def test_dpo_full_finetune_uses_an_explicit_reference_model(tiny_model_dir, cano
 def test_rl_from_the_trained_reward_model(reward_lora, tiny_model_dir, canonical_dir, tmp_path, algorithm):
     reward_dir, _ = reward_lora
     out = tmp_path / algorithm
-    m = run(_cfg(tiny_model_dir, canonical_dir, out, method="grpo",
-                 grpo={"reward_model": str(reward_dir), "algorithm": algorithm, "num_generations": 2,
-                       "max_completion_length": 6},
-                 train={"max_steps": 2}))
+    m = run(
+        _cfg(
+            tiny_model_dir,
+            canonical_dir,
+            out,
+            method="grpo",
+            grpo={
+                "reward_model": str(reward_dir),
+                "algorithm": algorithm,
+                "num_generations": 2,
+                "max_completion_length": 6,
+            },
+            train={"max_steps": 2},
+        )
+    )
     assert m["global_steps"] == 2 and m["reward_mean"] is not None and math.isfinite(m["reward_mean"])
     assert m["resolved"]["reward_function"].startswith(f"reward model {reward_dir}")
     model, tok = _load_adapter(out, tiny_model_dir)
@@ -261,16 +320,26 @@ def test_entry_point_process_reads_and_writes_s3(tiny_model_dir, canonical_dir, 
     for f in sorted(canonical_dir.iterdir()):
         s3.upload_file(str(f), s3_bucket, f"curated/{f.name}")
     cfg = _cfg(tiny_model_dir, canonical_dir, "unused", train={"max_steps": 2})
-    cfg = cfg.model_copy(update={"dataset_uri": f"s3://{s3_bucket}/curated", "output_uri": f"s3://{s3_bucket}/out"})
+    cfg = cfg.model_copy(
+        update={"dataset_uri": f"s3://{s3_bucket}/curated", "output_uri": f"s3://{s3_bucket}/out"}
+    )
     cfg_file = tmp_path / "config.json"
     cfg_file.write_text(json.dumps(cfg.to_dict()))
-    proc = subprocess.run([sys.executable, "-m", "include.training.train", "--config", str(cfg_file)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "include.training.train", "--config", str(cfg_file)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "step 1/2" in proc.stdout and "step 2/2" in proc.stdout  # live progress lines
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="out/")["Contents"]}
-    assert {"out/adapter_model.safetensors", "out/metrics.json", "out/training_config.json",
-            "out/tokenizer.json"} <= keys
+    assert {
+        "out/adapter_model.safetensors",
+        "out/metrics.json",
+        "out/training_config.json",
+        "out/tokenizer.json",
+    } <= keys
     metrics = json.loads(s3.get_object(Bucket=s3_bucket, Key="out/metrics.json")["Body"].read())
     assert metrics["trainset"]["source_uri"] == f"s3://{s3_bucket}/curated" and metrics["global_steps"] == 2
 
@@ -284,7 +353,8 @@ def test_model_folders_on_s3_are_downloaded_once(s3_bucket, tmp_path, tiny_model
     local = methods._local_model_path(f"s3://{s3_bucket}/models/tiny", tmp_path)
     assert sorted(p.name for p in tmp_path.joinpath("downloaded").iterdir()) == [f"{s3_bucket}_models_tiny"]
     assert (tmp_path / "downloaded" / f"{s3_bucket}_models_tiny" / "model.safetensors").read_bytes() == (
-        tiny_model_dir / "model.safetensors").read_bytes()
+        tiny_model_dir / "model.safetensors"
+    ).read_bytes()
     assert methods._local_model_path(f"s3://{s3_bucket}/models/tiny", tmp_path) == local
     assert methods._local_model_path(str(tiny_model_dir), tmp_path) == str(tiny_model_dir)
 
@@ -292,6 +362,10 @@ def test_model_folders_on_s3_are_downloaded_once(s3_bucket, tmp_path, tiny_model
 def test_entry_point_rejects_a_bad_config(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("base_model: x\nlora: {r: 0}\n")
-    proc = subprocess.run([sys.executable, "-m", "include.training.train", "--config", str(bad)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "include.training.train", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "lora.r" in proc.stderr

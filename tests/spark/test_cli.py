@@ -24,9 +24,22 @@ def test_python_m_stage_writes_the_contract(sample_data, tmp_path):
     cfg.write_text("spark:\n  master: local[1]\ningest:\n  source_name: demo\n")
     out = tmp_path / "ingest"
     proc = subprocess.run(
-        [sys.executable, "-m", "spark_jobs.ingest", "--input", str(sample_data / "*.json"), "--output", str(out),
-         "--config", str(cfg)],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "spark_jobs.ingest",
+            "--input",
+            str(sample_data / "*.json"),
+            "--output",
+            str(out),
+            "--config",
+            str(cfg),
+        ],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     stats = json.loads((out / "stats.json").read_text())
@@ -42,9 +55,21 @@ def test_spark_submit_runs_the_same_file(sample_data, tmp_path):
     out = tmp_path / "ingest"
     spark_submit = Path(sys.executable).with_name("spark-submit")
     proc = subprocess.run(
-        [str(spark_submit), "--master", "local[1]", str(REPO / "spark_jobs" / "ingest.py"),
-         "--input", str(sample_data / "kto.jsonl"), "--output", str(out)],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
+        [
+            str(spark_submit),
+            "--master",
+            "local[1]",
+            str(REPO / "spark_jobs" / "ingest.py"),
+            "--input",
+            str(sample_data / "kto.jsonl"),
+            "--output",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     stats = json.loads((out / "stats.json").read_text())
@@ -53,9 +78,22 @@ def test_spark_submit_runs_the_same_file(sample_data, tmp_path):
 
 def test_bad_config_fails_before_any_work(sample_data, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "spark_jobs.normalize", "--input", str(sample_data), "--output", str(tmp_path / "o"),
-         "--config", '{"normalize": {"lowercase": "sometimes"}}'],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "spark_jobs.normalize",
+            "--input",
+            str(sample_data),
+            "--output",
+            str(tmp_path / "o"),
+            "--config",
+            '{"normalize": {"lowercase": "sometimes"}}',
+        ],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "normalize.lowercase" in proc.stderr

@@ -16,9 +16,14 @@ pytestmark = pytest.mark.spark
 
 
 def alpaca(n0, n):
-    return pa.table({"instruction": [f"Question {i}?" for i in range(n0, n)],
-                     "input": [""] * (n - n0), "output": [f"Answer {i}." for i in range(n0, n)],
-                     "lang": ["en"] * (n - n0)})
+    return pa.table(
+        {
+            "instruction": [f"Question {i}?" for i in range(n0, n)],
+            "input": [""] * (n - n0),
+            "output": [f"Answer {i}." for i in range(n0, n)],
+            "lang": ["en"] * (n - n0),
+        }
+    )
 
 
 def test_delta_input_at_two_versions(spark, tmp_path):
@@ -33,8 +38,12 @@ def test_delta_input_at_two_versions(spark, tmp_path):
         stats = run_stage("ingest", ingest.run, table, str(out), cfg, spark=spark)
         assert (stats["in"], stats["out"], stats["rejected"]) == (rows, rows, 0)
         pinned = 1 if version is None else version
-        assert stats["details"]["table"] == {"format": "delta", "table": table, "version": pinned,
-                                             "files": pinned + 1}
+        assert stats["details"]["table"] == {
+            "format": "delta",
+            "table": table,
+            "version": pinned,
+            "files": pinned + 1,
+        }
         assert {f["format"] for f in stats["details"]["files"]} == {"alpaca"}
         assert all(f["table_version"] == pinned for f in stats["details"]["files"])
 
@@ -55,7 +64,9 @@ def test_iceberg_input_at_two_snapshots(spark, tmp_path, monkeypatch):
     latest = table.current_snapshot().snapshot_id
     for snapshot, rows in ((first, 2), (None, 6)):
         cfg = load_config({"spark": {"master": "local[2]"}, "lakehouse": {"version": snapshot}})
-        stats = run_stage("ingest", ingest.run, "iceberg://raw.alpaca", str(tmp_path / f"o{rows}"), cfg, spark=spark)
+        stats = run_stage(
+            "ingest", ingest.run, "iceberg://raw.alpaca", str(tmp_path / f"o{rows}"), cfg, spark=spark
+        )
         assert (stats["in"], stats["out"]) == (rows, rows)
         assert stats["details"]["table"]["version"] == (snapshot or latest)
         assert stats["details"]["table"]["format"] == "iceberg"
@@ -64,17 +75,44 @@ def test_iceberg_input_at_two_snapshots(spark, tmp_path, monkeypatch):
 def test_delta_table_with_deletion_vectors_is_refused(tmp_path):
     log = tmp_path / "dv" / "_delta_log"
     log.mkdir(parents=True)
-    schema = json.dumps({"type": "struct", "fields": [{"name": "text", "type": "string", "nullable": True,
-                                                       "metadata": {}}]})
+    schema = json.dumps(
+        {"type": "struct", "fields": [{"name": "text", "type": "string", "nullable": True, "metadata": {}}]}
+    )
     actions = [
-        {"protocol": {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["deletionVectors"],
-                      "writerFeatures": ["deletionVectors"]}},
-        {"metaData": {"id": "t1", "format": {"provider": "parquet", "options": {}}, "schemaString": schema,
-                      "partitionColumns": [], "configuration": {"delta.enableDeletionVectors": "true"},
-                      "createdTime": 0}},
-        {"add": {"path": "part-0.parquet", "partitionValues": {}, "size": 100, "modificationTime": 0,
-                 "dataChange": True, "deletionVector": {"storageType": "u", "pathOrInlineDv": "ab^-aqEH.-t@S}K{vb[*k^",
-                                                        "offset": 1, "sizeInBytes": 36, "cardinality": 2}}},
+        {
+            "protocol": {
+                "minReaderVersion": 3,
+                "minWriterVersion": 7,
+                "readerFeatures": ["deletionVectors"],
+                "writerFeatures": ["deletionVectors"],
+            }
+        },
+        {
+            "metaData": {
+                "id": "t1",
+                "format": {"provider": "parquet", "options": {}},
+                "schemaString": schema,
+                "partitionColumns": [],
+                "configuration": {"delta.enableDeletionVectors": "true"},
+                "createdTime": 0,
+            }
+        },
+        {
+            "add": {
+                "path": "part-0.parquet",
+                "partitionValues": {},
+                "size": 100,
+                "modificationTime": 0,
+                "dataChange": True,
+                "deletionVector": {
+                    "storageType": "u",
+                    "pathOrInlineDv": "ab^-aqEH.-t@S}K{vb[*k^",
+                    "offset": 1,
+                    "sizeInBytes": 36,
+                    "cardinality": 2,
+                },
+            }
+        },
     ]
     (log / "00000000000000000000.json").write_text("\n".join(json.dumps(a) for a in actions) + "\n")
     with pytest.raises(UnsupportedTable, match="deletion vectors"):

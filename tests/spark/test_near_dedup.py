@@ -40,10 +40,15 @@ def corpus():
     b = replace(a, 186, 200, 2)
     c = replace(b, 172, 186, 3)
     rows = {
-        "A": " ".join(a), "B": " ".join(b) + " tail", "C": " ".join(c) + " longer tail here",
+        "A": " ".join(a),
+        "B": " ".join(b) + " tail",
+        "C": " ".join(c) + " longer tail here",
         "F": "The Same Sentence, with punctuation! " + " ".join(doc(7, 60)),
         "G": "the same sentence with punctuation " + " ".join(doc(7, 60)),
-        "D": " ".join(doc(4)), "E": " ".join(doc(5)), "S": "tiny", "Z": "",
+        "D": " ".join(doc(4)),
+        "E": " ".join(doc(5)),
+        "S": "tiny",
+        "Z": "",
     }
     assert jaccard(rows["A"], rows["B"]) >= 0.8 and jaccard(rows["B"], rows["C"]) >= 0.8
     assert jaccard(rows["A"], rows["C"]) < 0.8  # a chain: A and C are not near duplicates
@@ -73,8 +78,11 @@ def test_chain_is_one_cluster_and_survivors_are_deterministic(spark, cfg, corpus
         assert set(kept) == {"C", "F", "D", "E", "S", "Z"}  # longest text survives in each cluster
         assert kept["C"] == "A" and kept["F"] == "F" and kept["D"] is None
         got = sorted((r["id"], r["dup_of"], r["cluster_id"], r["reason"], r["stage"]) for r in rejects)
-        assert got == [("A", "C", "A", "near_duplicate", "near_dedup"), ("B", "C", "A", "near_duplicate", "near_dedup"),
-                       ("G", "F", "F", "near_duplicate", "near_dedup")]
+        assert got == [
+            ("A", "C", "A", "near_duplicate", "near_dedup"),
+            ("B", "C", "A", "near_duplicate", "near_dedup"),
+            ("G", "F", "F", "near_duplicate", "near_dedup"),
+        ]
         results.append((sorted(kept.items(), key=str), got))
         d = stats["details"]
         assert (d["bands"], d["rows"]) == (17, 7) and d["cluster_size_histogram"] == {"2": 1, "3": 1}
@@ -85,7 +93,9 @@ def test_chain_is_one_cluster_and_survivors_are_deterministic(spark, cfg, corpus
 
 
 def test_keep_smallest_id_and_no_verification(spark, corpus, tmp_path):
-    cfg = load_config({"spark": {"master": "local[2]"}, "near_dedup": {"keep": "smallest_id", "verify": "none"}})
+    cfg = load_config(
+        {"spark": {"master": "local[2]"}, "near_dedup": {"keep": "smallest_id", "verify": "none"}}
+    )
     stats, curated, rejects = _run(spark, cfg, corpus, 2, tmp_path)
     assert {r["id"] for r in curated} >= {"A", "F", "D", "E"} and "G" not in {r["id"] for r in curated}
     assert {r["dup_of"] for r in rejects} <= {"A", "F"}

@@ -24,20 +24,38 @@ ROWS = [
     row(2, [msg("user", "Capital of Italy?"), msg("assistant", "Rome.")]),  # 4/5 = 0.8: kept at 0.8
     row(3, [msg("user", "Capital of Spain?"), msg("assistant", "BAD: Lisbon, probably.")]),
     row(4, [msg("user", "Capital of Peru?"), msg("assistant", "GARBLE Lima.")]),  # unparseable twice
-    row(5, [msg("user", "Which is larger, 3 or 5?")], kind="preference",
-        chosen=[msg("assistant", "3 is larger.")], rejected=[msg("assistant", "GOOD: 5 is larger.")]),
+    row(
+        5,
+        [msg("user", "Which is larger, 3 or 5?")],
+        kind="preference",
+        chosen=[msg("assistant", "3 is larger.")],
+        rejected=[msg("assistant", "GOOD: 5 is larger.")],
+    ),
     row(6, [], kind="pretrain", text="GOOD: Water boils at 100 degrees Celsius at sea level."),
 ]
 
 
 def judge_cfg(url, **over):
-    return {"spark": SPARK, "quality": {"judge": {"enabled": True, "base_url": url, "model": "Qwen2.5-7B-judge",
-                                                  "backoff_s": 0.01, "base_model": "Qwen/Qwen2.5-0.5B", **over}}}
+    return {
+        "spark": SPARK,
+        "quality": {
+            "judge": {
+                "enabled": True,
+                "base_url": url,
+                "model": "Qwen2.5-7B-judge",
+                "backoff_s": 0.01,
+                "base_model": "Qwen/Qwen2.5-0.5B",
+                **over,
+            }
+        },
+    }
 
 
 def test_quality_is_a_pass_through_by_default(spark, tmp_path):
     src = write(ROWS, tmp_path / "in")
-    stats = run_stage("quality", quality.run, src, str(tmp_path / "out"), load_config({"spark": SPARK}), spark=spark)
+    stats = run_stage(
+        "quality", quality.run, src, str(tmp_path / "out"), load_config({"spark": SPARK}), spark=spark
+    )
     assert stats["implemented"] and stats["in"] == stats["out"] == 6 and stats["rejected"] == 0
     assert "pass-through" in stats["note"] and stats["details"]["judge_enabled"] is False
     assert {r["id"] for r in read(tmp_path / "out" / "curated")} == {r["id"] for r in ROWS}
@@ -52,8 +70,14 @@ def test_judge_stage_scores_keeps_rejects_and_caches(spark, tmp_path, monkeypatc
         first_requests = len(srv.requests)
         assert {r["auth"] for r in srv.requests} == {f"Bearer {SECRET}"}
         # rerun into another folder with the same cache: nothing is paid twice
-        again = run_stage("quality", quality.run, src, str(tmp_path / "out2"), load_config(
-            judge_cfg(srv.url, cache_uri=str(tmp_path / "out" / "_cache" / "quality_judge"))), spark=spark)
+        again = run_stage(
+            "quality",
+            quality.run,
+            src,
+            str(tmp_path / "out2"),
+            load_config(judge_cfg(srv.url, cache_uri=str(tmp_path / "out" / "_cache" / "quality_judge"))),
+            spark=spark,
+        )
         assert len(srv.requests) == first_requests + 2  # only the unparseable row is asked again (2 answers)
     assert stats["in"] == stats["out"] + stats["rejected"] == 6
     assert stats["rejected_by_reason"] == {"low_quality": 1}
@@ -67,8 +91,9 @@ def test_judge_stage_scores_keeps_rejects_and_caches(spark, tmp_path, monkeypatc
     assert json.loads(out["r4"]["signals"])["judge"]["unscored"] == "unparseable"
     rejects = {r["id"]: r for r in read(tmp_path / "out" / "rejects")}
     assert rejects["r3"]["stage"] == "quality" and rejects["r3"]["reason"] == "low_quality"
-    assert rejects["r3"]["detail"] == ("judge mean 2.00/5 = 0.40 < 0.8: relevance 2, clarity 2, completeness 2, "
-                                       "accuracy 2")
+    assert rejects["r3"]["detail"] == (
+        "judge mean 2.00/5 = 0.40 < 0.8: relevance 2, clarity 2, completeness 2, accuracy 2"
+    )
     # the pair's chosen answer scores 4/5 (kept), but the judge prefers the rejected one in both orders
     assert out["r5"]["quality"] == pytest.approx(0.8) and out["r5"]["flags"] == ["judge_inverted_pair"]
     pair = json.loads(out["r5"]["signals"])["judge_pair"]
@@ -77,11 +102,19 @@ def test_judge_stage_scores_keeps_rejects_and_caches(spark, tmp_path, monkeypatc
     assert j["scored"] == 5 and j["unscored"] == {"unparseable": 1}
     # 5 answers scored at once, the unparseable one asked twice (bounded re-ask), 2 pairwise orders
     assert j["requests"] == first_requests == 5 + 2 + 2
-    assert j["tokens"] == {"prompt": 100 * first_requests, "completion": 20 * first_requests,
-                           "total": 120 * first_requests}
+    assert j["tokens"] == {
+        "prompt": 100 * first_requests,
+        "completion": 20 * first_requests,
+        "total": 120 * first_requests,
+    }
     assert j["cache_hits"] == 0 and j["failures"] == {"request": 0, "parse": 2}
-    assert j["position_bias"] == {"pairs_checked": 1, "consistent": 1, "inconsistent": 0, "inverted": 1,
-                                  "unscored": 0}
+    assert j["position_bias"] == {
+        "pairs_checked": 1,
+        "consistent": 1,
+        "inconsistent": 0,
+        "inverted": 1,
+        "unscored": 0,
+    }
     assert -1.0 <= j["length_score_correlation"] <= 1.0
     assert "qwen" in stats["details"]["same_family_warning"]
     a = again["details"]["judge"]
@@ -93,8 +126,12 @@ def test_judge_stage_scores_keeps_rejects_and_caches(spark, tmp_path, monkeypatc
 def test_budget_exhausted_rows_follow_the_unscored_policy(spark, tmp_path):
     src = write(ROWS, tmp_path / "in")
     with ScriptedJudge() as srv:
-        cfg = load_config({**judge_cfg(srv.url, budget_requests=0), "quality": {
-            **judge_cfg(srv.url, budget_requests=0)["quality"], "unscored_policy": "reject"}})
+        cfg = load_config(
+            {
+                **judge_cfg(srv.url, budget_requests=0),
+                "quality": {**judge_cfg(srv.url, budget_requests=0)["quality"], "unscored_policy": "reject"},
+            }
+        )
         stats = run_stage("quality", quality.run, src, str(tmp_path / "out"), cfg, spark=spark)
         assert srv.requests == []
     assert stats["out"] == 0 and stats["rejected_by_reason"] == {"unscored": 6}
@@ -114,9 +151,22 @@ def test_judge_stage_against_transformers_serve(spark, tmp_path, served_tiny_mod
     """The tiny model answers gibberish: every row is unscored, handled per policy, nothing lost."""
     rows = ROWS[:3] + ROWS[5:]
     src = write(rows, tmp_path / "in")
-    cfg = load_config({"spark": SPARK, "quality": {"unscored_policy": policy, "judge": {
-        "enabled": True, "base_url": served_tiny_model.url, "model": served_tiny_model.model, "max_tokens": 12,
-        "max_concurrency": 2, "timeout_s": 60}}})
+    cfg = load_config(
+        {
+            "spark": SPARK,
+            "quality": {
+                "unscored_policy": policy,
+                "judge": {
+                    "enabled": True,
+                    "base_url": served_tiny_model.url,
+                    "model": served_tiny_model.model,
+                    "max_tokens": 12,
+                    "max_concurrency": 2,
+                    "timeout_s": 60,
+                },
+            },
+        }
+    )
     stats = run_stage("quality", quality.run, src, str(tmp_path / "out"), cfg, spark=spark)
     j = stats["details"]["judge"]
     assert stats["in"] == stats["out"] + stats["rejected"] == 4
@@ -149,10 +199,25 @@ def test_classifier_stage_scores_and_thresholds(spark, tmp_path, tiny_regressor)
     assert len(set(expected.values())) == 6  # a real model: every text its own score
     threshold = sorted(expected.values())[3]  # keeps the top three
     src = write(ROWS, tmp_path / "in")
-    cfg = load_config({"spark": SPARK, "quality": {"classifier": {
-        "enabled": True, "model_path": tiny_regressor, "threshold": threshold, "batch_size": 4}}})
+    cfg = load_config(
+        {
+            "spark": SPARK,
+            "quality": {
+                "classifier": {
+                    "enabled": True,
+                    "model_path": tiny_regressor,
+                    "threshold": threshold,
+                    "batch_size": 4,
+                }
+            },
+        }
+    )
     stats = run_stage("quality", quality.run, src, str(tmp_path / "out"), cfg, spark=spark)
-    assert stats["in"] == 6 and stats["out"] == 3 and stats["rejected_by_reason"] == {"low_quality_classifier": 3}
+    assert (
+        stats["in"] == 6
+        and stats["out"] == 3
+        and stats["rejected_by_reason"] == {"low_quality_classifier": 3}
+    )
     out = read(tmp_path / "out" / "curated")
     assert {r["id"] for r in out} == {k for k, v in expected.items() if v >= threshold}
     for r in out:

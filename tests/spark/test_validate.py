@@ -17,26 +17,61 @@ pytestmark = pytest.mark.spark
 
 
 def msg(role, content, **kw):
-    base = {"role": role, "content": content, "name": None, "tool_calls": None, "tool_call_id": None,
-            "reasoning": None, "loss_weight": None}
+    base = {
+        "role": role,
+        "content": content,
+        "name": None,
+        "tool_calls": None,
+        "tool_call_id": None,
+        "reasoning": None,
+        "loss_weight": None,
+    }
     return {**base, **kw}
 
 
 def row(i, messages, kind="sft", chosen=None, rejected=None, label=None):
     text = "\n\n".join(m["content"] for m in messages + (chosen or []) + (rejected or []))
-    return {"id": f"r{i}", "source": "t", "format": "openai", "kind": kind, "system": None, "messages": messages,
-            "tools": None, "chosen": chosen, "rejected": rejected, "label": label, "text": text, "meta": None,
-            "source_file": "f.jsonl", "line": i}
+    return {
+        "id": f"r{i}",
+        "source": "t",
+        "format": "openai",
+        "kind": kind,
+        "system": None,
+        "messages": messages,
+        "tools": None,
+        "chosen": chosen,
+        "rejected": rejected,
+        "label": label,
+        "text": text,
+        "meta": None,
+        "source_file": "f.jsonl",
+        "line": i,
+    }
 
 
 def clean_rows():
     return [
         row(1, [msg("user", "Hi there"), msg("assistant", "Hello! How can I help?")]),
-        row(2, [msg("user", "Weather in Oslo?"),
-                msg("assistant", "", tool_calls=[{"id": "c1", "name": "weather", "arguments": '{"city": "Oslo"}'}]),
-                msg("tool", '{"temp": 3}', tool_call_id="c1"), msg("assistant", "It is 3 degrees.")]),
-        row(3, [msg("user", "Name a color")], kind="preference",
-            chosen=[msg("assistant", "Blue.")], rejected=[msg("assistant", "Seven.")]),
+        row(
+            2,
+            [
+                msg("user", "Weather in Oslo?"),
+                msg(
+                    "assistant",
+                    "",
+                    tool_calls=[{"id": "c1", "name": "weather", "arguments": '{"city": "Oslo"}'}],
+                ),
+                msg("tool", '{"temp": 3}', tool_call_id="c1"),
+                msg("assistant", "It is 3 degrees."),
+            ],
+        ),
+        row(
+            3,
+            [msg("user", "Name a color")],
+            kind="preference",
+            chosen=[msg("assistant", "Blue.")],
+            rejected=[msg("assistant", "Seven.")],
+        ),
         row(4, [msg("user", "2+2?"), msg("assistant", "4")], kind="kto", label=True),
     ]
 
@@ -54,8 +89,9 @@ def cfg():
 def test_clean_rows_pass_and_write_data_docs(spark, cfg, tmp_path):
     (tmp_path / "in").mkdir()
     write(clean_rows(), tmp_path / "in")
-    stats = run_stage("validate", validate.run, str(tmp_path / "in"), str(tmp_path / "run" / "validate"), cfg,
-                      spark=spark)
+    stats = run_stage(
+        "validate", validate.run, str(tmp_path / "in"), str(tmp_path / "run" / "validate"), cfg, spark=spark
+    )
     assert (stats["in"], stats["out"], stats["rejected"]) == (4, 4, 0)
     report = json.loads((tmp_path / "run" / "validate" / "validation.json").read_text())
     assert report["success"] and all(e["success"] for e in report["expectations"])
@@ -68,13 +104,31 @@ def test_clean_rows_pass_and_write_data_docs(spark, cfg, tmp_path):
     "bad, failing",
     [
         (lambda rows: rows + [dict(rows[0], line=9)], ("expect_column_values_to_be_unique", "id")),
-        (lambda rows: rows + [row(9, [msg("user", "Mail me at jane.doe@example.com"), msg("assistant", "Ok")])],
-         ("expect_column_values_to_be_null", "_pii_hits")),
-        (lambda rows: rows + [row(9, [msg("user", "Say hi"), msg("assistant", "  ")])],
-         ("expect_column_values_to_be_null", "_problem")),
-        (lambda rows: rows + [row(9, [msg("user", "a")], kind="preference", chosen=[msg("assistant", "x")],
-                                  rejected=[msg("assistant", "x")])],
-         ("expect_column_values_to_be_null", "_problem")),
+        (
+            lambda rows: (
+                rows + [row(9, [msg("user", "Mail me at jane.doe@example.com"), msg("assistant", "Ok")])]
+            ),
+            ("expect_column_values_to_be_null", "_pii_hits"),
+        ),
+        (
+            lambda rows: rows + [row(9, [msg("user", "Say hi"), msg("assistant", "  ")])],
+            ("expect_column_values_to_be_null", "_problem"),
+        ),
+        (
+            lambda rows: (
+                rows
+                + [
+                    row(
+                        9,
+                        [msg("user", "a")],
+                        kind="preference",
+                        chosen=[msg("assistant", "x")],
+                        rejected=[msg("assistant", "x")],
+                    )
+                ]
+            ),
+            ("expect_column_values_to_be_null", "_problem"),
+        ),
         (lambda rows: rows[:1], ("expect_table_row_count_to_be_between", None)),
     ],
     ids=["duplicate-id", "residual-email", "empty-assistant-turn", "chosen-equals-rejected", "too-few-rows"],

@@ -42,8 +42,11 @@ def converted(shared_datasets):
 
 
 def test_every_shared_file_is_covered(shared_datasets):
-    files = {p.relative_to(shared_datasets).as_posix() for p in shared_datasets.rglob("*")
-             if p.is_file() and p.suffix in (".json", ".jsonl", ".gz", ".parquet")}
+    files = {
+        p.relative_to(shared_datasets).as_posix()
+        for p in shared_datasets.rglob("*")
+        if p.is_file() and p.suffix in (".json", ".jsonl", ".gz", ".parquet")
+    }
     assert files == set(EXPECTED)
 
 
@@ -68,7 +71,9 @@ def test_format_counts_and_reasons(converted, rel):
 
 def _leaf_paths(node, deleted_ok=False):
     """Independent walk: number of root-to-leaf conversations ending with an assistant."""
-    kids = [k for k in node.get("replies") or [] if not k.get("deleted") and k.get("review_result") is not False]
+    kids = [
+        k for k in node.get("replies") or [] if not k.get("deleted") and k.get("review_result") is not False
+    ]
     if not kids:
         return {node["message_id"]} if node["role"] == "assistant" else set()
     ends = set()
@@ -79,14 +84,18 @@ def _leaf_paths(node, deleted_ok=False):
 
 
 def test_oasst_paths_match_an_independent_walk(shared_datasets, converted):
-    for rel, root_of in (("oasst/en_100_tree.jsonl", lambda r: r["prompt"]),
-                         ("oasst/en_100_message.jsonl", lambda r: r)):
+    for rel, root_of in (
+        ("oasst/en_100_tree.jsonl", lambda r: r["prompt"]),
+        ("oasst/en_100_message.jsonl", lambda r: r),
+    ):
         expected = set()
         for line in (shared_datasets / rel).read_text().splitlines():
             expected |= _leaf_paths(root_of(json.loads(line)))
         rows, _, _ = converted[rel]
         assert {r["id"] for r in rows} == expected
-        assert all(r["messages"][0]["role"] == "user" and r["messages"][-1]["role"] == "assistant" for r in rows)
+        assert all(
+            r["messages"][0]["role"] == "user" and r["messages"][-1]["role"] == "assistant" for r in rows
+        )
 
 
 def test_self_instruct_makes_one_row_per_instance(shared_datasets, converted):

@@ -25,17 +25,27 @@ from include.normalize import normalize_text
 @pytest.fixture(scope="module")
 def real_texts(shared_datasets):
     alpaca = json.loads((shared_datasets / "llamafactory/alpaca_en_demo.json").read_text())
-    c4 = [json.loads(x)["text"] for x in (shared_datasets / "llamafactory/c4_demo.jsonl").read_text().splitlines()]
-    return [r["output"] for r in alpaca[:150]] + c4[:100] + ["", "   ", "short", "one two three four", "Ünïcödé ＦＵＬＬ width"]
+    c4 = [
+        json.loads(x)["text"]
+        for x in (shared_datasets / "llamafactory/c4_demo.jsonl").read_text().splitlines()
+    ]
+    return (
+        [r["output"] for r in alpaca[:150]]
+        + c4[:100]
+        + ["", "   ", "short", "one two three four", "Ünïcödé ＦＵＬＬ width"]
+    )
 
 
-@pytest.mark.parametrize("params, hashfunc", [
-    (MinHashParams(), shingle_hash32),
-    (MinHashParams(hash_function="sha1"), None),  # datasketch's own default hash
-    (MinHashParams(char_ngrams=True, ngram=7), char_shingle_hash32),
-    (MinHashParams(num_perm=64, seed=42, ngram=3), shingle_hash32),
-    (MinHashParams(ngram=1), shingle_hash32),
-])
+@pytest.mark.parametrize(
+    "params, hashfunc",
+    [
+        (MinHashParams(), shingle_hash32),
+        (MinHashParams(hash_function="sha1"), None),  # datasketch's own default hash
+        (MinHashParams(char_ngrams=True, ngram=7), char_shingle_hash32),
+        (MinHashParams(num_perm=64, seed=42, ngram=3), shingle_hash32),
+        (MinHashParams(ngram=1), shingle_hash32),
+    ],
+)
 def test_signatures_equal_datasketch(real_texts, params, hashfunc):
     sig, counts = signatures(real_texts, params)
     for i, text in enumerate(real_texts):
@@ -77,9 +87,14 @@ def test_s_curve_and_band_keys():
     b, r = optimal_bands(0.8, 128)
     assert (b, r) == (9, 13)
     assert candidate_probability(0.9, b, r) > 0.9 > candidate_probability(0.5, b, r)
-    sig, _ = signatures(["the quick brown fox jumps over the lazy dog again and again",
-                         "the quick brown fox jumps over the lazy dog again and again!",
-                         "completely different words in this sentence right here now"], MinHashParams())
+    sig, _ = signatures(
+        [
+            "the quick brown fox jumps over the lazy dog again and again",
+            "the quick brown fox jumps over the lazy dog again and again!",
+            "completely different words in this sentence right here now",
+        ],
+        MinHashParams(),
+    )
     keys = band_keys(sig, b, r)
     assert keys.shape == (3, 9) and keys.dtype == np.int64
     assert (keys[0] == keys[1]).all() and not (keys[0] == keys[2]).any()

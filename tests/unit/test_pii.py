@@ -34,47 +34,54 @@ def entities(scrubber, text: str) -> dict:
 
 # ------------------------------------------------------------------ recognizers
 
-@pytest.mark.parametrize(("text", "entity"), [
-    ("write to jane.doe@example.co.uk today", "EMAIL_ADDRESS"),
-    ("call me at (555) 123-4567 x89", "PHONE_NUMBER"),
-    ("my number is +44 20 7946 0958", "PHONE_NUMBER"),
-    ("Tel. +49 (0)30 12345678", "PHONE_NUMBER"),
-    ("ring 0117 496 0123 after six", "PHONE_NUMBER"),
-    ("phone: 792.483.8383x89923", "PHONE_NUMBER"),
-    ("appelez le +33 1 23 45 67 89", "PHONE_NUMBER"),
-    ("card 4111 1111 1111 1111 please", "CREDIT_CARD"),
-    ("pay with 2221000000000009", "CREDIT_CARD"),  # Mastercard 2-series
-    ("wire it to DE89370400440532013000", "IBAN_CODE"),
-    ("IBAN GB82 WEST 1234 5698 7654 32", "IBAN_CODE"),
-    ("his SSN is 536-22-8714", "US_SSN"),
-    ("requests from 203.0.113.77 were blocked", "IP_ADDRESS"),
-    ("host 2001:db8::8a2e:370:7334 is down", "IP_ADDRESS"),
-    ("see https://example.org/a/b?c=1 for more", "URL"),
-    ("I live at 1234 Elm Street Apt. 5", "ADDRESS"),
-    ("send it to Springfield, IL 62704", "ADDRESS"),
-    ("She was born on March 3, 1985.", "DATE_OF_BIRTH"),
-    ("DOB: 1985-03-12", "DATE_OF_BIRTH"),
-    ("Hi, my name is John Smith.", "PERSON"),
-    ("Teresa said the server went down.", "PERSON"),
-    ("Patient MRN: 00123456 was admitted", "MEDICAL_RECORD_NUMBER"),
-    ("Medicare id 1EG4-TE5-MK73 on file", "HEALTH_PLAN_ID"),
-    ("member ID: XYZ123456789", "HEALTH_PLAN_ID"),
-    ("the prescriber NPI is 1234567893", "US_NPI"),
-    ("pacemaker S/N: PM88213X7", "DEVICE_ID"),
-    ("UDI (01)00844588003288(17)141120(10)7654321D", "DEVICE_ID"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "entity"),
+    [
+        ("write to jane.doe@example.co.uk today", "EMAIL_ADDRESS"),
+        ("call me at (555) 123-4567 x89", "PHONE_NUMBER"),
+        ("my number is +44 20 7946 0958", "PHONE_NUMBER"),
+        ("Tel. +49 (0)30 12345678", "PHONE_NUMBER"),
+        ("ring 0117 496 0123 after six", "PHONE_NUMBER"),
+        ("phone: 792.483.8383x89923", "PHONE_NUMBER"),
+        ("appelez le +33 1 23 45 67 89", "PHONE_NUMBER"),
+        ("card 4111 1111 1111 1111 please", "CREDIT_CARD"),
+        ("pay with 2221000000000009", "CREDIT_CARD"),  # Mastercard 2-series
+        ("wire it to DE89370400440532013000", "IBAN_CODE"),
+        ("IBAN GB82 WEST 1234 5698 7654 32", "IBAN_CODE"),
+        ("his SSN is 536-22-8714", "US_SSN"),
+        ("requests from 203.0.113.77 were blocked", "IP_ADDRESS"),
+        ("host 2001:db8::8a2e:370:7334 is down", "IP_ADDRESS"),
+        ("see https://example.org/a/b?c=1 for more", "URL"),
+        ("I live at 1234 Elm Street Apt. 5", "ADDRESS"),
+        ("send it to Springfield, IL 62704", "ADDRESS"),
+        ("She was born on March 3, 1985.", "DATE_OF_BIRTH"),
+        ("DOB: 1985-03-12", "DATE_OF_BIRTH"),
+        ("Hi, my name is John Smith.", "PERSON"),
+        ("Teresa said the server went down.", "PERSON"),
+        ("Patient MRN: 00123456 was admitted", "MEDICAL_RECORD_NUMBER"),
+        ("Medicare id 1EG4-TE5-MK73 on file", "HEALTH_PLAN_ID"),
+        ("member ID: XYZ123456789", "HEALTH_PLAN_ID"),
+        ("the prescriber NPI is 1234567893", "US_NPI"),
+        ("pacemaker S/N: PM88213X7", "DEVICE_ID"),
+        ("UDI (01)00844588003288(17)141120(10)7654321D", "DEVICE_ID"),
+    ],
+)
 def test_each_recognizer_finds_its_entity(scrubber, text, entity):
     assert entity in entities(scrubber, text), entities(scrubber, text)
 
 
-@pytest.mark.parametrize("text", [
-    "sentences = nltk.sent_tokenize(text); x = random.nextInt(10)",  # code is not a URL
-    "version 1.2.3.4567 was released in 2021-03-04",
-    "card 4111 1111 1111 1112 fails the check digit",
-    "the NPI is 1234567890 (bad check digit)",
-    "She was seen on March 3, 1985.",  # a date without a birth cue
-    "Call the support line for help.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sentences = nltk.sent_tokenize(text); x = random.nextInt(10)",  # code is not a URL
+        "version 1.2.3.4567 was released in 2021-03-04",
+        "card 4111 1111 1111 1112 fails the check digit",
+        "the NPI is 1234567890 (bad check digit)",
+        "She was seen on March 3, 1985.",  # a date without a birth cue
+        "Call the support line for help.",
+    ],
+)
 def test_no_false_positive(scrubber, text):
     found = entities(scrubber, text)
     assert not set(found) & {"URL", "PHONE_NUMBER", "CREDIT_CARD", "US_NPI", "DATE_OF_BIRTH", "PERSON"}, found
@@ -95,15 +102,29 @@ def test_location_is_opt_in(cfg):
 
 def test_custom_recognizer_from_yaml_file_and_inline(tmp_path):
     f = tmp_path / "acme.yaml"
-    f.write_text(textwrap.dedent("""\
+    f.write_text(
+        textwrap.dedent("""\
         recognizers:
           - name: AcmeEmployeeId
             entity: EMPLOYEE_ID
             patterns: [{name: emp, regex: '\\bE\\d{6}\\b', score: 0.3}]
             context: [employee, staff]
-    """))
-    cfg = load_config({"pii": {"recognizer_files": [str(f)], "recognizers": [
-        {"name": "TicketId", "entity": "TICKET", "patterns": [{"regex": r"\bTCK-\d{4}\b", "score": 0.8}]}]}}).pii
+    """)
+    )
+    cfg = load_config(
+        {
+            "pii": {
+                "recognizer_files": [str(f)],
+                "recognizers": [
+                    {
+                        "name": "TicketId",
+                        "entity": "TICKET",
+                        "patterns": [{"regex": r"\bTCK-\d{4}\b", "score": 0.8}],
+                    }
+                ],
+            }
+        }
+    ).pii
     s = Scrubber(cfg)
     (a, b, c) = s.scrub_texts(["employee E123456 joined", "code E123456 here", "see TCK-0042"])
     assert a.text == "employee <EMPLOYEE_ID> joined"  # 0.3 + context 0.35 >= 0.5
@@ -120,6 +141,7 @@ def test_bad_custom_regex_fails_config():
 
 # ------------------------------------------------------------------ operators
 
+
 def _scrub_with(cfg, operators: dict, key=None, text="Mail jane@example.com or call +44 20 7946 0958."):
     c = cfg.model_copy(update={"operators": PiiConfig.model_validate({"operators": operators}).operators})
     return Scrubber(c, key=key).scrub_texts([text])[0].text
@@ -128,7 +150,9 @@ def _scrub_with(cfg, operators: dict, key=None, text="Mail jane@example.com or c
 def test_replace_mask_redact(cfg):
     assert _scrub_with(cfg, {"DEFAULT": {"type": "replace"}}) == "Mail <EMAIL> or call <PHONE>."
     assert _scrub_with(cfg, {"DEFAULT": {"type": "redact"}}) == "Mail  or call ."
-    masked = _scrub_with(cfg, {"DEFAULT": {"type": "replace"}, "EMAIL_ADDRESS": {"type": "mask", "chars_to_mask": 4}})
+    masked = _scrub_with(
+        cfg, {"DEFAULT": {"type": "replace"}, "EMAIL_ADDRESS": {"type": "mask", "chars_to_mask": 4}}
+    )
     assert masked == "Mail ****@example.com or call <PHONE>."
     assert _scrub_with(cfg, {"DEFAULT": {"type": "replace", "placeholder": "[X]"}}) == "Mail [X] or call [X]."
 
@@ -141,8 +165,9 @@ def test_pseudonyms_are_consistent_and_keyed(cfg):
     token = a.split()[1].rstrip(".")
     assert token.startswith("<EMAIL_") and len(token) == len("<EMAIL_>") + 10
     assert token in b and token not in c  # same value -> same token; another key -> another token
-    assert ops.pseudonym(b"k", "PHONE_NUMBER", "+1 (555) 123-4567") == ops.pseudonym(b"k", "PHONE_NUMBER",
-                                                                                        "+1 555.123.4567")
+    assert ops.pseudonym(b"k", "PHONE_NUMBER", "+1 (555) 123-4567") == ops.pseudonym(
+        b"k", "PHONE_NUMBER", "+1 555.123.4567"
+    )
 
 
 def test_pseudonym_key_resolution(cfg, monkeypatch):
@@ -156,19 +181,32 @@ def test_pseudonym_key_resolution(cfg, monkeypatch):
 
 
 def test_pseudonym_key_from_airflow_variable(cfg, monkeypatch):
-    pcfg = PiiConfig.model_validate({"operators": {"DEFAULT": {"type": "pseudonym"}},
-                                     "pseudonym_key": {"variable": "pii_key", "env": "NOPE_NOT_SET"}})
+    pcfg = PiiConfig.model_validate(
+        {
+            "operators": {"DEFAULT": {"type": "pseudonym"}},
+            "pseudonym_key": {"variable": "pii_key", "env": "NOPE_NOT_SET"},
+        }
+    )
     monkeypatch.setenv("AIRFLOW_VAR_PII_KEY", "from-airflow")  # Airflow's env-var secrets backend
     assert ops.resolve_key(pcfg) == b"from-airflow"
 
 
 # ------------------------------------------------------------------ records
 
+
 def _row(**kw) -> dict:
     from include.formats.base import flatten_text
 
-    row = {"id": "r1", "kind": "sft", "system": None, "messages": [], "chosen": None, "rejected": None,
-           "source_file": "f", "line": 1}
+    row = {
+        "id": "r1",
+        "kind": "sft",
+        "system": None,
+        "messages": [],
+        "chosen": None,
+        "rejected": None,
+        "source_file": "f",
+        "line": 1,
+    }
     row.update(kw)
     row["text"] = kw.get("text") or flatten_text(row)
     return row
@@ -179,10 +217,21 @@ def test_every_text_field_is_scrubbed(cfg):
     msg = lambda role, content, **kw: {"role": role, "content": content, "tool_calls": None, **kw}  # noqa: E731
     row = _row(
         system="Escalate to ops@corp.example.com.",
-        messages=[msg("user", "I'm Bob Stone, call +1 415 555 0199", reasoning="user Bob Stone"),
-                  msg("assistant", "", tool_calls=[{"id": "c1", "name": "send_mail",
-                                                    "arguments": json.dumps({"to": "bob@stone.org", "n": 3})}]),
-                  msg("tool", "sent to bob@stone.org")],
+        messages=[
+            msg("user", "I'm Bob Stone, call +1 415 555 0199", reasoning="user Bob Stone"),
+            msg(
+                "assistant",
+                "",
+                tool_calls=[
+                    {
+                        "id": "c1",
+                        "name": "send_mail",
+                        "arguments": json.dumps({"to": "bob@stone.org", "n": 3}),
+                    }
+                ],
+            ),
+            msg("tool", "sent to bob@stone.org"),
+        ],
         chosen=[msg("assistant", "Done, Bob Stone. Card 4111 1111 1111 1111 charged.")],
         rejected=[msg("assistant", "Your IBAN DE89370400440532013000 is stored.")],
         kind="preference",
@@ -209,15 +258,26 @@ def test_pretrain_text_is_scrubbed_itself(scrubber):
 
 def test_density_policy(cfg):
     s = Scrubber(cfg.model_copy(update={"max_entities": 2}))
-    rows = [_row(messages=[{"role": "user", "content": "a@x.com b@x.com c@x.com", "tool_calls": None}]),
-            _row(id="r2", messages=[{"role": "user", "content": "Write to a@x.com about the long report on soil "
-                                     "erosion in the river valley.", "tool_calls": None}])]
+    rows = [
+        _row(messages=[{"role": "user", "content": "a@x.com b@x.com c@x.com", "tool_calls": None}]),
+        _row(
+            id="r2",
+            messages=[
+                {
+                    "role": "user",
+                    "content": "Write to a@x.com about the long report on soil erosion in the river valley.",
+                    "tool_calls": None,
+                }
+            ],
+        ),
+    ]
     dense, fine = s.scrub_rows(rows)
     assert dense.reason == "pii_density" and "3 PII entities > max_entities 2" in dense.detail
     assert fine.reason is None
     share = Scrubber(cfg.model_copy(update={"max_pii_share": 0.5, "share_min_entities": 3}))
-    (d,) = share.scrub_rows([_row(messages=[{"role": "user", "content": "a@x.com, b@x.com, c@x.com ok",
-                                              "tool_calls": None}])])
+    (d,) = share.scrub_rows(
+        [_row(messages=[{"role": "user", "content": "a@x.com, b@x.com, c@x.com ok", "tool_calls": None}])]
+    )
     assert d.reason == "pii_density" and "max_pii_share" in d.detail
 
 
@@ -232,9 +292,15 @@ def test_fail_closed(cfg):
 
     s.engine.analyzer.analyze = flaky
     try:
-        bad, good = s.scrub_rows([
-            _row(messages=[{"role": "user", "content": "BOOM jane@example.com", "tool_calls": None}]),
-            _row(id="r2", messages=[{"role": "user", "content": "mail jane@example.com", "tool_calls": None}])])
+        bad, good = s.scrub_rows(
+            [
+                _row(messages=[{"role": "user", "content": "BOOM jane@example.com", "tool_calls": None}]),
+                _row(
+                    id="r2",
+                    messages=[{"role": "user", "content": "mail jane@example.com", "tool_calls": None}],
+                ),
+            ]
+        )
     finally:
         del s.engine.analyzer.analyze
     assert bad.reason == "pii_error" and "RuntimeError" in bad.detail
@@ -247,7 +313,9 @@ def test_long_texts_are_chunked(cfg):
     assert chunk_spans(10, 100, 5) == [(0, 10)]
     spans = chunk_spans(2500, 1000, 200, "word " * 500)
     assert spans[0][0] == 0 and spans[-1][1] == 2500
-    assert all(b - a <= 1000 for a, b in spans) and all(s2[0] < s1[1] for s1, s2 in zip(spans, spans[1:], strict=False))
+    assert all(b - a <= 1000 for a, b in spans) and all(
+        s2[0] < s1[1] for s1, s2 in zip(spans, spans[1:], strict=False)
+    )
     s = Scrubber(cfg.model_copy(update={"chunk_chars": 1000, "chunk_overlap": 200}))
     filler = "lorem ipsum dolor " * 50
     text = filler[:990] + " jane.doe@example.com " + filler + " call +44 20 7946 0958"
@@ -270,8 +338,14 @@ def test_offline_engine_never_opens_a_socket(tmp_path):
         assert out == "mail <EMAIL> or visit <URL>", out
         print("ok")
     """)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=180,
-                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
 
 
@@ -287,8 +361,14 @@ def test_cache_eviction_within_a_batch_loses_no_text(cfg):
     returned (regression: KeyError on the 20,001st distinct text of a worker)."""
     s = Scrubber(cfg.model_copy(update={"cache_size": 2}))
     s.scrub_texts(["Thanks, I have noted that.", "Mail me at ann@example.com"])
-    out = s.scrub_texts(["Thanks, I have noted that.", "Write to bob@example.org", "Mail zoe@example.net now",
-                         "Thanks, I have noted that."])
+    out = s.scrub_texts(
+        [
+            "Thanks, I have noted that.",
+            "Write to bob@example.org",
+            "Mail zoe@example.net now",
+            "Thanks, I have noted that.",
+        ]
+    )
     assert out[0].text == out[3].text == "Thanks, I have noted that."
     assert "bob@example.org" not in out[1].text and "zoe@example.net" not in out[2].text
     assert out[1].counts == out[2].counts == {"EMAIL_ADDRESS": 1}

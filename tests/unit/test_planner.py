@@ -10,8 +10,15 @@ from tests.unit import test_training_dataset as _fixtures
 
 tiny_model_dir = _fixtures.tiny_model_dir  # session fixture: the tiny Llama
 
-LLAMA2_7B = dict(model_type="llama", vocab_size=32000, hidden_size=4096, intermediate_size=11008,
-                 num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32)
+LLAMA2_7B = dict(
+    model_type="llama",
+    vocab_size=32000,
+    hidden_size=4096,
+    intermediate_size=11008,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+)
 GB = 1e9
 
 
@@ -116,19 +123,42 @@ def test_plan_for_configs(tiny_model_dir):
     assert p["gpu"] == "L4-24GB" and p["sagemaker_instance"] == "ml.g6.xlarge"
     assert p["model"]["exact_param_count"] == p["model"]["params"]["total"]
     big = LlamaConfig(**{k: v for k, v in LLAMA2_7B.items() if k != "model_type"})
-    full = load_training_config(base_model="llama-2-7b", peft="none", train={"per_device_train_batch_size": 1},
-                                data={"max_length": 2048})
+    full = load_training_config(
+        base_model="llama-2-7b",
+        peft="none",
+        train={"per_device_train_batch_size": 1},
+        data={"max_length": 2048},
+    )
     with pytest.raises(pl.PlanError) as err:  # fp32 master weights: 16 B/param = 107.8 GB + activations
-        pl.plan(full.model_copy(update={"planner": full.planner.model_copy(update={"gpu": "H100-80GB"})}), big,
-                exact_count=False)
+        pl.plan(
+            full.model_copy(update={"planner": full.planner.model_copy(update={"gpu": "H100-80GB"})}),
+            big,
+            exact_count=False,
+        )
     msg = str(err.value)
-    assert "does not fit the forced GPU H100-80GB" in msg and "weights 26.95, gradients 26.95, optimizer 53.91" in msg and "6.74B params" in msg
+    assert (
+        "does not fit the forced GPU H100-80GB" in msg
+        and "weights 26.95, gradients 26.95, optimizer 53.91" in msg
+        and "6.74B params" in msg
+    )
     p = pl.plan(full, big, exact_count=False)
     assert p["gpu"] == "H200-141GB" and p["sagemaker_instance"] == "ml.p5en.48xlarge"
-    lora = pl.plan(load_training_config(base_model="llama-2-7b", data={"max_length": 2048},
-                                        train={"per_device_train_batch_size": 1}), big, exact_count=False)
+    lora = pl.plan(
+        load_training_config(
+            base_model="llama-2-7b", data={"max_length": 2048}, train={"per_device_train_batch_size": 1}
+        ),
+        big,
+        exact_count=False,
+    )
     assert lora["gpu"] == "L4-24GB" and 14 < lora["required_gb"] < 18
     with pytest.raises(pl.PlanError, match="any GPU in the catalog"):
-        pl.plan(load_training_config(base_model="x", peft="none", data={"max_length": 8192},
-                                     train={"per_device_train_batch_size": 16, "gradient_checkpointing": False}),
-                big, exact_count=False)
+        pl.plan(
+            load_training_config(
+                base_model="x",
+                peft="none",
+                data={"max_length": 8192},
+                train={"per_device_train_batch_size": 16, "gradient_checkpointing": False},
+            ),
+            big,
+            exact_count=False,
+        )

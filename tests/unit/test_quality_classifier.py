@@ -33,9 +33,17 @@ def test_decoder_classifier_without_pad_token_and_expected_class_score(tmp_path)
     tok.pad_token = None
     tok.save_pretrained(tmp_path)
     torch.manual_seed(0)
-    LlamaForSequenceClassification(LlamaConfig(
-        vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=1, num_labels=6)).save_pretrained(tmp_path)
+    LlamaForSequenceClassification(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            num_labels=6,
+        )
+    ).save_pretrained(tmp_path)
     cfg = QualityClassifierConfig(enabled=True, model_path=str(tmp_path), batch_size=4)
     scores = score_texts(cfg, TEXTS)
     for text, s in zip(TEXTS, scores, strict=True):
@@ -47,7 +55,10 @@ def test_decoder_classifier_without_pad_token_and_expected_class_score(tmp_path)
 
 def test_int_score_and_input_choice():
     assert [int_score(x) for x in (-0.7, 2.49, 2.51, 7.0)] == [0, 2, 3, 5]
-    row = {"kind": "sft", "text": "Q\\n\\nA", "messages": [{"role": "user", "content": "Q"},
-                                                           {"role": "assistant", "content": "A"}]}
+    row = {
+        "kind": "sft",
+        "text": "Q\\n\\nA",
+        "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
+    }
     assert classifier_input(row, QualityClassifierConfig()) == "Q\\n\\nA"
     assert classifier_input(row, QualityClassifierConfig(input="answer")) == "A"

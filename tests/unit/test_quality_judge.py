@@ -25,8 +25,15 @@ def msg(role, content):
 
 
 def sft(i, answer, user="What is the capital of France?"):
-    return {"id": f"r{i}", "kind": "sft", "system": None, "messages": [msg("user", user), msg("assistant", answer)],
-            "chosen": None, "rejected": None, "text": f"{user}\n\n{answer}"}
+    return {
+        "id": f"r{i}",
+        "kind": "sft",
+        "system": None,
+        "messages": [msg("user", user), msg("assistant", answer)],
+        "chosen": None,
+        "rejected": None,
+        "text": f"{user}\n\n{answer}",
+    }
 
 
 # ------------------------------------------------------------------ rubric and parser
@@ -46,8 +53,11 @@ def test_shipped_rubrics_ask_for_the_same_json_keys():
 def test_custom_rubric_file_and_bad_rubric_fail_at_config_time(tmp_path):
     import yaml
 
-    data = yaml.safe_load((load_rubric.__globals__["resources"].files("include.quality") / "prompts"
-                           / "judge_en.yaml").read_text())
+    data = yaml.safe_load(
+        (
+            load_rubric.__globals__["resources"].files("include.quality") / "prompts" / "judge_en.yaml"
+        ).read_text()
+    )
     data["criteria"] = ["helpfulness", "accuracy"]
     path = tmp_path / "rubric.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -80,7 +90,7 @@ RECORDED_BAD = [
     (GOOD + GOOD, "2 JSON objects"),
     ('{"relevance": {"score": 5, "why": "x"', "no JSON object"),
     ("[1, 2]", "JSON list, not an object"),
-    ("���isH\",O���chO���chO", "no JSON object"),  # what the tiny model answers
+    ('���isH",O���chO���chO', "no JSON object"),  # what the tiny model answers
 ]
 
 
@@ -163,21 +173,36 @@ def test_budget_counts_calls_and_tokens():
 
 
 def make_judge(srv, tmp_path, **over) -> Judge:
-    cfg = JudgeConfig.model_validate({"enabled": True, "base_url": srv.url, "model": "judge-x", "backoff_s": 0.01,
-                                      "max_concurrency": 2, **over})
+    cfg = JudgeConfig.model_validate(
+        {
+            "enabled": True,
+            "base_url": srv.url,
+            "model": "judge-x",
+            "backoff_s": 0.01,
+            "max_concurrency": 2,
+            **over,
+        }
+    )
     return Judge(cfg, Endpoint(srv.url, "judge-x", "sk-secret"), str(tmp_path / "cache"))
 
 
 def test_judge_scores_repairs_and_marks_unparseable_answers(tmp_path):
-    rows = [sft(1, "GOOD answer: Paris."), sft(2, "BAD answer."), sft(3, "FENCED Paris."),
-            sft(4, "REPAIR Paris."), sft(5, "GARBLE Paris."),
-            {**sft(6, "x"), "messages": [msg("user", "No answer here")]}]
+    rows = [
+        sft(1, "GOOD answer: Paris."),
+        sft(2, "BAD answer."),
+        sft(3, "FENCED Paris."),
+        sft(4, "REPAIR Paris."),
+        sft(5, "GARBLE Paris."),
+        {**sft(6, "x"), "messages": [msg("user", "No answer here")]},
+    ]
     with ScriptedJudge() as srv:
         judge = make_judge(srv, tmp_path)
         res = judge.score_rows(rows)
     assert [r.mean for r in res] == [5.0, 2.0, 5.0, 4.0, None, None]
     assert [r.repaired for r in res[:4]] == [False, False, True, True]
-    assert res[4].unscored == "unparseable" and "no JSON object in the answer (after 2 answers)" in res[4].detail
+    assert (
+        res[4].unscored == "unparseable" and "no JSON object in the answer (after 2 answers)" in res[4].detail
+    )
     assert res[4].tally["calls"] == 2 and res[4].tally["repair_requests"] == 1  # bounded: one re-ask
     assert res[5].unscored == "no_answer" and res[5].tally["calls"] == 0
     repair_req = [r for r in srv.requests if len(r["body"]["messages"]) == 4]
@@ -211,8 +236,15 @@ def test_budget_exhausted_rows_are_unscored_not_passed(tmp_path):
 
 def test_position_bias_check_on_preference_pairs(tmp_path):
     def pair(i, chosen, rejected):
-        return {"id": f"p{i}", "kind": "preference", "system": None, "messages": [msg("user", "Best answer?")],
-                "chosen": [msg("assistant", chosen)], "rejected": [msg("assistant", rejected)], "text": ""}
+        return {
+            "id": f"p{i}",
+            "kind": "preference",
+            "system": None,
+            "messages": [msg("user", "Best answer?")],
+            "chosen": [msg("assistant", chosen)],
+            "rejected": [msg("assistant", rejected)],
+            "text": "",
+        }
 
     rows = [pair(1, "GOOD one", "meh"), pair(2, "meh", "GOOD one"), pair(3, "ORDER one", "other")]
     with ScriptedJudge() as srv:
@@ -225,14 +257,23 @@ def test_position_bias_check_on_preference_pairs(tmp_path):
 
 
 def test_judge_view_picks_the_trained_answer():
-    row = {"kind": "sft", "system": "Be brief.", "messages": [msg("user", "Hi"), msg("assistant", "Hello"),
-                                                              msg("user", "2+2?"), msg("assistant", "4")]}
+    row = {
+        "kind": "sft",
+        "system": "Be brief.",
+        "messages": [
+            msg("user", "Hi"),
+            msg("assistant", "Hello"),
+            msg("user", "2+2?"),
+            msg("assistant", "4"),
+        ],
+    }
     conv, answer, rejected = judge_view(row, 1000)
     assert conv == "System: Be brief.\n\nUser: Hi\n\nAssistant: Hello\n\nUser: 2+2?" and answer == "4"
     assert rejected is None
     assert judge_view({"kind": "pretrain", "text": "A document."}, 1000) == ("", "A document.", None)
-    assert judge_view({"kind": "sft", "messages": [msg("user", "x" * 50), msg("assistant", "y" * 50)]}, 10) == (
-        "x" * 10, "y" * 10, None)
+    assert judge_view(
+        {"kind": "sft", "messages": [msg("user", "x" * 50), msg("assistant", "y" * 50)]}, 10
+    ) == ("x" * 10, "y" * 10, None)
 
 
 def test_same_family_warning():
@@ -248,7 +289,9 @@ def test_config_rules_name_the_key():
     assert cfg.quality.enabled and not cfg.quality.judge.enabled and not cfg.quality.classifier.enabled
     with pytest.raises(ConfigError, match=r"quality\.judge\.model is required"):
         load_config({"quality": {"judge": {"enabled": True, "base_url": "http://x/v1"}}})
-    with pytest.raises(ConfigError, match=r"quality\.judge\.base_url \(or quality\.judge\.conn_id\) is required"):
+    with pytest.raises(
+        ConfigError, match=r"quality\.judge\.base_url \(or quality\.judge\.conn_id\) is required"
+    ):
         load_config({"quality": {"judge": {"enabled": True, "model": "m"}}})
     with pytest.raises(ConfigError, match=r"quality\.classifier\.model_path is required"):
         load_config({"quality": {"classifier": {"enabled": True}}})
@@ -262,8 +305,18 @@ def test_endpoint_from_airflow_connection_and_key_never_logged(monkeypatch, capl
     from include.quality.judge import resolve_endpoint
 
     secret = "sk-live-DO-NOT-LOG-123"
-    monkeypatch.setenv("AIRFLOW_CONN_JUDGE_API", json.dumps(
-        {"conn_type": "http", "host": "judge.internal", "port": 8443, "schema": "https", "password": secret}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_JUDGE_API",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "judge.internal",
+                "port": 8443,
+                "schema": "https",
+                "password": secret,
+            }
+        ),
+    )
     cfg = JudgeConfig.model_validate({"enabled": True, "model": "m", "conn_id": "judge_api"})
     with caplog.at_level(logging.DEBUG):
         ep = resolve_endpoint(cfg)
@@ -271,7 +324,9 @@ def test_endpoint_from_airflow_connection_and_key_never_logged(monkeypatch, capl
     assert ep.base_url == "https://judge.internal:8443" and ep.api_key == secret
     assert secret not in caplog.text and secret not in repr(ep)
     monkeypatch.setenv("LLMOPS_JUDGE_API_KEY", "sk-env")
-    ep = resolve_endpoint(JudgeConfig.model_validate({"enabled": True, "model": "m", "base_url": "http://h/v1/"}))
+    ep = resolve_endpoint(
+        JudgeConfig.model_validate({"enabled": True, "model": "m", "base_url": "http://h/v1/"})
+    )
     assert (ep.base_url, ep.api_key) == ("http://h/v1", "sk-env")
 
 
@@ -283,11 +338,24 @@ def test_connection_resolved_by_the_task_is_handed_to_the_stage_subprocess(monke
     from include.quality.judge import JudgeConfigError, resolve_endpoint
 
     secret = "sk-task-only-456"
-    monkeypatch.setenv("AIRFLOW_CONN_JUDGE_DB_ONLY", json.dumps(
-        {"conn_type": "http", "host": "judge.internal", "port": 8000, "schema": "http", "password": secret}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_JUDGE_DB_ONLY",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "judge.internal",
+                "port": 8000,
+                "schema": "http",
+                "password": secret,
+            }
+        ),
+    )
     cfg = load_config({"quality": {"judge": {"enabled": True, "model": "m", "conn_id": "judge_db_only"}}})
     env = secret_env("quality", cfg)
-    assert env == {"LLMOPS_JUDGE_RESOLVED_BASE_URL": "http://judge.internal:8000", "LLMOPS_JUDGE_API_KEY": secret}
+    assert env == {
+        "LLMOPS_JUDGE_RESOLVED_BASE_URL": "http://judge.internal:8000",
+        "LLMOPS_JUDGE_API_KEY": secret,
+    }
     assert secret_env("filters", cfg) == {}
     # the subprocess: no connection visible
     monkeypatch.delenv("AIRFLOW_CONN_JUDGE_DB_ONLY")
@@ -303,8 +371,14 @@ def test_pseudonym_key_is_handed_to_the_stage_subprocess(monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
     from llmops_airflow.curation import secret_env
 
-    cfg = load_config({"pii": {"operators": {"EMAIL_ADDRESS": {"type": "pseudonym"}},
-                               "pseudonym_key": {"variable": "pii_key_only_in_task"}}})
+    cfg = load_config(
+        {
+            "pii": {
+                "operators": {"EMAIL_ADDRESS": {"type": "pseudonym"}},
+                "pseudonym_key": {"variable": "pii_key_only_in_task"},
+            }
+        }
+    )
     monkeypatch.delenv(cfg.pii.pseudonym_key.env, raising=False)
     with pytest.raises(AirflowFailException, match="no pseudonym key"):
         secret_env("pii", cfg)
@@ -325,6 +399,9 @@ def test_verdict_cache_on_s3(s3_bucket, s3_server):
     assert cache.get(key) is None
     cache.put(key, {"value": {"relevance": {"score": 5, "why": "ok"}}})
     assert VerdictCache(uri, s3_server).get(key)["value"]["relevance"]["score"] == 5
-    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3_server).list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    keys = [
+        o["Key"]
+        for o in boto3.client("s3", endpoint_url=s3_server).list_objects_v2(Bucket=s3_bucket)["Contents"]
+    ]
     assert keys == [f"curated/_cache/quality_judge/{key[:2]}/{key}.json"]
     assert key != cache_key("rubric", "other-model", content_hash("pointwise", "q", "a"))

@@ -78,7 +78,11 @@ def test_real_minilm_embeds_paraphrases_close():
 
 def test_qdrant_embedded_index(tmp_path):
     index = QdrantIndex(url=None, path=str(tmp_path / "ix"), collection="c", dim=3)
-    index.upsert(["p1", "p2"], unit([1, 0, 0], [0, 1, 0]), [{"id": "p1", "version": "v1"}, {"id": "p2", "version": "v1"}])
+    index.upsert(
+        ["p1", "p2"],
+        unit([1, 0, 0], [0, 1, 0]),
+        [{"id": "p1", "version": "v1"}, {"id": "p2", "version": "v1"}],
+    )
     index.upsert(["p1"], unit([1, 0, 0]), [{"id": "p1", "version": "v1"}])  # idempotent
     assert index.count() == 2
     got = index.query(["n1", "p1", "n2"], unit([0.99, 0.1, 0], [1, 0, 0], [0, 0, 1]), 0.9)

@@ -15,20 +15,33 @@ from include.training.backends import sagemaker as sm
 from include.training.train import sagemaker_config
 
 PLAN = {"gpu": "L4-24GB", "sagemaker_instance": "ml.g6.xlarge", "required_gb": 7.2}
-SM = {"image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/llmops-training:1.0",
-      "role_arn": "arn:aws:iam::123456789012:role/llmops-training"}
+SM = {
+    "image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/llmops-training:1.0",
+    "role_arn": "arn:aws:iam::123456789012:role/llmops-training",
+}
 
 
 def _cfg(**sagemaker):
-    return load_training_config({"train": {"max_steps": 50, "learning_rate": 2e-4}}, base_model="org/tiny",
-                                backend="sagemaker", dataset_uri="s3://work/run/trainset",
-                                output_uri="s3://work/run/model", sagemaker={**SM, **sagemaker})
+    return load_training_config(
+        {"train": {"max_steps": 50, "learning_rate": 2e-4}},
+        base_model="org/tiny",
+        backend="sagemaker",
+        dataset_uri="s3://work/run/trainset",
+        output_uri="s3://work/run/model",
+        sagemaker={**SM, **sagemaker},
+    )
 
 
 def _render(cfg, name="llmops-abc", base="llmops-abc"):
-    return sm.training_job_config(cfg, PLAN, name=name, base_name=base, config_uri="s3://work/run/launch_config.json",
-                                  dataset_uri="s3a://data/versions/ds-1/curated",
-                                  output_s3_uri="s3://work/run/sagemaker")
+    return sm.training_job_config(
+        cfg,
+        PLAN,
+        name=name,
+        base_name=base,
+        config_uri="s3://work/run/launch_config.json",
+        dataset_uri="s3a://data/versions/ds-1/curated",
+        output_s3_uri="s3://work/run/sagemaker",
+    )
 
 
 def test_rendered_request():
@@ -37,7 +50,10 @@ def test_rendered_request():
     assert c["TrainingJobName"] == "llmops-abc" and c["RoleArn"] == SM["role_arn"]
     assert c["AlgorithmSpecification"] == {"TrainingImage": SM["image_uri"], "TrainingInputMode": "File"}
     channels = {ch["ChannelName"]: ch["DataSource"]["S3DataSource"]["S3Uri"] for ch in c["InputDataConfig"]}
-    assert channels == {"train": "s3://data/versions/ds-1/curated/", "config": "s3://work/run/launch_config.json"}
+    assert channels == {
+        "train": "s3://data/versions/ds-1/curated/",
+        "config": "s3://work/run/launch_config.json",
+    }
     assert c["OutputDataConfig"] == {"S3OutputPath": "s3://work/run/sagemaker"}
     assert c["ResourceConfig"] == {"InstanceType": "ml.g6.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100}
     assert c["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
@@ -48,14 +64,20 @@ def test_rendered_request():
     assert hp["method"] == "sft" and hp["peft"] == "lora" and hp["checkpoints"] == "false"
     assert json.dumps(c)  # plain data: travels as XCom
     forced = _render(_cfg(instance_type="ml.g5.2xlarge", instance_count=2))
-    assert forced["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge" and forced["ResourceConfig"]["InstanceCount"] == 2
+    assert (
+        forced["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+        and forced["ResourceConfig"]["InstanceCount"] == 2
+    )
 
 
 def test_managed_spot_needs_and_uses_a_per_run_checkpoint_prefix():
     with pytest.raises(ConfigError, match="sagemaker.checkpoint_s3_uri is required with sagemaker.use_spot"):
         _cfg(use_spot=True)
-    c = _render(_cfg(use_spot=True, checkpoint_s3_uri="s3://ckpt/llmops", max_runtime_seconds=3600), name="b-t2",
-                base="b")
+    c = _render(
+        _cfg(use_spot=True, checkpoint_s3_uri="s3://ckpt/llmops", max_runtime_seconds=3600),
+        name="b-t2",
+        base="b",
+    )
     assert c["EnableManagedSpotTraining"] is True
     assert c["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     # the base name, not the try's name: a retry resumes the checkpoints of the try before it
@@ -74,13 +96,23 @@ def test_job_names_are_deterministic_per_run_and_try():
 
 def test_validation():
     with pytest.raises(BackendError, match="needs sagemaker.role_arn"):
-        sm.validate(load_training_config(base_model="m", dataset_uri="s3://b/d", output_uri="s3://b/o",
-                                         sagemaker={"image_uri": "img"}))
+        sm.validate(
+            load_training_config(
+                base_model="m", dataset_uri="s3://b/d", output_uri="s3://b/o", sagemaker={"image_uri": "img"}
+            )
+        )
     with pytest.raises(BackendError, match="sagemaker.output_s3_uri must be s3://"):
         sm.validate(_cfg(output_s3_uri="/tmp/out"))
     with pytest.raises(BackendError, match="no SageMaker instance type"):
-        sm.training_job_config(_cfg(), {}, name="n", base_name="n", config_uri="s3://b/c.json",
-                               dataset_uri="s3://b/d", output_s3_uri="s3://b/o")
+        sm.training_job_config(
+            _cfg(),
+            {},
+            name="n",
+            base_name="n",
+            config_uri="s3://b/c.json",
+            dataset_uri="s3://b/d",
+            output_s3_uri="s3://b/o",
+        )
 
 
 def test_container_config_from_the_sagemaker_layout(tmp_path, monkeypatch):
@@ -92,7 +124,9 @@ def test_container_config_from_the_sagemaker_layout(tmp_path, monkeypatch):
     paths["hyperparameters"].write_text(json.dumps(sm.hyperparameters(cfg)))
     monkeypatch.setenv(sm.SM_ROOT_ENV, str(tmp_path))
     inside = sagemaker_config()
-    assert inside.dataset_uri == str(tmp_path / "input/data/train") and inside.output_uri == str(tmp_path / "model")
+    assert inside.dataset_uri == str(tmp_path / "input/data/train") and inside.output_uri == str(
+        tmp_path / "model"
+    )
     assert inside.train.checkpoint_dir == str(tmp_path / "checkpoints") and inside.train.max_steps == 50
     paths["hyperparameters"].write_text(json.dumps({**sm.hyperparameters(cfg), "config_hash": "0" * 16}))
     with pytest.raises(ConfigError, match="the job was started with another config"):
@@ -117,8 +151,11 @@ def test_unpack_model_tar_locally_and_refuses_escapes(tmp_path):
     tar = _tar(tmp_path, {"./adapter_config.json": b"{}", "sub/extra.txt": b"x"})
     assert sm.unpack_model_tar(tar, str(tmp_path / "model")) == ["adapter_config.json", "sub/extra.txt"]
     assert (tmp_path / "model" / "sub" / "extra.txt").read_bytes() == b"x"
-    cases = [({"../evil": b"x"}, "escapes the model folder"), ({"/abs": b"x"}, "escapes"),
-             ({"link": None}, "is a link or device")]
+    cases = [
+        ({"../evil": b"x"}, "escapes the model folder"),
+        ({"/abs": b"x"}, "escapes"),
+        ({"link": None}, "is a link or device"),
+    ]
     for i, (bad, message) in enumerate(cases):
         d = tmp_path / f"bad{i}"
         d.mkdir()

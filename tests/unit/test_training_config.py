@@ -20,8 +20,14 @@ def test_yaml_defaults_match_the_model_defaults():
     assert cfg.peft == "lora" and cfg.method == "sft" and cfg.backend == "local"
     assert cfg.data.assistant_only_loss is True
     assert cfg.quantization.quant_type == "nf4" and cfg.quantization.double_quant is True
-    assert [g.name for g in cfg.planner.catalog] == ["L4-24GB", "A10G-24GB", "A100-40GB", "A100-80GB", "H100-80GB",
-                                                     "H200-141GB"]
+    assert [g.name for g in cfg.planner.catalog] == [
+        "L4-24GB",
+        "A10G-24GB",
+        "A100-40GB",
+        "A100-80GB",
+        "H100-80GB",
+        "H200-141GB",
+    ]
     assert cfg.planner.catalog[-1].sagemaker_instance == "ml.p5en.48xlarge"
     # every YAML key exists in the model and the YAML repeats the model's own defaults (catalog aside)
     dumped = TrainingConfig().to_dict()
@@ -32,8 +38,9 @@ def test_yaml_defaults_match_the_model_defaults():
 
 
 def test_hyperparameters_sections_and_bare_train_keys():
-    over = hyperparameters_to_overrides({"learning_rate": 1e-4, "max_steps": 5, "lora": {"r": 16},
-                                         "train": {"seed": 3}})
+    over = hyperparameters_to_overrides(
+        {"learning_rate": 1e-4, "max_steps": 5, "lora": {"r": 16}, "train": {"seed": 3}}
+    )
     assert over == {"train": {"learning_rate": 1e-4, "max_steps": 5, "seed": 3}, "lora": {"r": 16}}
     cfg = load_training_config(over, base_model="m")
     assert cfg.train.max_steps == 5 and cfg.lora.r == 16 and cfg.lora.alpha == 16 and cfg.base_model == "m"

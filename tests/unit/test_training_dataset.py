@@ -75,8 +75,15 @@ def test_sft_examples_are_hf_conversations_with_tool_calls(toolcall_rows):
 
 
 def test_system_prompt_becomes_first_message():
-    row = {"id": "a", "kind": "sft", "system": "Be brief.", "messages": [
-        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello", "loss_weight": 0.5}]}
+    row = {
+        "id": "a",
+        "kind": "sft",
+        "system": "Be brief.",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello", "loss_weight": 0.5},
+        ],
+    }
     ex, _ = ds.example_for("sft", row)
     assert ex["messages"][0] == {"role": "system", "content": "Be brief."}
     assert ex["messages"][2]["loss_weight"] == 0.5
@@ -172,14 +179,20 @@ def _segments(text: str) -> list[tuple[str, int, int, int]]:
 def test_labels_mask_everything_but_assistant_turns_token_by_token(toolcall_rows, tokenizer):
     """A real ShareGPT tool-call conversation: system (tool schemas), user and tool tokens carry
     -100; every token of each assistant turn (text, tool-call JSON and its <|im_end|>) is trained."""
-    row = next(r for r in toolcall_rows if sum(bool(m["tool_calls"]) for m in r["messages"]) >= 1
-               and sum(m["role"] == "assistant" for m in r["messages"]) >= 3)
+    row = next(
+        r
+        for r in toolcall_rows
+        if sum(bool(m["tool_calls"]) for m in r["messages"]) >= 1
+        and sum(m["role"] == "assistant" for m in r["messages"]) >= 3
+    )
     ex, _ = ds.example_for("sft", row)
     template, _ = ds.resolve_chat_template(tokenizer, None, True)
     tok = ds.tokenize_sft(ex, tokenizer, template, max_length=100_000)
     ids, labels = tok["input_ids"], tok["labels"]
 
-    text = tokenizer.apply_chat_template(ex["messages"], tools=ex["tools"], chat_template=template, tokenize=False)
+    text = tokenizer.apply_chat_template(
+        ex["messages"], tools=ex["tools"], chat_template=template, tokenize=False
+    )
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     assert enc["input_ids"] == ids  # the same tokens, so offsets map tokens to characters
     segs = _segments(text)
@@ -212,12 +225,18 @@ def test_labels_mask_everything_but_assistant_turns_token_by_token(toolcall_rows
 
 def test_loss_weight_zero_assistant_turn_is_context_only(tokenizer):
     template, _ = ds.resolve_chat_template(tokenizer, None, True)
-    ex = {"messages": [{"role": "user", "content": "hi"},
-                       {"role": "assistant", "content": "old answer", "loss_weight": 0.0},
-                       {"role": "user", "content": "again"},
-                       {"role": "assistant", "content": "new answer"}]}
+    ex = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "old answer", "loss_weight": 0.0},
+            {"role": "user", "content": "again"},
+            {"role": "assistant", "content": "new answer"},
+        ]
+    }
     tok = ds.tokenize_sft(ex, tokenizer, template, 1000)
-    trained = tokenizer.decode([t for t, lab in zip(tok["input_ids"], tok["labels"], strict=True) if lab != -100])
+    trained = tokenizer.decode(
+        [t for t, lab in zip(tok["input_ids"], tok["labels"], strict=True) if lab != -100]
+    )
     assert trained == "new answer<|im_end|>"
 
 
@@ -237,11 +256,16 @@ def test_token_statistics_and_truncation(sample_rows, tokenizer):
 def test_fit_prompt_and_pair_truncation(tokenizer):
     template, _ = ds.resolve_chat_template(tokenizer, None, False)
     prompt = [{"role": "system", "content": "sys"}] + [
-        {"role": r, "content": f"turn {i} " * 20} for i, r in enumerate(["user", "assistant"] * 3 + ["user"])]
+        {"role": r, "content": f"turn {i} " * 20} for i, r in enumerate(["user", "assistant"] * 3 + ["user"])
+    ]
     need = ds._token_len([prompt[0], *prompt[-3:]], tokenizer, template, None, True)
     fitted, fits = ds.fit_prompt(prompt, tokenizer, template, budget=need)
     assert fits and fitted == [prompt[0], *prompt[-3:]]  # oldest turns dropped, starts with a user turn
     alone, fits = ds.fit_prompt(prompt, tokenizer, template, budget=5)
     assert not fits and alone == [prompt[0], prompt[-1]]
-    assert ds.truncate_pair(list(range(10)), list(range(100, 105)), 12) == list(range(3, 10)) + list(range(100, 105))
-    assert ds.truncate_pair(list(range(10)), list(range(100, 120)), 10) == list(range(5, 10)) + list(range(100, 105))
+    assert ds.truncate_pair(list(range(10)), list(range(100, 105)), 12) == list(range(3, 10)) + list(
+        range(100, 105)
+    )
+    assert ds.truncate_pair(list(range(10)), list(range(100, 120)), 10) == list(range(5, 10)) + list(
+        range(100, 105)
+    )

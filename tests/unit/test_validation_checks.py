@@ -12,19 +12,51 @@ def m(role, content="x", **kw):
     "row, problem",
     [
         ({"kind": "sft", "messages": [m("system"), m("user"), m("assistant")]}, None),
-        ({"kind": "sft", "messages": [m("user"), m("assistant", "", tool_calls=[{"name": "f"}]), m("tool"),
-                                      m("assistant")]}, None),
-        ({"kind": "sft", "messages": [m("user"), m("assistant"), m("user")]}, "sft: ends with user, not assistant"),
+        (
+            {
+                "kind": "sft",
+                "messages": [
+                    m("user"),
+                    m("assistant", "", tool_calls=[{"name": "f"}]),
+                    m("tool"),
+                    m("assistant"),
+                ],
+            },
+            None,
+        ),
+        (
+            {"kind": "sft", "messages": [m("user"), m("assistant"), m("user")]},
+            "sft: ends with user, not assistant",
+        ),
         ({"kind": "sft", "messages": [m("assistant")]}, "messages: starts with assistant, not user"),
-        ({"kind": "sft", "messages": [m("user"), m("user"), m("assistant")]}, "messages: user after user at turn 1"),
+        (
+            {"kind": "sft", "messages": [m("user"), m("user"), m("assistant")]},
+            "messages: user after user at turn 1",
+        ),
         ({"kind": "sft", "messages": [m("user"), m("assistant", " ")]}, "messages[1]: empty assistant turn"),
         ({"kind": "kto", "messages": [m("user"), m("assistant")], "label": None}, "kto: missing label"),
-        ({"kind": "preference", "messages": [m("user")], "chosen": [m("assistant", "a")],
-          "rejected": [m("assistant", "b")]}, None),
-        ({"kind": "preference", "messages": [m("user")], "chosen": [m("assistant", "a")],
-          "rejected": [m("assistant", "a")]}, "preference: chosen equals rejected"),
-        ({"kind": "preference", "messages": [m("user")], "chosen": [], "rejected": [m("assistant")]},
-         "chosen: missing"),
+        (
+            {
+                "kind": "preference",
+                "messages": [m("user")],
+                "chosen": [m("assistant", "a")],
+                "rejected": [m("assistant", "b")],
+            },
+            None,
+        ),
+        (
+            {
+                "kind": "preference",
+                "messages": [m("user")],
+                "chosen": [m("assistant", "a")],
+                "rejected": [m("assistant", "a")],
+            },
+            "preference: chosen equals rejected",
+        ),
+        (
+            {"kind": "preference", "messages": [m("user")], "chosen": [], "rejected": [m("assistant")]},
+            "chosen: missing",
+        ),
         ({"kind": "pretrain", "messages": [], "text": "doc"}, None),
     ],
 )
@@ -51,6 +83,11 @@ def test_residual_pii(text, kind):
 
 def test_luhn_and_row_fields():
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
-    row = {"kind": "sft", "messages": [m("user", "hi"), m("assistant", "", tool_calls=[
-        {"name": "send", "arguments": '{"to": "bob@example.org"}'}])]}
+    row = {
+        "kind": "sft",
+        "messages": [
+            m("user", "hi"),
+            m("assistant", "", tool_calls=[{"name": "send", "arguments": '{"to": "bob@example.org"}'}]),
+        ],
+    }
     assert row_residual_pii(row) == "email in messages[1].tool_calls[0].arguments"

@@ -63,21 +63,34 @@ class LocalBackend:
 
     def environment(self) -> dict:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [str(REPO_ROOT),
-                                                                        *env.get("PYTHONPATH", "").split(os.pathsep)])))
+        env["PYTHONPATH"] = os.pathsep.join(
+            dict.fromkeys(filter(None, [str(REPO_ROOT), *env.get("PYTHONPATH", "").split(os.pathsep)]))
+        )
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def launch(self, cfg, config_uri: str, on_line: Callable[[str], None] | None = None,
-               env: dict[str, str] | None = None) -> dict:
+    def launch(
+        self,
+        cfg,
+        config_uri: str,
+        on_line: Callable[[str], None] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> dict:
         """``env``: extra variables for the subprocess (e.g. the registry connection's S3 settings)."""
         cmd = training_command(config_uri, self.python)
         emit = on_line or (lambda line: log.info("%s", line))
         started = time.time()
         emit(f"running: {' '.join(cmd)}")
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**self.environment(), **(env or {})}, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env={**self.environment(), **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
         assert proc.stdout is not None
         tail: list[str] = []
         for line in proc.stdout:
@@ -90,8 +103,10 @@ class LocalBackend:
         rc = proc.wait()
         seconds = round(time.time() - started, 1)
         if rc != 0:
-            raise BackendError(f"training process failed with exit code {rc} after {seconds}s; last output:\n"
-                               + "\n".join(tail))
+            raise BackendError(
+                f"training process failed with exit code {rc} after {seconds}s; last output:\n"
+                + "\n".join(tail)
+            )
         return {"backend": self.name, "exit_code": rc, "seconds": seconds, "command": cmd}
 
 
@@ -108,8 +123,10 @@ class DagTaskBackend:
         importlib.import_module(f"include.training.backends.{self.name}").validate(cfg)
 
     def launch(self, cfg, config_uri: str, on_line=None) -> dict:
-        raise BackendError(f"backend {self.name!r} is launched by the finetune_adapter DAG's {self.task_id} task "
-                           f"({self.operator}), not in-process")
+        raise BackendError(
+            f"backend {self.name!r} is launched by the finetune_adapter DAG's {self.task_id} task "
+            f"({self.operator}), not in-process"
+        )
 
 
 BACKENDS: dict[str, Callable[[], TrainingBackend]] = {
@@ -123,11 +140,16 @@ def require_remote_uris(cfg, backend: str) -> None:
     """Remote training reads the data and writes the model over S3: worker-local paths cannot work."""
     from include import storage
 
-    bad = [f"{key}={value!r}" for key, value in (("dataset_uri", cfg.dataset_uri), ("output_uri", cfg.output_uri))
-           if value and not storage.is_s3(value)]
+    bad = [
+        f"{key}={value!r}"
+        for key, value in (("dataset_uri", cfg.dataset_uri), ("output_uri", cfg.output_uri))
+        if value and not storage.is_s3(value)
+    ]
     if bad:
-        raise BackendError(f"backend {backend!r} needs s3:// URIs the {backend} side can read and write: "
-                           f"{', '.join(bad)} (set the dataset_uri and work_uri Params to s3://...)")
+        raise BackendError(
+            f"backend {backend!r} needs s3:// URIs the {backend} side can read and write: "
+            f"{', '.join(bad)} (set the dataset_uri and work_uri Params to s3://...)"
+        )
 
 
 def get_backend(name: str) -> TrainingBackend:

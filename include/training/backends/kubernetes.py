@@ -27,8 +27,14 @@ from include.training.backends import BackendError, require_remote_uris
 ENV_CONFIG = "LLMOPS_TRAINING_CONFIG_URI"
 ENV_DATASET = "LLMOPS_DATASET_URI"
 ENV_OUTPUT = "LLMOPS_OUTPUT_URI"
-ENTRYPOINT_ARGS = ["--config", f"$({ENV_CONFIG})", "--dataset-uri", f"$({ENV_DATASET})", "--output-uri",
-                   f"$({ENV_OUTPUT})"]
+ENTRYPOINT_ARGS = [
+    "--config",
+    f"$({ENV_CONFIG})",
+    "--dataset-uri",
+    f"$({ENV_DATASET})",
+    "--output-uri",
+    f"$({ENV_OUTPUT})",
+]
 SECRET_LIKE = re.compile(r"(SECRET|PASSWORD|TOKEN|CREDENTIAL|ACCESS_KEY|PRIVATE_KEY)", re.IGNORECASE)
 GIB = 2**30
 
@@ -57,12 +63,16 @@ def memory_request(cfg: TrainingConfig, plan: dict) -> str:
 def validate(cfg: TrainingConfig) -> None:
     k = cfg.kubernetes
     if not k.image:
-        raise BackendError("backend 'kubernetes' needs kubernetes.image: the training image built from "
-                           "Dockerfile.training (see README 'Where training runs')")
+        raise BackendError(
+            "backend 'kubernetes' needs kubernetes.image: the training image built from "
+            "Dockerfile.training (see README 'Where training runs')"
+        )
     secretish = sorted(key for key in k.env if SECRET_LIKE.search(key))
     if secretish:
-        raise BackendError(f"kubernetes.env must not carry credentials ({', '.join(secretish)}): put them in the "
-                           "Kubernetes Secret named by kubernetes.credentials_secret")
+        raise BackendError(
+            f"kubernetes.env must not carry credentials ({', '.join(secretish)}): put them in the "
+            "Kubernetes Secret named by kubernetes.credentials_secret"
+        )
     require_remote_uris(cfg, "kubernetes")
 
 
@@ -114,4 +124,3 @@ def pod_spec(cfg: TrainingConfig, plan: dict, *, config_uri: str, run_id: str, a
         "on_finish_action": k.on_finish_action,
         "deferrable": k.deferrable,
     }
-

@@ -37,9 +37,14 @@ MAX_NAME = 63
 
 def container_paths(root: str | None = None) -> dict:
     base = Path(root or os.environ.get(SM_ROOT_ENV) or "/opt/ml")
-    return {"config_dir": base / "input" / "data" / "config", "train": base / "input" / "data" / "train",
-            "hyperparameters": base / "input" / "config" / "hyperparameters.json", "model": base / "model",
-            "checkpoints": base / "checkpoints", "failure": base / "output" / "failure"}
+    return {
+        "config_dir": base / "input" / "data" / "config",
+        "train": base / "input" / "data" / "train",
+        "hyperparameters": base / "input" / "config" / "hyperparameters.json",
+        "model": base / "model",
+        "checkpoints": base / "checkpoints",
+        "failure": base / "output" / "failure",
+    }
 
 
 def job_base_name(prefix: str, dag_id: str, run_id: str) -> str:
@@ -58,13 +63,20 @@ def earlier_job_names(base: str, try_number: int) -> list[str]:
 
 def validate(cfg: TrainingConfig) -> None:
     s = cfg.sagemaker
-    missing = [key for key, value in (("sagemaker.image_uri", s.image_uri), ("sagemaker.role_arn", s.role_arn))
-               if not value]
+    missing = [
+        key
+        for key, value in (("sagemaker.image_uri", s.image_uri), ("sagemaker.role_arn", s.role_arn))
+        if not value
+    ]
     if missing:
-        raise BackendError(f"backend 'sagemaker' needs {', '.join(missing)} (ECR training image and an execution "
-                           "role with S3 access; see README 'Where training runs')")
-    for key, value in (("sagemaker.output_s3_uri", s.output_s3_uri),
-                       ("sagemaker.checkpoint_s3_uri", s.checkpoint_s3_uri)):
+        raise BackendError(
+            f"backend 'sagemaker' needs {', '.join(missing)} (ECR training image and an execution "
+            "role with S3 access; see README 'Where training runs')"
+        )
+    for key, value in (
+        ("sagemaker.output_s3_uri", s.output_s3_uri),
+        ("sagemaker.checkpoint_s3_uri", s.checkpoint_s3_uri),
+    ):
         if value and not storage.is_s3(value):
             raise BackendError(f"{key} must be s3://..., got {value!r}")
     require_remote_uris(cfg, "sagemaker")
@@ -82,17 +94,32 @@ def hyperparameters(cfg: TrainingConfig) -> dict[str, str]:
     """What the SageMaker console shows; the container trains from the ``config`` channel and
     checks ``config_hash`` against it."""
     t = cfg.train
-    hp = {"method": cfg.method, "peft": cfg.peft, "base_model": cfg.base_model, "config_hash": cfg.digest(),
-          "num_train_epochs": t.num_train_epochs, "max_steps": t.max_steps,
-          "per_device_train_batch_size": t.per_device_train_batch_size,
-          "gradient_accumulation_steps": t.gradient_accumulation_steps, "learning_rate": t.learning_rate or "auto",
-          "lora_r": cfg.lora.r if cfg.peft != "none" else "none",
-          "checkpoints": "true" if cfg.sagemaker.use_spot else "false"}
+    hp = {
+        "method": cfg.method,
+        "peft": cfg.peft,
+        "base_model": cfg.base_model,
+        "config_hash": cfg.digest(),
+        "num_train_epochs": t.num_train_epochs,
+        "max_steps": t.max_steps,
+        "per_device_train_batch_size": t.per_device_train_batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "learning_rate": t.learning_rate or "auto",
+        "lora_r": cfg.lora.r if cfg.peft != "none" else "none",
+        "checkpoints": "true" if cfg.sagemaker.use_spot else "false",
+    }
     return {key: str(value) for key, value in hp.items()}
 
 
-def training_job_config(cfg: TrainingConfig, plan: dict, *, name: str, base_name: str, config_uri: str,
-                        dataset_uri: str, output_s3_uri: str) -> dict:
+def training_job_config(
+    cfg: TrainingConfig,
+    plan: dict,
+    *,
+    name: str,
+    base_name: str,
+    config_uri: str,
+    dataset_uri: str,
+    output_s3_uri: str,
+) -> dict:
     """The ``create_training_job`` request (the operator's ``config``)."""
     validate(cfg)
     s = cfg.sagemaker
@@ -101,9 +128,17 @@ def training_job_config(cfg: TrainingConfig, plan: dict, *, name: str, base_name
         raise BackendError("no SageMaker instance type: set sagemaker.instance_type or enable the planner")
 
     def channel(channel_name: str, uri: str, data_type: str = "S3Prefix") -> dict:
-        return {"ChannelName": channel_name, "InputMode": "File",
-                "DataSource": {"S3DataSource": {"S3DataType": data_type, "S3Uri": uri,
-                                                "S3DataDistributionType": "FullyReplicated"}}}
+        return {
+            "ChannelName": channel_name,
+            "InputMode": "File",
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": data_type,
+                    "S3Uri": uri,
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+        }
 
     config = {
         "TrainingJobName": name,
@@ -111,19 +146,27 @@ def training_job_config(cfg: TrainingConfig, plan: dict, *, name: str, base_name
         "RoleArn": s.role_arn,
         "InputDataConfig": [channel("train", _prefix(dataset_uri)), channel("config", _s3(config_uri))],
         "OutputDataConfig": {"S3OutputPath": _s3(output_s3_uri).rstrip("/")},
-        "ResourceConfig": {"InstanceType": instance, "InstanceCount": s.instance_count,
-                           "VolumeSizeInGB": s.volume_size_gb},
+        "ResourceConfig": {
+            "InstanceType": instance,
+            "InstanceCount": s.instance_count,
+            "VolumeSizeInGB": s.volume_size_gb,
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": s.max_runtime_seconds},
         "HyperParameters": hyperparameters(cfg),
         "Environment": {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"},
         "EnableManagedSpotTraining": s.use_spot,
-        "Tags": [{"Key": "llmops:component", "Value": "training"}, {"Key": "llmops:job-base-name", "Value": base_name},
-                 *({"Key": k, "Value": v} for k, v in sorted(s.tags.items()))],
+        "Tags": [
+            {"Key": "llmops:component", "Value": "training"},
+            {"Key": "llmops:job-base-name", "Value": base_name},
+            *({"Key": k, "Value": v} for k, v in sorted(s.tags.items())),
+        ],
     }
     if s.use_spot:
         config["StoppingCondition"]["MaxWaitTimeInSeconds"] = s.max_wait_seconds or 2 * s.max_runtime_seconds
-        config["CheckpointConfig"] = {"S3Uri": _prefix(s.checkpoint_s3_uri) + base_name + "/",
-                                      "LocalPath": CHECKPOINT_LOCAL_PATH}
+        config["CheckpointConfig"] = {
+            "S3Uri": _prefix(s.checkpoint_s3_uri) + base_name + "/",
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        }
     return config
 
 
@@ -163,4 +206,3 @@ def unpack_model_tar(tar_uri: str, dest_uri: str) -> list[str]:
     if not written:
         raise BackendError(f"{tar_uri} holds no files")
     return sorted(written)
-
