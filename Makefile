@@ -43,8 +43,10 @@ demo: $(STAMP) $(AIRFLOW_HOME)/airflow.db
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+## Lint and format check (CI runs it before the tests).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(AIRFLOW_HOME) output .pytest_cache
