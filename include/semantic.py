@@ -8,13 +8,11 @@ sentence-transformers models from a local folder (or an installed model package 
 from __future__ import annotations
 
 import importlib
-import threading
 from pathlib import Path
 
 import numpy as np
 
-_LOCK = threading.Lock()
-_MODELS: dict[tuple[str, str, str], object] = {}  # (sentence_transformers class, path, device) -> model
+from include.process_cache import process_cached
 
 
 def resolve_model_path(name: str) -> str:
@@ -42,13 +40,14 @@ def resolve_model_path(name: str) -> str:
 
 def _load_once(cls: str, model: str, device: str):
     """``sentence_transformers.<cls>`` from the local folder ``model``, loaded once per process."""
-    key = (cls, resolve_model_path(model), device)
-    with _LOCK:
-        if key not in _MODELS:
-            import sentence_transformers
+    path = resolve_model_path(model)
 
-            _MODELS[key] = getattr(sentence_transformers, cls)(key[1], device=device, local_files_only=True)
-        return _MODELS[key]
+    def build():
+        import sentence_transformers
+
+        return getattr(sentence_transformers, cls)(path, device=device, local_files_only=True)
+
+    return process_cached("sentence_transformers", (cls, path, device), build)
 
 
 def load_embedder(model: str, device: str = "cpu"):

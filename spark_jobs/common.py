@@ -16,14 +16,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from include import storage
 from include.config import ConfigError, PipelineConfig, load_config
 from include.schema import Field, canonical_fields, reject_fields
+from include.settings import REPO_ROOT
 
 log = logging.getLogger("spark_jobs")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # ------------------------------------------------------------------ schema
 

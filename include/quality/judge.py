@@ -12,15 +12,14 @@ a consistent verdict for the rejected completion marks the pair as inverted.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
-import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from include.config.quality import JudgeConfig
+from include.process_cache import fingerprint, process_cached
 from include.quality.cache import VerdictCache, cache_key, content_hash
 from include.quality.client import Budget, BudgetExhausted, ChatClient, JudgeRequestError
 from include.quality.parse import JudgeParseError, mean_score, parse_preference, parse_verdict
@@ -329,30 +328,16 @@ class _Unscored(Exception):
         self.reason, self.detail = reason, detail
 
 
-_JUDGES: dict[str, Judge] = {}
-_LOCK = threading.Lock()
-
-
 def get_judge(
     cfg: JudgeConfig, endpoint: Endpoint, cache_uri: str | None, s3_endpoint: str | None = None
 ) -> Judge:
     """The process-wide judge for these settings (built on first use, reused by every task)."""
-    blob = json.dumps(
-        [
-            cfg.model_dump(mode="json"),
-            endpoint.base_url,
-            endpoint.model,
-            cache_uri,
-            s3_endpoint,
-            hashlib.sha256((endpoint.api_key or "").encode()).hexdigest(),
-        ],
-        sort_keys=True,
+    key = fingerprint(
+        cfg,
+        endpoint.base_url,
+        endpoint.model,
+        cache_uri,
+        s3_endpoint,
+        hashlib.sha256((endpoint.api_key or "").encode()).hexdigest(),
     )
-    key = hashlib.sha256(blob.encode()).hexdigest()
-    judge = _JUDGES.get(key)
-    if judge is None:
-        with _LOCK:
-            judge = _JUDGES.get(key)
-            if judge is None:
-                judge = _JUDGES[key] = Judge(cfg, endpoint, cache_uri, s3_endpoint)
-    return judge
+    return process_cached("judge", key, lambda: Judge(cfg, endpoint, cache_uri, s3_endpoint))

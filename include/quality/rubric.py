@@ -16,8 +16,10 @@ from string import Template
 
 import yaml
 
+from include.settings import REPO_ROOT
+
 SHIPPED = ("en", "ru")
-REPO_ROOT = Path(__file__).resolve().parents[2]
+
 _KEYS = ("name", "criteria", "system", "user", "pairwise_system", "pairwise_user", "repair")
 
 

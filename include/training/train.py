@@ -89,7 +89,8 @@ def _git_version() -> str | None:
         os.environ.get("LLMOPS_CODE_VERSION", "unknown") != "unknown"
     ):  # set by Dockerfile.training's build arg
         return os.environ["LLMOPS_CODE_VERSION"]
-    root = Path(__file__).resolve().parents[2]
+    from include.settings import REPO_ROOT as root
+
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root

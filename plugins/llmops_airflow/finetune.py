@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from pathlib import Path
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -32,10 +31,10 @@ from include.config.training import (
     hyperparameters_to_overrides,
     load_training_config,
 )
+from include.settings import REPO_ROOT
 from llmops_airflow.assets import CURATED_DATASET
 
 log = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: finetune_adapter is scheduled on the curated dataset curate_dataset's publish task emits
 #: (event extra: version, rows, manifest, curated, output_uri)

@@ -24,10 +24,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from include.settings import REPO_ROOT
+
 log = logging.getLogger(__name__)
 
 
