@@ -232,6 +232,54 @@ def as_rejects(df, stage: str, reason_col, detail_col=None, dup_of_col=None, clu
     return df.select(*cols)
 
 
+# ------------------------------------------------------------------ per-row decisions
+
+#: the decision columns ``decide`` adds (dropped from curated rows by ``split_decisions``)
+REASON, DETAIL = "_reason", "_detail"
+
+
+def decide(df, make_decider, fields=()):
+    """Per-row keep / reject decisions made in the executors; the rule lives in ``include/``.
+
+    ``make_decider()`` runs once per task in the Python worker (engines inside it are cached
+    per process) and returns ``rows -> rows``: each output row carries ``fields`` (Spark
+    ``StructField``s, replacing input columns of the same name) and ``REASON`` / ``DETAIL``
+    (``REASON`` None keeps the row). The result is persisted: stages read it for stats and
+    then split it with :func:`split_decisions`."""
+    import pyarrow as pa
+    from pyspark import StorageLevel
+    from pyspark.sql import types as T
+
+    replaced = {f.name for f in fields}
+    base = [f for f in df.schema.fields if f.name not in replaced]
+    decision = [T.StructField(c, T.StringType(), True) for c in (REASON, DETAIL)]
+    schema = T.StructType([*base, *fields, *decision])
+    arrow = _to_arrow_schema(schema)
+
+    def run(batches):
+        decide_rows = make_decider()
+        for batch in batches:
+            yield pa.RecordBatch.from_pylist(decide_rows(batch.to_pylist()), schema=arrow)
+
+    return df.mapInArrow(run, schema).persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def split_decisions(out, stage: str, drop=(), note: str | None = None) -> StageOutput:
+    """Curated rows (no reason; decision columns and ``drop`` removed) and rejects of ``stage``."""
+    from pyspark.sql import functions as F
+
+    curated = out.where(F.col(REASON).isNull()).drop(REASON, DETAIL, *drop)
+    rejects = as_rejects(out.where(F.col(REASON).isNotNull()), stage, F.col(REASON), F.col(DETAIL))
+    return StageOutput(curated, rejects, note=note)
+
+
+def kept(out):
+    """The rows of a :func:`decide` result that stay."""
+    from pyspark.sql import functions as F
+
+    return out.where(F.col(REASON).isNull())
+
+
 # ------------------------------------------------------------------ the stage CLI
 
 #: exit code of a stage whose data failed a gate (not retried: the data, not the run, is wrong)

@@ -17,44 +17,30 @@ if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from include.pii.operators import resolve_key
-from spark_jobs.common import StageOutput, as_rejects, main, read_parquet, spread
-
-REASON, DETAIL = "_pii_reason", "_pii_detail"
+from spark_jobs.common import DETAIL, REASON, StageOutput, decide, main, read_parquet, split_decisions, spread
 
 
 def scrubbed(df, pcfg, key: bytes | None):
-    """``df`` with every text field scrubbed, ``pii`` set and the policy's reason/detail columns."""
-    import pyarrow as pa
+    """``df`` with every text field scrubbed, ``pii`` set and the policy's decision columns."""
     from pyspark.sql import types as T
-    from pyspark.sql.pandas.types import to_arrow_schema
 
-    base = [f for f in df.schema.fields if f.name != "pii"]
-    schema = T.StructType(
-        [
-            *base,
-            T.StructField("pii", T.StringType(), True),
-            T.StructField(REASON, T.StringType(), True),
-            T.StructField(DETAIL, T.StringType(), True),
-        ]
-    )
-    arrow = to_arrow_schema(schema)
-    cols = [f.name for f in base]
-
-    def scrub(batches):
+    def make_decider():
         from include.pii.scrub import Scrubber
 
         scrubber = Scrubber(pcfg, key)  # the engine inside is cached per worker process
-        for batch in batches:
-            rows = batch.select(cols).to_pylist()
+
+        def decide_rows(rows):
             out = []
             for o in scrubber.scrub_rows(rows):
                 row = dict(o.row)
                 row["pii"] = json.dumps(o.counts, sort_keys=True) if o.reason != "pii_error" else None
                 row[REASON], row[DETAIL] = o.reason, o.detail
                 out.append(row)
-            yield pa.RecordBatch.from_pylist(out, schema=arrow)
+            return out
 
-    return df.select(*cols).mapInArrow(scrub, schema)
+        return decide_rows
+
+    return decide(df.drop("pii"), make_decider, [T.StructField("pii", T.StringType(), True)])
 
 
 def entity_stats(df) -> dict:
@@ -77,20 +63,15 @@ def entity_stats(df) -> dict:
 
 
 def run(spark, cfg, input_uri, ctx) -> StageOutput:
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
     pcfg = cfg.pii
     key = resolve_key(pcfg)  # fails here, before any work, when pseudonyms need a missing key
     df = read_parquet(spark, input_uri, cfg)
     df = spread(df, spark)  # per-row Python work: every core gets rows
-    out = scrubbed(df, pcfg, key).persist(StorageLevel.MEMORY_AND_DISK)
+    out = scrubbed(df, pcfg, key)
     ctx.details.update(entity_stats(out))
     ctx.details["operators"] = {k: v.type for k, v in sorted(pcfg.operators.items())}
     ctx.details["policy"] = {"max_entities": pcfg.max_entities, "max_pii_share": pcfg.max_pii_share}
-    curated = out.where(F.col(REASON).isNull()).drop(REASON, DETAIL)
-    rejects = as_rejects(out.where(F.col(REASON).isNotNull()), "pii", F.col(REASON), F.col(DETAIL))
-    return StageOutput(curated, rejects)
+    return split_decisions(out, "pii")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,12 @@
 """Stage ``quality``: classifier scoring and LLM-as-judge scoring (see ``include.quality``).
 
 Off by default (judge and classifier disabled): rows pass through unchanged. Otherwise,
-per Arrow batch in the executors (judge client and classifier built once per process):
-
-1. classifier (if on): ``score`` < ``threshold`` -> rejects ``low_quality_classifier``;
-2. judge (if on) on the rest: mean criterion score / 5 < ``threshold`` -> rejects
-   ``low_quality`` (detail lists the scores); rows the judge cannot score are kept with
-   flag ``quality_unscored`` or rejected as ``unscored`` (``unscored_policy``).
-
-``quality`` = judge mean / 5 when the judge scored the row, else classifier score / 5
-(clipped to 0..1). ``signals`` (JSON) gains ``judge`` (scores and justifications, or the
-unscored reason), ``judge_pair`` (position-bias check) and ``classifier``. ``stats.json``
-details: requests, tokens, cache hits, failures, score distributions, the length-score
-correlation, position-bias counts and the same-family warning.
+per Arrow batch in the executors (judge client and classifier built once per process),
+:class:`include.quality.engine.QualityEngine` decides each row (classifier threshold, judge
+threshold, unscored policy, the 0..5 -> 0..1 scale). ``signals`` (JSON) gains ``judge``
+(scores and justifications, or the unscored reason), ``judge_pair`` (position-bias check)
+and ``classifier``. ``stats.json`` details: requests, tokens, cache hits, failures, score
+distributions, the length-score correlation, position-bias counts and the same-family warning.
 """
 
 from __future__ import annotations
@@ -25,22 +19,21 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spark_jobs.common import StageOutput, as_rejects, main, read_parquet, spread
+from include.quality.engine import FLAG_INVERTED, FLAG_UNSCORED, INFO_KEYS
+from spark_jobs.common import (
+    DETAIL,
+    REASON,
+    StageOutput,
+    decide,
+    kept,
+    main,
+    read_parquet,
+    split_decisions,
+    spread,
+)
 
 log = logging.getLogger("spark_jobs.quality")
-REASON, DETAIL, INFO = "_q_reason", "_q_detail", "_q_info"
-FLAG_UNSCORED, FLAG_INVERTED = "quality_unscored", "judge_inverted_pair"
-INFO_KEYS = (
-    "calls",
-    "http_attempts",
-    "retries",
-    "prompt_tokens",
-    "completion_tokens",
-    "cache_hits",
-    "failures",
-    "parse_failures",
-    "repair_requests",
-)
+INFO = "_q_info"
 
 
 def _partition_share(total: int | None, n: int, pid: int) -> int | None:
@@ -51,93 +44,53 @@ def _partition_share(total: int | None, n: int, pid: int) -> int | None:
 
 
 def scored(df, qcfg, endpoint, cache_uri: str | None, s3_endpoint: str | None, partitions: int):
-    """``df`` with ``quality``, ``flags``, ``signals`` set and the decision's reason/detail/info columns."""
-    import pyarrow as pa
+    """``df`` with ``quality``, ``flags``, ``signals`` set, the decision columns and judge counters."""
     from pyspark.sql import types as T
-    from pyspark.sql.pandas.types import to_arrow_schema
 
-    drop = ("quality", "flags", "signals")
-    base = [f for f in df.schema.fields if f.name not in drop]
-    schema = T.StructType(
-        [
-            *base,
-            T.StructField("quality", T.DoubleType(), True),
-            T.StructField("flags", T.ArrayType(T.StringType()), True),
-            T.StructField("signals", T.StringType(), True),
-            *(T.StructField(c, T.StringType(), True) for c in (REASON, DETAIL, INFO)),
-        ]
-    )
-    arrow = to_arrow_schema(schema)
-    jcfg, ccfg, policy = qcfg.judge, qcfg.classifier, qcfg.unscored_policy
+    jcfg = qcfg.judge
 
-    def evaluate(batches):
+    def make_decider():
         from pyspark import TaskContext
 
-        from include.quality import classifier as qclf
         from include.quality.client import Budget
+        from include.quality.engine import QualityEngine
         from include.quality.judge import get_judge
 
         judge = (
             get_judge(jcfg, endpoint, cache_uri, s3_endpoint) if jcfg.enabled else None
         )  # once per process
+        engine = QualityEngine(qcfg, judge, endpoint.model if endpoint else None)
         pid = TaskContext.get().partitionId() if TaskContext.get() else 0
         budget = Budget(
             _partition_share(jcfg.budget_requests, partitions, pid),
             _partition_share(jcfg.budget_tokens, partitions, pid),
         )
-        for batch in batches:
-            rows = batch.to_pylist()
-            out = []
-            for r in rows:
-                sig = r.get("signals")
-                r["signals"] = json.loads(sig) if sig else {}
-                r["flags"] = list(r.get("flags") or [])
-                r[REASON] = r[DETAIL] = None
-                r["_info"] = {}
-            if ccfg.enabled:
-                for r, s in zip(
-                    rows, qclf.score_texts(ccfg, [qclf.classifier_input(r, ccfg) for r in rows]), strict=True
-                ):
-                    r["signals"]["classifier"] = {"score": round(s, 4), "int_score": qclf.int_score(s)}
-                    r["quality"] = max(0.0, min(s / 5.0, 1.0))
-                    if s < ccfg.threshold:
-                        r[REASON] = "low_quality_classifier"
-                        r[DETAIL] = f"classifier score {s:.2f} < {ccfg.threshold}"
-            if judge is not None:
-                todo = [r for r in rows if r[REASON] is None]
-                for r, res in zip(todo, judge.score_rows(todo, budget), strict=True):
-                    r["signals"]["judge"] = res.signals(endpoint.model, judge.rubric)
-                    r["_info"] = {
-                        **{k: res.tally.get(k, 0) for k in INFO_KEYS},
-                        "answer_chars": res.answer_chars,
-                    }
-                    if res.pair is not None:
-                        r["signals"]["judge_pair"] = res.pair
-                        if res.pair.get("inverted"):
-                            r["flags"].append(FLAG_INVERTED)
-                    if res.verdict is None:
-                        if policy == "reject":
-                            r[REASON], r[DETAIL] = "unscored", f"judge: {res.unscored}: {res.detail}"[:500]
-                        else:
-                            r["flags"].append(FLAG_UNSCORED)
-                        continue
-                    r["quality"] = res.mean / 5.0
-                    if r["quality"] < jcfg.threshold:
-                        scores = ", ".join(f"{c} {v['score']}" for c, v in res.verdict.items())
-                        r[REASON] = "low_quality"
-                        r[DETAIL] = (
-                            f"judge mean {res.mean:.2f}/5 = {res.mean / 5:.2f} < {jcfg.threshold}: {scores}"
-                        )
-            for r in rows:
-                r["signals"] = (
-                    json.dumps(r["signals"], sort_keys=True, ensure_ascii=False) if r["signals"] else None
-                )
-                r["flags"] = list(dict.fromkeys(r["flags"])) or None
-                r[INFO] = json.dumps(r.pop("_info")) if r.get("_info") else None
-                out.append(r)
-            yield pa.RecordBatch.from_pylist(out, schema=arrow)
 
-    return df.mapInArrow(evaluate, schema)
+        def decide_rows(rows):
+            for r, d in zip(rows, engine.decide_rows(rows, budget), strict=True):
+                r.update(
+                    {
+                        "quality": d.score,
+                        "flags": list(dict.fromkeys(d.flags)) or None,
+                        "signals": json.dumps(d.signals, sort_keys=True, ensure_ascii=False)
+                        if d.signals
+                        else None,
+                        REASON: d.reason,
+                        DETAIL: d.detail,
+                        INFO: json.dumps(d.info) if d.info else None,
+                    }
+                )
+            return rows
+
+        return decide_rows
+
+    fields = [
+        T.StructField("quality", T.DoubleType(), True),
+        T.StructField("flags", T.ArrayType(T.StringType()), True),
+        T.StructField("signals", T.StringType(), True),
+        T.StructField(INFO, T.StringType(), True),
+    ]
+    return decide(df, make_decider, fields)
 
 
 def _judge_stats(out, jcfg, endpoint, rubric) -> dict:
@@ -249,7 +202,6 @@ def _classifier_stats(out, ccfg) -> dict:
 
 
 def run(spark, cfg, input_uri, ctx) -> StageOutput:
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from include import storage
@@ -286,23 +238,21 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     df = spread(df, spark)  # per-row Python work: every core gets rows
     parts = df.rdd.getNumPartitions()
     s3 = storage.endpoint_url(cfg.storage.s3_endpoint_url)
-    out = scored(df, qcfg, endpoint, cache_uri, s3, parts).persist(StorageLevel.MEMORY_AND_DISK)
+    out = scored(df, qcfg, endpoint, cache_uri, s3, parts)
     if jcfg.enabled:
         ctx.details["judge"] = _judge_stats(out, jcfg, endpoint, rubric)
     if ccfg.enabled:
         ctx.details["classifier"] = _classifier_stats(out, ccfg)
     ctx.details["flags"] = {
         r["flag"]: r["count"]
-        for r in out.where(F.col(REASON).isNull())
+        for r in kept(out)
         .select(F.explode("flags").alias("flag"))
         .where(F.col("flag").isin(FLAG_UNSCORED, FLAG_INVERTED))
         .groupBy("flag")
         .count()
         .collect()
     }
-    curated = out.where(F.col(REASON).isNull()).drop(REASON, DETAIL, INFO)
-    rejects = as_rejects(out.where(F.col(REASON).isNotNull()), "quality", F.col(REASON), F.col(DETAIL))
-    return StageOutput(curated, rejects)
+    return split_decisions(out, "quality", drop=(INFO,))
 
 
 if __name__ == "__main__":
