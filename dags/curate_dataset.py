@@ -15,13 +15,12 @@ record already published, in a Qdrant collection that `publish` updates after it
   `.parquet`, local or `s3://`/`s3a://`), `output_uri`, `config` (an object deep-merged
   over `include/config/default.yaml`; `{"pii": {"enabled": false}}` turns a stage off).
   A bad config fails `prepare_run` with a message naming the key; nothing else runs.
-* **Spark**: local mode (`spark.master`, default `local[*]`) in a subprocess of the
-  worker; set `config.spark.conn_id` to an Airflow Spark connection to `spark-submit`
-  every stage to a cluster instead.
+* **Spark**: local mode in a subprocess of the worker, or `spark-submit` to a cluster
+  (`config.spark.conn_id`; see README).
 * **Output**: stages work in `<output_uri>/_staging/<run_id>/<stage>/{curated,rejects,stats.json}`.
   `validate` (Great Expectations) stops the run before publish when the suite fails.
-  `publish` commits `<output_uri>/versions/<version>/` (curated/, rejects/<stage>/,
-  data_docs/, manifest.json), then `<output_uri>/_latest`, and emits the
+  `publish` commits `<output_uri>/versions/<version>/` (`curated/`, `rejects/<stage>/`,
+  `data_docs/`, `manifest.json`), then `<output_uri>/_latest`, and emits the
   `curated_dataset` Asset event (extra: version, rows, manifest, curated) that
   `finetune_adapter` is scheduled on. The version id derives from the input snapshot,
   the config and the code: a rerun on unchanged input skips every stage and publishes
@@ -33,9 +32,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Param, chain, task
+from airflow.sdk import DAG, Param, chain
 from llmops_airflow.assets import CURATED_DATASET
-from llmops_airflow.curation import PREPARE_TASK_ID, CurationStageOperator, finalize, prepare_run
+from llmops_airflow.curation import CurationStageOperator, finalize_task, prepare_task
 
 from include.config import STAGES
 from include.settings import DEFAULT_OUTPUT_URI, DEFAULT_SOURCE_URI
@@ -71,16 +70,7 @@ with DAG(
         ),
     },
 ) as dag:
-
-    @task(task_id=PREPARE_TASK_ID, retries=0)
-    def prepare(params=None, run_id=None) -> dict:
-        return prepare_run(params["source_uri"], params["output_uri"], params["config"], run_id)
-
-    @task(task_id="finalize_run", retries=0, trigger_rule="none_failed")
-    def finalize_task(run: dict, ti=None) -> dict:
-        return finalize(run, ti.xcom_pull(task_ids="publish"))
-
-    run = prepare()
+    run = prepare_task()
     stages = [
         CurationStageOperator(task_id=s, stage=s, outlets=[CURATED_DATASET] if s == "publish" else [])
         for s in STAGES

@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include import storage
@@ -113,6 +113,18 @@ def secret_env(stage: str, cfg: PipelineConfig) -> dict[str, str]:
     return {}
 
 
+def stage_doc(stage: str) -> str | None:
+    """The stage job's module docstring (read, not imported: DAG parsing stays cheap), shown as
+    the task's documentation in the UI."""
+    import ast
+
+    path = REPO_ROOT / "spark_jobs" / f"{stage}.py"
+    try:
+        return ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    except (OSError, SyntaxError):
+        return None
+
+
 class CurationStageOperator(BaseOperator):
     """Runs one curation stage's Spark job for the run prepared by ``prepare_run``."""
 
@@ -121,6 +133,7 @@ class CurationStageOperator(BaseOperator):
     def __init__(self, *, stage: str, prepare_task_id: str = PREPARE_TASK_ID, **kwargs):
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+        kwargs.setdefault("doc_md", stage_doc(stage))
         super().__init__(**kwargs)
         self.stage = stage
         self.prepare_task_id = prepare_task_id
@@ -247,3 +260,21 @@ def finalize(run: dict, published: dict | None = None) -> dict:
         "curated": manifest["outputs"]["curated"],
         "accounting": manifest["accounting"],
     }
+
+
+# ------------------------------------------------------------------ TaskFlow tasks of the DAG
+
+
+@task(task_id=PREPARE_TASK_ID, retries=0)
+def prepare_task(params=None, run_id=None) -> dict:
+    """Validate the Params and the config, list the input files and plan the run.
+
+    A bad config fails here (no retry), naming the key; no stage runs. When the input
+    snapshot, config and code match a published version, every stage is skipped."""
+    return prepare_run(params["source_uri"], params["output_uri"], params["config"], run_id)
+
+
+@task(task_id="finalize_run", retries=0, trigger_rule="none_failed")
+def finalize_task(run: dict, ti=None) -> dict:
+    """Check that input rows = curated + rejected rows for the whole run and log the stage table."""
+    return finalize(run, ti.xcom_pull(task_ids="publish"))
