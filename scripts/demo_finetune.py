@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work or Path(args.demo_output) / "finetune").absolute()
     work.mkdir(parents=True, exist_ok=True)
 
-    from include.tiny_model import build_tiny_model
+    from scripts.tiny_model import build_tiny_model
 
     texts = dataset_texts(dataset_uri)
     model_dir = build_tiny_model(work / "tiny-llama", texts)

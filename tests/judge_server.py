@@ -121,10 +121,10 @@ class ScriptedJudge:
 
 
 def tiny_chat_model(out_dir: Path, datasets: Path) -> Path:
-    """The tiny 2-layer Llama of include/tiny_model.py plus the shipped chat template (serve needs one)."""
+    """The tiny 2-layer Llama of scripts/tiny_model.py plus the shipped chat template (serve needs one)."""
     from transformers import AutoTokenizer
 
-    from include.tiny_model import build_from_datasets
+    from scripts.tiny_model import build_from_datasets
     from include.training.dataset import DEFAULT_TEMPLATE, TEMPLATES_DIR
 
     path = build_from_datasets(out_dir, datasets)

@@ -31,7 +31,7 @@ def dag(airflow_db):
 
 @pytest.fixture(scope="module")
 def tiny_regressor(tmp_path_factory):
-    from include.tiny_model import build_tiny_classifier
+    from scripts.tiny_model import build_tiny_classifier
 
     return str(build_tiny_classifier(tmp_path_factory.mktemp("tiny-edu-clf"), RECORDS * 10, num_labels=1))
 

@@ -184,7 +184,7 @@ def test_judge_stage_against_transformers_serve(spark, tmp_path, served_tiny_mod
 
 @pytest.fixture(scope="module")
 def tiny_regressor(tmp_path_factory):
-    from include.tiny_model import build_tiny_classifier
+    from scripts.tiny_model import build_tiny_classifier
 
     texts = [r["text"] for r in ROWS] * 10
     return str(build_tiny_classifier(tmp_path_factory.mktemp("tiny-edu-clf"), texts, num_labels=1))

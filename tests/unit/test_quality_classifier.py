@@ -13,7 +13,7 @@ TEXTS = ["hello", "some text here and a bit more", "", "x " * 300]
 
 
 def test_regression_scores_are_batch_independent(tmp_path):
-    from include.tiny_model import build_tiny_classifier
+    from scripts.tiny_model import build_tiny_classifier
 
     path = str(build_tiny_classifier(tmp_path / "reg", ["hello world", "some text"] * 20, num_labels=1))
     batched = score_texts(QualityClassifierConfig(enabled=True, model_path=path, batch_size=4), TEXTS)
@@ -27,7 +27,7 @@ def test_decoder_classifier_without_pad_token_and_expected_class_score(tmp_path)
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
     from include.filters import classifier as hf
-    from include.tiny_model import train_tokenizer
+    from scripts.tiny_model import train_tokenizer
 
     tok = train_tokenizer(["hello world", "some text here"] * 20, vocab_size=300)
     tok.pad_token = None

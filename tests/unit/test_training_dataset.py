@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from include.tiny_model import (
+from scripts.tiny_model import (
     GLAIVE,
     build_from_datasets,
     load_sample_rows,

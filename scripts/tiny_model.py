@@ -9,7 +9,7 @@ files (ShareGPT tool-call conversations and ShareGPT preference pairs) in
 The tokenizer deliberately has **no chat template**, like most base-model tokenizers:
 training then uses the template shipped in ``include/training/chat_templates/``.
 
-    python -m include.tiny_model OUT_DIR [--datasets DIR] [--texts FILE_OR_DIR ...]
+    python -m scripts.tiny_model OUT_DIR [--datasets DIR] [--texts FILE_OR_DIR ...]
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ def build_from_datasets(out_dir: str | Path, datasets_dir: str | Path, **kwargs)
 def main(argv: list[str] | None = None) -> int:
     from include.settings import REPO_ROOT
 
-    p = argparse.ArgumentParser(prog="python -m include.tiny_model", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m scripts.tiny_model", description=__doc__.split("\n\n")[0])
     p.add_argument("out_dir")
     p.add_argument(
         "--datasets",
