@@ -13,7 +13,16 @@ import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 #: libraries a DAG file must not load at parse time (the scheduler parses every file often)
-HEAVY = ("torch", "pyspark", "transformers", "peft", "trl", "presidio_analyzer", "spacy", "great_expectations")
+HEAVY = (
+    "torch",
+    "pyspark",
+    "transformers",
+    "peft",
+    "trl",
+    "presidio_analyzer",
+    "spacy",
+    "great_expectations",
+)
 
 _PROBE = """
 import json, runpy, sys

@@ -13,6 +13,7 @@ import re
 
 import pytest
 
+from include.training import dataset as ds
 from scripts.tiny_model import (
     GLAIVE,
     build_from_datasets,
@@ -20,7 +21,6 @@ from scripts.tiny_model import (
     sharegpt_rows,
     write_canonical_parquet,
 )
-from include.training import dataset as ds
 
 # ------------------------------------------------------------------ shared fixtures (imported elsewhere)
 
