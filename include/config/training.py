@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -26,12 +26,13 @@ from include.config.base import _Strict
 
 DEFAULT_TRAINING_CONFIG_PATH = Path(__file__).with_name("training_default.yaml")
 
-METHODS = ("sft", "reward", "dpo", "grpo")
-PEFT_MODES = ("none", "lora", "qlora")
-BACKENDS = ("local", "kubernetes", "sagemaker")
 Method = Literal["sft", "reward", "dpo", "grpo"]
 PeftMode = Literal["none", "lora", "qlora"]
 Backend = Literal["local", "kubernetes", "sagemaker"]
+#: the names as tuples (Param enums, messages), derived from the Literals above
+METHODS: tuple[str, ...] = get_args(Method)
+PEFT_MODES: tuple[str, ...] = get_args(PeftMode)
+BACKENDS: tuple[str, ...] = get_args(Backend)
 Optimizer = Literal[
     "adamw_torch",
     "adamw_torch_fused",
