@@ -120,17 +120,17 @@ def training_config(model_dir: Path, peft: str, batch: int, seq: int, train_over
 def measure(cfg, seq: int, batch: int, out: Path) -> float | None:
     import torch
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
-    from include.training import methods
+    from include.training import methods, models
 
     if not torch.cuda.is_available():
         return None
     gc.collect()
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
-    tok = methods.load_tokenizer(cfg)
-    model = methods.load_model(cfg)
+    tok = models.load_tokenizer(cfg)
+    model = models.load_model(cfg)
     if cfg.peft == "none":
         model = model.cuda()
     vocab = model.config.vocab_size
@@ -139,19 +139,13 @@ def measure(cfg, seq: int, batch: int, out: Path) -> float | None:
         {"input_ids": ids, "labels": ids}
         for ids in torch.randint(3, vocab, (batch * 4, seq), generator=g).tolist()
     ]
-    args = SFTConfig(
-        **methods.common_args(cfg, str(out), has_eval=False),
-        max_length=seq,
-        packing=False,
-        assistant_only_loss=False,
-        completion_only_loss=False,
-    )
+    args = methods.sft_config(methods.common_args(cfg, str(out), has_eval=False), seq)
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tok,
-        peft_config=methods.lora_config(cfg) if cfg.peft != "none" else None,
+        peft_config=models.lora_config(cfg) if cfg.peft != "none" else None,
     )
     trainer.train()
     peak = torch.cuda.max_memory_allocated()

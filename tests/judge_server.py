@@ -125,7 +125,7 @@ def tiny_chat_model(out_dir: Path, datasets: Path) -> Path:
     from transformers import AutoTokenizer
 
     from include.tiny_model import build_from_datasets
-    from include.training.dataset import DEFAULT_TEMPLATE, TEMPLATES_DIR
+    from include.training.tokenization import DEFAULT_TEMPLATE, TEMPLATES_DIR
 
     path = build_from_datasets(out_dir, datasets)
     if not (path / "chat_template.jinja").exists():

@@ -162,7 +162,7 @@ def run(cfg: TrainingConfig, workdir: str | Path | None = None) -> dict[str, Any
 
 def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
     from include.training import dataset as ds
-    from include.training import methods
+    from include.training import devices, methods
     from include.training.metrics import method_metrics, peak_memory, per_epoch
 
     local_out = (
@@ -229,10 +229,10 @@ def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
         **peak_memory(),
         "resolved": {
             "learning_rate": trainer.args.learning_rate,
-            "compute_dtype": methods.compute_dtype_name(cfg.train.precision),
+            "compute_dtype": devices.compute_dtype_name(cfg.train.precision),
             "weights_dtype": "4bit-" + cfg.quantization.quant_type
             if cfg.peft == "qlora"
-            else methods.weights_dtype_name(cfg),
+            else devices.weights_dtype_name(cfg),
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             **facts,
         },
@@ -290,10 +290,10 @@ def production_comparison(cfg: TrainingConfig, trainer, work: Path, has_eval: bo
         reason = "full fine-tuning: production comparison needs an adapter (peft=lora/qlora)"
     if reason:
         return {**out, "production_check": f"skipped: {reason}"}
-    from include.training.methods import _local_model_path
+    from include.training.models import local_model_path
 
     model = trainer.model
-    path = _local_model_path(uri, work)
+    path = local_model_path(uri, work)
     model.load_adapter(path, adapter_name="production", is_trainable=False)
     try:
         model.set_adapter("production")
