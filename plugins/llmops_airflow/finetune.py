@@ -153,7 +153,7 @@ def _check_dataset(cfg: TrainingConfig) -> None:
 
 
 def _model_config(cfg: TrainingConfig):
-    from include.training.planner import load_model_config
+    from include.training.model_shape import load_model_config
 
     try:
         return load_model_config(cfg.base_model, cfg.base_model_revision)

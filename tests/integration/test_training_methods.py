@@ -18,7 +18,7 @@ from include.config.training import load_training_config
 from include.training import dataset as ds
 from include.training import devices, methods, models
 from include.training import tokenization as tk
-from include.training.train import quiet_third_party, run
+from include.training.train import EXIT_CONFIG_ERROR, quiet_third_party, run
 from tests.unit import test_training_dataset as _fixtures
 
 # session fixtures shared with the other training tests (tiny model, canonical Parquet)
@@ -369,4 +369,4 @@ def test_entry_point_rejects_a_bad_config(tmp_path):
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2 and "lora.r" in proc.stderr
+    assert proc.returncode == EXIT_CONFIG_ERROR == 2 and "lora.r" in proc.stderr
