@@ -29,40 +29,22 @@ sys.path.insert(0, str(REPO))
 
 from include.training import planner as pl  # noqa: E402
 
-SHAPES = {
-    # name: Llama config (random init); vocab 32000 like Llama-2
-    "160m": dict(
-        hidden_size=768,
-        intermediate_size=2048,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        num_key_value_heads=12,
-        vocab_size=32000,
-    ),
-    "0.5b": dict(
-        hidden_size=1024,
-        intermediate_size=4096,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        vocab_size=32000,
-    ),
-    "1.2b": dict(
-        hidden_size=2048,
-        intermediate_size=5632,
-        num_hidden_layers=22,
-        num_attention_heads=32,
-        num_key_value_heads=4,
-        vocab_size=32000,
-    ),
-    "tiny": dict(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=512,
-    ),
+SHAPE_KEYS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "vocab_size",
+)
+SHAPES = {  # name: Llama config (random init); vocab 32000 like Llama-2
+    name: dict(zip(SHAPE_KEYS, values, strict=True))
+    for name, values in {
+        "160m": (768, 2048, 12, 12, 12, 32000),
+        "0.5b": (1024, 4096, 24, 16, 8, 32000),
+        "1.2b": (2048, 5632, 22, 32, 4, 32000),
+        "tiny": (64, 128, 2, 4, 2, 512),
+    }.items()
 }
 CASES = {  # method label -> (peft, train overrides)
     "full": ("none", {}),

@@ -41,6 +41,7 @@ from llmops_airflow.finetune_defaults import (
     DEFAULT_WORK_URI,
     TRAIN_TASK_IDS,
     aws_conn_id_param,
+    choice_param,
     registry_uri_param,
 )
 from llmops_airflow.finetune_tasks import (
@@ -81,27 +82,24 @@ with DAG(
             title="Base model",
             description="Hub id (served from the HF cache) or a local model folder",
         ),
-        "method": Param(
+        "method": choice_param(
             "sft",
-            type="string",
-            enum=list(METHODS),
-            title="Method",
-            description="sft: supervised fine-tuning; reward: reward model on preference pairs; dpo: direct "
+            METHODS,
+            "Method",
+            "sft: supervised fine-tuning; reward: reward model on preference pairs; dpo: direct "
             "preference optimisation; grpo: RL from a trained reward model (hyperparameters.grpo.reward_model)",
         ),
-        "peft": Param(
+        "peft": choice_param(
             "lora",
-            type="string",
-            enum=list(PEFT_MODES),
-            title="PEFT",
-            description="none: full fine-tuning; lora: LoRA adapter on a frozen base; qlora: 4-bit NF4 base + LoRA",
+            PEFT_MODES,
+            "PEFT",
+            "none: full fine-tuning; lora: LoRA adapter on a frozen base; qlora: 4-bit NF4 base + LoRA",
         ),
-        "backend": Param(
+        "backend": choice_param(
             "local",
-            type="string",
-            enum=list(BACKENDS),
-            title="Backend",
-            description="Where training runs: local (subprocess of the worker), kubernetes (GPU pod, settings in "
+            BACKENDS,
+            "Backend",
+            "Where training runs: local (subprocess of the worker), kubernetes (GPU pod, settings in "
             "hyperparameters.kubernetes) or sagemaker (training job, hyperparameters.sagemaker)",
         ),
         "registry_uri": registry_uri_param(),

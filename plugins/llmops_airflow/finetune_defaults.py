@@ -45,6 +45,13 @@ def registry_uri_param():
     )
 
 
+def choice_param(default: str, choices: tuple[str, ...], title: str, description: str):
+    """A string Param whose trigger form offers ``choices`` (the config's Literal values)."""
+    from airflow.sdk import Param
+
+    return Param(default, type="string", enum=list(choices), title=title, description=description)
+
+
 def aws_conn_id_param():
     """The ``aws_conn_id`` Param of the registry, the same in every DAG that uses it."""
     from airflow.sdk import Param
