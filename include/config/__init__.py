@@ -23,7 +23,8 @@ from include.config.near_dedup import NearDedupConfig
 from include.config.pii import PiiConfig
 from include.config.quality import QualityConfig
 from include.config.semantic_dedup import SemanticDedupConfig
-from include.config.validate import ValidateConfig
+from include.config.validate import MAX_TEXT_CHARS, ValidateConfig
+from include.formats.reader import MAX_JSON_DEPTH
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
 
@@ -69,6 +70,20 @@ class IngestConfig(_Strict):
     oasst_skip_review_failed: bool = True
     preference_pairs: Literal["best_vs_rest", "all_ordered"] = "best_vs_rest"
     max_raw_chars: int = Field(4000, ge=0)
+    max_text_chars: int | None = Field(
+        MAX_TEXT_CHARS,
+        ge=1,
+        description="a row whose flattened text is longer is rejected as too_long (null: no limit); "
+        "keep it <= validate.max_text_chars or the gate fails the run instead",
+    )
+    max_json_depth: int = Field(
+        MAX_JSON_DEPTH, ge=2, le=900, description="deeper-nested source records are rejected as invalid_json"
+    )
+    require_user_turn: bool = Field(
+        True,
+        description="reject conversations without a user message (no_user_turn); false keeps them and "
+        "the quality filter flags them no_user_turn",
+    )
 
 
 class NormalizeConfig(StageConfig):
