@@ -76,8 +76,15 @@ def current_version(output_uri: str, endpoint: str | None = None) -> str | None:
 
 
 def is_committed(output_uri: str, vid: str, endpoint: str | None = None) -> bool:
-    """True once the version's marker (step 3) names it."""
-    return _read_id(marker_uri(output_uri, vid), endpoint) == vid
+    """True once the version's marker (step 3) names it (or, for versions published before
+    markers existed, when ``_latest`` names it)."""
+    if _read_id(marker_uri(output_uri, vid), endpoint) == vid:
+        return True
+    return (
+        not storage.exists(marker_uri(output_uri, vid), endpoint)
+        and current_version(output_uri, endpoint) == vid
+        and storage.exists(storage.join(version_dir(output_uri, vid), "manifest.json"), endpoint)
+    )
 
 
 def write_marker(output_uri: str, vid: str, endpoint: str | None = None) -> None:

@@ -63,7 +63,9 @@ def staged_config(stats: dict[str, dict], cfg: PipelineConfig | None) -> Pipelin
     recorded = next((st["config"] for st in stats.values() if st.get("config")), None)
     if cfg is None:
         if recorded is None:
-            raise ConfigMismatch("the run folder records no config (stats.json without 'config'): pass --config")
+            raise ConfigMismatch(
+                "the run folder records no config (stats.json without 'config'): pass --config"
+            )
         cfg = load_config(recorded)
     if digests and cfg.digest() not in digests.values():
         raise ConfigMismatch(

@@ -54,7 +54,9 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         dup_of_col=F.col("_survivor"),
     )
     by_id = Window.partitionBy("id").orderBy(*survivor_order("first"))
-    first_at = F.concat_ws(":", F.first("source_file").over(by_id), F.first("line").over(by_id).cast("string"))
+    first_at = F.concat_ws(
+        ":", F.first("source_file").over(by_id), F.first("line").over(by_id).cast("string")
+    )
     ided = unique.withColumn("_id_rank", F.row_number().over(by_id)).withColumn("_first_at", first_at)
     curated = ided.filter("_id_rank = 1").drop("_id_rank", "_first_at")
     id_rejects = as_rejects(

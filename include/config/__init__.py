@@ -112,7 +112,7 @@ class PipelineConfig(_Strict):
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     publish: StageConfig = StageConfig()
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     def stage(self, name: str) -> StageConfig | IngestConfig:
         if name not in STAGES:
@@ -163,7 +163,9 @@ def parse_overrides(overrides: dict | str | Path | None) -> dict:
         return overrides
     text = str(overrides)
     path = Path(text)
-    if "\n" not in text and len(text) < 4096 and path.suffix in (".yaml", ".yml", ".json") and path.exists():
+    if "\n" not in text and len(text) < 4096 and path.suffix in (".yaml", ".yml", ".json"):
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
         text = path.read_text()
     try:
         data = yaml.safe_load(text)
@@ -180,8 +182,8 @@ def load_config(overrides: dict | str | Path | None = None) -> PipelineConfig:
     """Defaults deep-merged with ``overrides``, validated; raises ConfigError."""
     base = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     merged = deep_merge(base, parse_overrides(overrides))
-    try:
-        cfg = PipelineConfig.model_validate(merged)
+    try:  # JSON mode: strict types (no "0.5" for a float, no "yes"/1 for a bool), keys as text
+        cfg = PipelineConfig.model_validate_json(json.dumps(merged, default=str))
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc)) from None
     if cfg.ingest.format != "auto" or cfg.ingest.formats:

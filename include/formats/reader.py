@@ -172,11 +172,12 @@ def _iter_file(uri: str, s3_endpoint: str | None, max_depth: int) -> Iterator[tu
     if not damage:
         yield from _iter_jsonl(data, max_depth)
         return
-    # damaged gzip: a bad CRC is found only at the end, so the damage starts at the first line
-    # that does not parse; everything from there on is one reject
+    # a truncated stream is damaged only at its cut (the partial last line); corrupt data is
+    # found by the CRC at the end, so there the damage starts at the first line that does not parse
+    truncated = damage.startswith("truncated")
     kept = 0
-    for line, rec in _iter_jsonl(data + tail, max_depth):
-        if isinstance(rec, ParseError):
+    for line, rec in _iter_jsonl(data, max_depth):
+        if isinstance(rec, ParseError) and not truncated:
             break
         kept = line
         yield line, rec
