@@ -59,21 +59,11 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     )
     ided = unique.withColumn("_id_rank", F.row_number().over(by_id)).withColumn("_first_at", first_at)
     curated = ided.filter("_id_rank = 1").drop("_id_rank", "_first_at")
+    detail = F.format_string(
+        "id %s in %s:%s is already used by a different record in %s", "id", "source_file", "line", "_first_at"
+    )
     id_rejects = as_rejects(
-        ided.filter("_id_rank > 1"),
-        "exact_dedup",
-        F.lit("duplicate_id"),
-        detail_col=F.concat(
-            F.lit("id "),
-            F.col("id"),
-            F.lit(" in "),
-            F.col("source_file"),
-            F.lit(":"),
-            F.col("line").cast("string"),
-            F.lit(" is already used by a different record in "),
-            F.col("_first_at"),
-        ),
-        dup_of_col=F.col("id"),
+        ided.filter("_id_rank > 1"), "exact_dedup", F.lit("duplicate_id"), detail, dup_of_col=F.col("id")
     )
     ctx.details["keep"] = cfg.exact_dedup.keep
     return StageOutput(curated, rejects.unionByName(id_rejects))
