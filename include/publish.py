@@ -209,7 +209,6 @@ def publish_run(
     }
     if is_committed(output_uri, vid, ep):
         repaired = finish_commit(output_uri, vid, ep)  # a crash after the marker: finish the commit
-        clean_staging(output_uri, staging, ep)  # this run's copy of a published version is redundant
         log.info("version %s is already published (_latest: %s)", vid, current_version(output_uri, ep))
         index_semantic(cfg, output_uri, vid)  # a publish retry redoes a failed upsert (idempotent)
         if repaired:
