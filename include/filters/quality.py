@@ -30,25 +30,30 @@ REFUSAL = re.compile(
 )
 
 
-def _ngram_fractions(words: list[str], n: int) -> tuple[float, float]:
-    """(characters in the most frequent n-gram, characters in duplicated n-grams) / all characters."""
-    total = sum(len(w) for w in words)
+def _ngram_fractions(words: list[str], n: int, total: int) -> tuple[float, float]:
+    """datatrove's Gopher n-gram measures over ``total`` characters of text: (characters of the
+    most frequent n-gram x its count, characters of n-grams repeating an earlier one, each
+    repeat skipping ahead n words) / total."""
     if len(words) < n or not total:
         return 0.0, 0.0
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    counts = Counter(grams)
+    counts = Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
     top, top_n = counts.most_common(1)[0]
-    top_frac = sum(len(w) for w in top) * top_n / total if top_n > 1 else 0.0
-    dup = set()
-    for i, g in enumerate(grams):
-        if counts[g] > 1:
-            dup.update(range(i, i + n))
-    return top_frac, sum(len(words[i]) for i in dup) / total
+    top_frac = len(top) * top_n / total if top_n > 1 else 0.0
+    seen, repeated, i = set(), 0, 0
+    while i < len(words) - n + 1:
+        gram = "".join(words[i : i + n])
+        if gram in seen:
+            repeated += len(gram)
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return top_frac, repeated / total
 
 
-def _dup_fractions(items: list[str]) -> tuple[float, float]:
-    """(duplicated items / items, characters in duplicated items / all characters), as Gopher."""
-    if not items:
+def _dup_fractions(items: list[str], total: int) -> tuple[float, float]:
+    """(duplicated items / items, characters in duplicated items / ``total``), as datatrove."""
+    if not items or not total:
         return 0.0, 0.0
     seen, dup, dup_chars = set(), 0, 0
     for it in items:
@@ -56,7 +61,7 @@ def _dup_fractions(items: list[str]) -> tuple[float, float]:
             dup += 1
             dup_chars += len(it)
         seen.add(it)
-    return dup / len(items), dup_chars / max(1, sum(map(len, items)))
+    return dup / len(items), dup_chars / total
 
 
 def action_for(reason: str, cfg) -> str:
@@ -98,18 +103,17 @@ def signals(row: dict) -> dict:
         and not final.get("tool_calls"),
         "refusal": bool(final and REFUSAL.search(final.get("content") or "")),
         "answer_chars": len((final or {}).get("content") or ""),
-        "duplicate_line_char_fraction": round(_dup_fractions(lines)[1], 4),
-        "duplicate_paragraph_fraction": round(_dup_fractions(paragraphs)[0], 4),
-        "duplicate_paragraph_char_fraction": round(_dup_fractions(paragraphs)[1], 4),
+        "duplicate_line_char_fraction": round(_dup_fractions(lines, len(text))[1], 4),
+        "duplicate_paragraph_fraction": round(_dup_fractions(paragraphs, len(text))[0], 4),
+        "duplicate_paragraph_char_fraction": round(_dup_fractions(paragraphs, len(text))[1], 4),
         "no_user_turn": row.get("kind") != "pretrain"
         and bool(row.get("messages") or row.get("chosen"))
         and not any(m.get("role") == "user" for m in row.get("messages") or ()),
     }
-    low = [w.lower() for w in words]
     for k in (2, 3, 4):
-        out[f"top_{k}gram_fraction"] = round(_ngram_fractions(low, k)[0], 4)
+        out[f"top_{k}gram_fraction"] = round(_ngram_fractions(words, k, len(text))[0], 4)
     for k in range(5, 11):
-        out[f"dup_{k}gram_fraction"] = round(_ngram_fractions(low, k)[1], 4)
+        out[f"dup_{k}gram_fraction"] = round(_ngram_fractions(words, k, len(text))[1], 4)
     return out
 
 
