@@ -9,31 +9,52 @@ line and the reason; :class:`FileReport` counts both so the run can prove it.
 from __future__ import annotations
 
 import fnmatch
-import gzip
-import io
-import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from include import storage
+from include.config.validate import MAX_TEXT_CHARS
 from include.formats import ADAPTERS, detect_format
 from include.formats.base import FormatOptions, RecordError, canonical_json, finalize
+from include.formats.reader import MAX_JSON_DEPTH, ParseError, iter_records, safe_text
 from include.schema import column_names, reject_fields
 
 log = logging.getLogger(__name__)
 
 REJECT_COLUMNS = column_names(reject_fields())
+__all__ = ["FileReport", "ParseError", "RecordLimits", "convert_file", "convert_records", "iter_records"]
 
 
-@dataclass
-class ParseError:
-    """A source line that is not a JSON object (or not valid UTF-8 / JSON)."""
+@dataclass(frozen=True)
+class RecordLimits:
+    """Per-record checks of ingest (``ingest`` settings in include/config/default.yaml)."""
 
-    reason: str
-    detail: str
-    raw: str
+    max_text_chars: int | None = MAX_TEXT_CHARS  # a row whose ``text`` is longer is rejected as ``too_long``
+    max_json_depth: int = MAX_JSON_DEPTH  # deeper records are ``invalid_json``
+    require_user_turn: bool = True  # a conversation without a user message is ``no_user_turn``
+
+    @classmethod
+    def from_config(cls, ing) -> RecordLimits:
+        return cls(ing.max_text_chars, ing.max_json_depth, ing.require_user_turn)
+
+    def check(self, row: dict) -> None:
+        """Raise RecordError when a finished canonical row breaks a limit."""
+        if self.max_text_chars is not None and len(row["text"]) > self.max_text_chars:
+            raise RecordError(
+                "too_long",
+                f"text has {len(row['text'])} characters > ingest.max_text_chars {self.max_text_chars}",
+            )
+        msgs = row.get("messages") or []
+        if (
+            self.require_user_turn
+            and row["kind"] != "pretrain"
+            and not any(m["role"] == "user" for m in msgs)
+        ):
+            raise RecordError(
+                "no_user_turn",
+                "conversation has no user turn (ingest.require_user_turn: false keeps it; "
+                "the quality filter then flags it)",
+            )
 
 
 @dataclass
@@ -58,115 +79,6 @@ class FileReport:
             "rows": self.rows,
             "rejected_by_reason": dict(sorted(self.reasons.items())),
         }
-
-
-def _decode(raw: bytes) -> str | ParseError:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return ParseError(
-            "bad_utf8", f"invalid UTF-8 at byte {exc.start}: {exc.reason}", raw.decode("utf-8", "replace")
-        )
-
-
-def _parse_object(text: str) -> dict | ParseError:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return ParseError("invalid_json", f"{exc.msg} at column {exc.colno}", text)
-    if not isinstance(obj, dict):
-        return ParseError("not_an_object", f"expected a JSON object, got {type(obj).__name__}", text)
-    return obj
-
-
-def iter_records(uri: str, s3_endpoint: str | None = None) -> Iterator[tuple[int, dict | ParseError]]:
-    """Yield ``(line, record)`` for every source record; unparseable ones as ParseError.
-
-    ``line`` is the 1-based line (JSONL), element (JSON array) or row (Parquet) number.
-    """
-    name = uri.lower()
-    if name.endswith(".parquet"):
-        yield from _iter_parquet(uri, s3_endpoint)
-        return
-    with storage.open_input(uri, s3_endpoint) as stream:
-        data = stream.read()
-    if name.endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            yield 0, ParseError("bad_gzip", f"cannot decompress: {exc}", "")
-            return
-        name = name[:-3]
-    if name.endswith(".json") and data.lstrip()[:1] in (b"[", b"{"):
-        whole = _parse_whole(data)
-        if whole is not None:
-            yield from whole
-            return
-    yield from _iter_jsonl(data)
-
-
-def _iter_jsonl(data: bytes) -> Iterator[tuple[int, dict | ParseError]]:
-    for lineno, raw in enumerate(io.BytesIO(data), start=1):
-        if not raw.strip():
-            continue
-        text = _decode(raw.rstrip(b"\r\n"))
-        yield lineno, text if isinstance(text, ParseError) else _parse_object(text)
-
-
-def _parse_whole(data: bytes) -> list[tuple[int, dict | ParseError]] | None:
-    """A ``.json`` file as one document: an array of records, or one record (an object).
-
-    Returns None when the file is not one JSON document (then it is read as JSON lines);
-    an array that is broken part-way is reported as such, naming the line.
-    """
-    text = _decode(data)
-    if isinstance(text, ParseError):
-        return [(0, text)]
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if text.lstrip().startswith("[") or text.count("\n") <= 1:
-            return [
-                (
-                    exc.lineno,
-                    ParseError(
-                        "invalid_json",
-                        f"file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                        "",
-                    ),
-                )
-            ]
-        return None
-    if isinstance(doc, dict):
-        return [(1, doc)]
-    return list(_array_items(doc))
-
-
-def _array_items(items: list) -> Iterator[tuple[int, dict | ParseError]]:
-    for i, item in enumerate(items, start=1):
-        if isinstance(item, dict):
-            yield i, item
-        else:
-            yield (
-                i,
-                ParseError(
-                    "not_an_object",
-                    f"array element {i} is a {type(item).__name__}, not an object",
-                    json.dumps(item)[:200],
-                ),
-            )
-
-
-def _iter_parquet(uri: str, s3_endpoint: str | None) -> Iterator[tuple[int, dict | ParseError]]:
-    import pyarrow.parquet as pq
-
-    fs, path = storage.filesystem(uri, s3_endpoint)
-    row = 0
-    with fs.open_input_file(path) as f:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=2048):
-            for rec in batch.to_pylist():
-                row += 1
-                yield row, rec
 
 
 def reject_row(
@@ -213,13 +125,14 @@ def convert_file(
     max_raw_chars: int = 4000,
     s3_endpoint: str | None = None,
     extra_fields: dict | None = None,
+    limits: RecordLimits = RecordLimits(),
 ) -> tuple[list[dict], list[dict], FileReport]:
     """Convert one file. Returns (canonical rows, reject rows, report). Never raises for bad data.
 
     ``extra_fields`` (e.g. a Delta file's partition values, absent from its Parquet data)
     are added to every record that lacks them.
     """
-    records = list(iter_records(uri, s3_endpoint))
+    records = list(iter_records(uri, s3_endpoint, limits.max_json_depth))
     if extra_fields:
         records = [(ln, {**extra_fields, **r} if isinstance(r, dict) else r) for ln, r in records]
     return convert_records(
@@ -230,6 +143,7 @@ def convert_file(
         options=options,
         detect_sample=detect_sample,
         max_raw_chars=max_raw_chars,
+        limits=limits,
     )
 
 
@@ -242,6 +156,7 @@ def convert_records(
     options: FormatOptions = FormatOptions(),
     detect_sample: int = 50,
     max_raw_chars: int = 4000,
+    limits: RecordLimits = RecordLimits(),
 ) -> tuple[list[dict], list[dict], FileReport]:
     """Convert the ``(line, record)`` pairs of one source file (see :func:`convert_file`)."""
     if fmt is None:
@@ -253,7 +168,7 @@ def convert_records(
 
     def raw_of(rec) -> str:
         text = rec.raw if isinstance(rec, ParseError) else canonical_json(rec)
-        return text[:max_raw_chars]
+        return safe_text(text[:max_raw_chars])
 
     def reject(line: int, rec, reason: str, detail: str) -> None:
         report.rejected += 1
@@ -264,7 +179,7 @@ def convert_records(
                 source_file=relative,
                 line=line,
                 reason=reason,
-                detail=f"{relative}:{line}: {detail}",
+                detail=safe_text(f"{relative}:{line}: {detail}"),
                 raw=raw_of(rec),
                 fmt=fmt,
             )
@@ -293,14 +208,15 @@ def convert_records(
 
     def emit(line: int, partials: list[dict]) -> int:
         """Finalize partial rows of one record; returns how many were made."""
-        made = 0
         key = canonical_json(by_line[line])
-        for partial in partials:
-            rows.append(
-                finalize(partial, fmt=fmt, source=source, source_file=relative, line=line, record_key=key)
-            )
-            made += 1
-        return made
+        done = [
+            finalize(p, fmt=fmt, source=source, source_file=relative, line=line, record_key=key)
+            for p in partials
+        ]
+        for row in done:
+            limits.check(row)
+        rows.extend(done)
+        return len(done)
 
     if adapter.grouped:
         result = adapter.convert_file(parsed, options)

@@ -6,13 +6,15 @@ Layout under ``<output_uri>``::
     versions/<version_id>/rejects/<stage>/  every row a stage removed, with its reason
     versions/<version_id>/data_docs/        Great Expectations Data Docs
     versions/<version_id>/embeddings/       (semantic_dedup nightly mode) id + embedding of the rows
-    versions/<version_id>/manifest.json     written last inside the version
-    _latest                                 the current version id: the commit step
+    versions/<version_id>/manifest.json     the version's manifest
+    versions/<version_id>/_COMMITTED        the commit marker, written last inside the version
+    _latest                                 the current version id, moved after the marker
 
 The version id is derived from the input snapshot (file paths, sizes, mtimes or a
 table version), the effective config and the code, so the same input and config
-give the same id. A version folder without ``manifest.json`` is an uncommitted
-leftover of a crash: readers never see it and a rerun rewrites it.
+give the same id. The commit protocol (atomic writes, marker, rerun repair, staging
+cleanup) is :mod:`include.commit`. The config is the one the stages ran with: their
+``stats.json`` record it, and a publish under any other config is refused.
 """
 
 from __future__ import annotations
@@ -27,14 +29,50 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from include import storage
-from include.config import STAGES, PipelineConfig
+from include.commit import (
+    CRASH_ENV,
+    clean_staging,
+    crash_point,
+    current_version,
+    finish_commit,
+    is_committed,
+    latest_uri,
+    move_latest,
+    version_dir,
+    write_marker,
+)
+from include.config import STAGES, PipelineConfig, load_config
 from include.run import AccountingError, RunPaths, build_manifest
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODE_DIRS = ("include", "spark_jobs")
-#: test hook: crash (exit 1) right after the data is copied, before anything is committed
-CRASH_ENV = "LLMOPS_PUBLISH_CRASH_BEFORE_COMMIT"
+__all__ = ["CRASH_ENV", "current_version", "is_committed", "latest_uri", "publish_run", "version_dir"]
+
+
+class ConfigMismatch(ValueError):
+    """The config given to publish is not the one the run's stages ran with."""
+
+
+def staged_config(stats: dict[str, dict], cfg: PipelineConfig | None) -> PipelineConfig:
+    """The config the stages ran with (recorded in their stats.json); ``cfg``, when given,
+    must be that config. Raises ConfigMismatch naming the stages that disagree."""
+    digests = {s: st["config_digest"] for s, st in stats.items() if st.get("config_digest")}
+    if len(set(digests.values())) > 1:
+        raise ConfigMismatch(f"the run's stages ran with different configs: {digests}")
+    recorded = next((st["config"] for st in stats.values() if st.get("config")), None)
+    if cfg is None:
+        if recorded is None:
+            raise ConfigMismatch(
+                "the run folder records no config (stats.json without 'config'): pass --config"
+            )
+        cfg = load_config(recorded)
+    if digests and cfg.digest() not in digests.values():
+        raise ConfigMismatch(
+            f"refusing to publish: the stages ran with config {next(iter(digests.values()))}, "
+            f"not {cfg.digest()} (publish without --config to use the run's own)"
+        )
+    return cfg
 
 
 def code_version() -> str:
@@ -68,23 +106,6 @@ def snapshot_of(input_files: list[dict]) -> list[dict]:
         }
         for f in input_files
     ]
-
-
-def latest_uri(output_uri: str) -> str:
-    return storage.join(output_uri, "_latest")
-
-
-def version_dir(output_uri: str, vid: str) -> str:
-    return storage.join(output_uri, "versions", vid)
-
-
-def current_version(output_uri: str, endpoint: str | None = None) -> str | None:
-    uri = latest_uri(output_uri)
-    return storage.read_bytes(uri, endpoint).decode().strip() if storage.exists(uri, endpoint) else None
-
-
-def is_committed(output_uri: str, vid: str, endpoint: str | None = None) -> bool:
-    return storage.exists(storage.join(version_dir(output_uri, vid), "manifest.json"), endpoint)
 
 
 def copy_tree(src: str, dst: str, endpoint: str | None = None) -> int:
@@ -136,7 +157,7 @@ def publish_run(
     run_id: str,
     source_uri: str,
     output_uri: str,
-    cfg: PipelineConfig,
+    cfg: PipelineConfig | None,
     staging: str | None = None,
     code: str | None = None,
 ) -> dict:
@@ -144,9 +165,10 @@ def publish_run(
     stage; default ``<output_uri>/_staging/<run_id>``) as a version; never half-done.
 
     ``code`` is the code version the run started with (default: the code here now), so
-    a deploy in the middle of a run does not change its version id.
+    a deploy in the middle of a run does not change its version id. ``cfg`` None: the
+    config recorded in the staging folder; else it must be that one (ConfigMismatch).
     """
-    ep = cfg.storage.s3_endpoint_url
+    ep = cfg.storage.s3_endpoint_url if cfg else None
     staging = staging or RunPaths(output_uri, run_id).staging
     stats = {
         s: storage.read_json(storage.join(staging, s, "stats.json"), ep)
@@ -155,6 +177,8 @@ def publish_run(
     }
     if "ingest" not in stats:
         raise FileNotFoundError(f"no ingest/stats.json under {staging}: not a curation run folder")
+    cfg = staged_config(stats, cfg)
+    ep = cfg.storage.s3_endpoint_url
     enabled = [s for s in stats if stats[s].get("enabled")]
     final = enabled[-1]
     stats["publish"] = {
@@ -184,12 +208,11 @@ def publish_run(
         "rows": stats[final]["out"],
     }
     if is_committed(output_uri, vid, ep):
-        log.info(
-            "version %s is already published: nothing new (_latest stays %s)",
-            vid,
-            current_version(output_uri, ep),
-        )
+        repaired = finish_commit(output_uri, vid, ep)  # a crash after the marker: finish the commit
+        log.info("version %s is already published (_latest: %s)", vid, current_version(output_uri, ep))
         index_semantic(cfg, output_uri, vid)  # a publish retry redoes a failed upsert (idempotent)
+        if repaired:
+            return {**result, "published": True, "repaired": True}
         return {**result, "published": False, "reason": "already published"}
     storage.delete_dir(vdir, ep)  # leftovers of an interrupted publish of this same version
     copied = copy_tree(stats[final]["curated"], storage.join(vdir, "curated"), ep)
@@ -201,9 +224,6 @@ def publish_run(
             storage.join(staging, "semantic_dedup", "embeddings"), storage.join(vdir, "embeddings"), ep
         )
     manifest["output_table"] = register_table(cfg, storage.join(vdir, "curated"), vid)
-    if os.environ.get(CRASH_ENV):
-        log.error("%s set: crashing before commit", CRASH_ENV)
-        os._exit(1)
     manifest.update(
         version=vid,
         code_version=code,
@@ -221,9 +241,14 @@ def publish_run(
         **manifest["stages"]["publish"],
         "curated": manifest["outputs"]["curated"],
     }
-    storage.write_json(result["manifest"], manifest, ep)  # the version is complete and readable
-    storage.write_bytes(latest_uri(output_uri), (vid + "\n").encode(), ep)  # commit
+    crash_point("before_manifest")
+    storage.write_json(result["manifest"], manifest, ep)  # the version is complete
+    crash_point("after_manifest")
+    write_marker(output_uri, vid, ep)  # commit: readers see the version from here on
+    crash_point("after_marker")
+    move_latest(output_uri, vid, ep)
+    crash_point("after_latest")
     index_semantic(cfg, output_uri, vid)  # only committed rows enter the nightly dedup index
-    storage.delete_dir(staging, ep)
+    clean_staging(output_uri, staging, ep)
     log.info("published %s: %d rows, %d files copied; _latest -> %s", vid, result["rows"], copied, vid)
     return {**result, "published": True, "previous_version": manifest["previous_version"]}

@@ -83,6 +83,7 @@ def write_disabled_stats(stage: str, cfg: PipelineConfig, paths: RunPaths) -> di
         "rejected": 0,
         "rejected_by_reason": {},
         "config_digest": cfg.digest(),
+        "config": cfg.to_dict(),
     }
     storage.write_json(paths.stats(stage), stats, cfg.storage.s3_endpoint_url)
     return stats

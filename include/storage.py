@@ -12,6 +12,7 @@ import fnmatch
 import json
 import os
 import posixpath
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -159,11 +160,27 @@ def read_bytes(uri: str, s3_endpoint: str | None = None) -> bytes:
 
 
 def write_bytes(uri: str, data: bytes, s3_endpoint: str | None = None) -> None:
+    """Write a whole file atomically: locally to a hidden temporary name in the same folder,
+    then renamed over the target; on S3 a single PUT (an object appears whole or not at all).
+    A crash mid-write leaves the old file (or none), never a truncated one."""
     fs, path = filesystem(uri, s3_endpoint)
-    if is_local(uri):
-        fs.create_dir(posixpath.dirname(path), recursive=True)
-    with fs.open_output_stream(path) as f:
-        f.write(data)
+    if not is_local(uri):
+        with fs.open_output_stream(path) as f:
+            f.write(data)
+        return
+    folder, name = posixpath.split(path)
+    fs.create_dir(folder, recursive=True)
+    tmp = posixpath.join(folder, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def read_json(uri: str, s3_endpoint: str | None = None):

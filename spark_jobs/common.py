@@ -190,6 +190,7 @@ def run_stage(
             "rejected_by_reason": dict(sorted(reasons.items())),
             "details": ctx.details,
             "config_digest": cfg.digest(),
+            "config": cfg.to_dict(),  # what publish uses (and checks) for the run
             "seconds": round(time.time() - started, 2),
         }
         if stage != "ingest" and n_in != n_out + n_rej:

@@ -1,6 +1,10 @@
 """Stage ``exact_dedup``: one survivor per ``norm_hash``; the others go to rejects with
 ``reason=exact_duplicate`` and ``dup_of``. The survivor is chosen by a total order on
-row values, so it is the same whatever the partitioning."""
+row values, so it is the same whatever the partitioning.
+
+Then one row per ``id``: a source id given to two different records (two files, or twice
+in one file) keeps the first by ``(source_file, line)``; the others are rejected as
+``duplicate_id`` naming both places, so the gate's unique-id check never sees them."""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         .withColumn("_survivor", F.first("id").over(w))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    curated = ranked.filter("_rank = 1").drop("_rank", "_survivor")
+    unique = ranked.filter("_rank = 1").drop("_rank", "_survivor")
     dups = ranked.filter("_rank > 1")
     rejects = as_rejects(
         dups,
@@ -49,8 +53,20 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         detail_col=F.concat(F.lit("same normalized text as "), F.col("_survivor")),
         dup_of_col=F.col("_survivor"),
     )
+    by_id = Window.partitionBy("id").orderBy(*survivor_order("first"))
+    first_at = F.concat_ws(
+        ":", F.first("source_file").over(by_id), F.first("line").over(by_id).cast("string")
+    )
+    ided = unique.withColumn("_id_rank", F.row_number().over(by_id)).withColumn("_first_at", first_at)
+    curated = ided.filter("_id_rank = 1").drop("_id_rank", "_first_at")
+    detail = F.format_string(
+        "id %s in %s:%s is already used by a different record in %s", "id", "source_file", "line", "_first_at"
+    )
+    id_rejects = as_rejects(
+        ided.filter("_id_rank > 1"), "exact_dedup", F.lit("duplicate_id"), detail, dup_of_col=F.col("id")
+    )
     ctx.details["keep"] = cfg.exact_dedup.keep
-    return StageOutput(curated, rejects)
+    return StageOutput(curated, rejects.unionByName(id_rejects))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ if __package__ in (None, ""):  # run as a file by spark-submit
 
 from include import storage
 from include.formats.base import FormatOptions
-from include.ingest import choose_format, convert_file
+from include.ingest import RecordLimits, choose_format, convert_file
 from include.lakehouse import resolve_source
 from include.schema import canonical_fields
 from spark_jobs.common import REJECT_FIELDS_ALL, StageOutput, main, spark_schema
@@ -69,7 +69,10 @@ def _convert_native(source, options, ing, arrow_out, names):
 
     import pyarrow as pa
 
+    from include.formats.reader import check_value
     from include.ingest import convert_records
+
+    limits = RecordLimits.from_config(ing)
 
     def convert(batches):
         for batch in batches:
@@ -77,6 +80,7 @@ def _convert_native(source, options, ing, arrow_out, names):
                 *(batch.column(c).to_pylist() for c in ("rel", "fmt", "records")), strict=True
             ):
                 records = [(i, json.loads(r)) for i, r in enumerate(recs, start=1)]
+                records = [(i, check_value(r, limits.max_json_depth) or r) for i, r in records]
                 rows, rejects, report = convert_records(
                     records,
                     rel,
@@ -85,6 +89,7 @@ def _convert_native(source, options, ing, arrow_out, names):
                     options=options,
                     detect_sample=ing.detect_sample,
                     max_raw_chars=ing.max_raw_chars,
+                    limits=limits,
                 )
                 for kind, items in (
                     ("row", rows),
@@ -116,6 +121,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         preference_pairs=ing.preference_pairs,
         oasst_skip_review_failed=ing.oasst_skip_review_failed,
     )
+    limits = RecordLimits.from_config(ing)
     tasks = [
         (
             f.uri,
@@ -151,6 +157,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
                     detect_sample=ing.detect_sample,
                     max_raw_chars=ing.max_raw_chars,
                     s3_endpoint=endpoint,
+                    limits=limits,
                 )
                 for start in range(0, len(rows), 4096):
                     yield _batch(rows[start : start + 4096], "row")

@@ -93,6 +93,14 @@ def scored(df, qcfg, endpoint, cache_uri: str | None, s3_endpoint: str | None, p
     return decide(df, make_decider, fields)
 
 
+def _safe_corr(x, y):
+    """Pearson correlation that is null, never a DIVIDE_BY_ZERO error under ANSI mode, when
+    either side is constant (every judge score equal) or there are fewer than two rows."""
+    from pyspark.sql import functions as F
+
+    return F.try_divide(F.covar_pop(x, y), F.stddev_pop(x) * F.stddev_pop(y))
+
+
 def _judge_stats(out, jcfg, endpoint, rubric) -> dict:
     from pyspark.sql import functions as F
 
@@ -114,7 +122,7 @@ def _judge_stats(out, jcfg, endpoint, rubric) -> dict:
         *(F.coalesce(F.sum(f"i.{k}"), F.lit(0)).alias(k) for k in INFO_KEYS),
         F.count(F.col("mean")).alias("scored"),
         F.avg("mean").alias("mean"),
-        F.corr(F.col("i.answer_chars").cast("double"), F.col("mean")).alias("corr"),
+        _safe_corr(F.col("i.answer_chars").cast("double"), F.col("mean")).alias("corr"),
         *(F.avg(c).alias(f"avg_{c}") for c in rubric.criteria),
         F.sum(F.when(F.col("consistent") == "true", 1).otherwise(0)).alias("consistent"),
         F.sum(F.when(F.col("consistent") == "false", 1).otherwise(0)).alias("inconsistent"),

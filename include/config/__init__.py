@@ -23,7 +23,8 @@ from include.config.near_dedup import NearDedupConfig
 from include.config.pii import PiiConfig
 from include.config.quality import QualityConfig
 from include.config.semantic_dedup import SemanticDedupConfig
-from include.config.validate import ValidateConfig
+from include.config.validate import MAX_TEXT_CHARS, ValidateConfig
+from include.formats.reader import MAX_JSON_DEPTH
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
 
@@ -69,6 +70,20 @@ class IngestConfig(_Strict):
     oasst_skip_review_failed: bool = True
     preference_pairs: Literal["best_vs_rest", "all_ordered"] = "best_vs_rest"
     max_raw_chars: int = Field(4000, ge=0)
+    max_text_chars: int | None = Field(
+        MAX_TEXT_CHARS,
+        ge=1,
+        description="a row whose flattened text is longer is rejected as too_long (null: no limit); "
+        "keep it <= validate.max_text_chars or the gate fails the run instead",
+    )
+    max_json_depth: int = Field(
+        MAX_JSON_DEPTH, ge=2, le=900, description="deeper-nested source records are rejected as invalid_json"
+    )
+    require_user_turn: bool = Field(
+        True,
+        description="reject conversations without a user message (no_user_turn); false keeps them and "
+        "the quality filter flags them no_user_turn",
+    )
 
 
 class NormalizeConfig(StageConfig):
@@ -97,7 +112,7 @@ class PipelineConfig(_Strict):
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     publish: StageConfig = StageConfig()
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     def stage(self, name: str) -> StageConfig | IngestConfig:
         if name not in STAGES:
@@ -148,7 +163,9 @@ def parse_overrides(overrides: dict | str | Path | None) -> dict:
         return overrides
     text = str(overrides)
     path = Path(text)
-    if "\n" not in text and len(text) < 4096 and path.suffix in (".yaml", ".yml", ".json") and path.exists():
+    if "\n" not in text and len(text) < 4096 and path.suffix in (".yaml", ".yml", ".json"):
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
         text = path.read_text()
     try:
         data = yaml.safe_load(text)
@@ -165,8 +182,8 @@ def load_config(overrides: dict | str | Path | None = None) -> PipelineConfig:
     """Defaults deep-merged with ``overrides``, validated; raises ConfigError."""
     base = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     merged = deep_merge(base, parse_overrides(overrides))
-    try:
-        cfg = PipelineConfig.model_validate(merged)
+    try:  # JSON mode: strict types (no "0.5" for a float, no "yes"/1 for a bool), keys as text
+        cfg = PipelineConfig.model_validate_json(json.dumps(merged, default=str))
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc)) from None
     if cfg.ingest.format != "auto" or cfg.ingest.formats:

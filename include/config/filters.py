@@ -104,6 +104,17 @@ class QualityConfig(_Strict):
     max_bullet_line_fraction: float = 0.9
     max_ellipsis_line_fraction: float = 0.3
     min_words_for_repetition: int = Field(50, ge=1)  #: repetition signals only on answers this long
+    repetition_action: Action = Field(
+        "drop", description="what failed repetition thresholds (reason repetition) do; drop by default"
+    )
+    max_duplicate_line_char_fraction: float = Field(0.2, description="datatrove Gopher: dup_line_char_frac")
+    max_duplicate_paragraph_fraction: float = Field(0.3, description="datatrove Gopher: dup_para_frac")
+    max_duplicate_paragraph_char_fraction: float = Field(
+        0.2, description="datatrove Gopher: dup_para_char_frac"
+    )
+    no_user_turn_action: Action = Field(
+        "flag", description="a conversation without a user turn (kept by ingest.require_user_turn: false)"
+    )
 
 
 class FiltersConfig(StageConfig):

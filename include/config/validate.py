@@ -6,6 +6,9 @@ from pydantic import Field
 
 from include.config.base import StageConfig
 
+#: longest flattened ``text`` a curated row may have (ingest rejects longer rows as ``too_long``)
+MAX_TEXT_CHARS = 200_000
+
 
 class ValidateConfig(StageConfig):
     """``validate`` stage settings."""
@@ -16,6 +19,6 @@ class ValidateConfig(StageConfig):
     min_rows: int = Field(1, ge=0)  #: fewer curated rows fails the gate
     max_reject_share: float = Field(0.5, ge=0.0, le=1.0)  #: rejected / source records above this fails
     min_text_chars: int = Field(1, ge=0)  #: per-row bounds on the flattened text length
-    max_text_chars: int = Field(200_000, ge=1)
+    max_text_chars: int = Field(MAX_TEXT_CHARS, ge=1)
     check_residual_pii: bool = True  #: no e-mail, phone or card number left in any text column
     data_docs: bool = True  #: write GX Data Docs HTML next to the run manifest

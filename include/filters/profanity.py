@@ -6,6 +6,11 @@ symbols mapped back to letters (``sh1t``, ``@ss``, ``$hit``), letter runs squeez
 (``fuuuuck``), letters spelled apart (``f.u.c.k``, ``f u c k``) and masked letters
 (``f*ck``). Multi-word terms match on consecutive words. Whole-word matching keeps
 "Scunthorpe" and "class" clean.
+
+A de-obfuscated form counts only for a free-standing word: not a part of an identifier,
+path or expression (``v1.a55``, ``a55-b``, ``x=a55``) and with at least as many letters as
+digits, so ids, hashes and numbers (``a55``, ``b00b5``, ``a 5 5``) are not read as l33t.
+The word exactly as written is matched as before.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ LEET = str.maketrans(
 )
 _WORD = re.compile(r"[\w@$!|+*€]+")
 _SPACED = re.compile(r"(?<![\w])(?:\w[ .\-_*]){2,}\w(?![\w])")
+#: a neighbour that makes a token part of an identifier, path or expression
+_JOINERS = set(".-_/\\:=#<>[](){}'\"`")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -98,19 +105,36 @@ class WordList:
         rx = re.compile(re.escape(tok).replace(r"\*", "[a-z]"))
         return next((w for w in self._by_len.get(len(tok), ()) if rx.fullmatch(w)), None)
 
+    @staticmethod
+    def _free_standing(text: str, start: int, end: int, tok: str) -> bool:
+        """May a de-obfuscated form of ``text[start:end]`` count (see the module docstring)?"""
+        if sum(c.isdigit() for c in tok) > sum(c.isalpha() for c in tok):
+            return False
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        sentence_end = after in ".:" and (end + 1 >= len(text) or text[end + 1].isspace())
+        return before not in _JOINERS and (after not in _JOINERS or sentence_end)
+
     def find(self, text: str) -> list[str]:
         text = _norm(text)
-        tokens = _WORD.findall(text)
+        matches = list(_WORD.finditer(text))
+        tokens = [m.group() for m in matches]
         found = []
-        for tok in tokens:
-            hit = next((v for v in self._variants(tok) if v in self.words), None)
-            if hit is None and self.obfuscation:
-                hit = self._masked(tok)
+        for m in matches:
+            tok = m.group()
+            if tok in self.words:
+                found.append(tok)
+                continue
+            if not self.obfuscation or not self._free_standing(text, m.start(), m.end(), tok):
+                continue
+            hit = next((v for v in self._variants(tok) if v in self.words), None) or self._masked(tok)
             if hit:
                 found.append(hit)
         if self.obfuscation:
             for m in _SPACED.finditer(text):
                 joined = re.sub(r"[ .\-_*]", "", m.group())
+                if not self._free_standing(text, m.start(), m.end(), joined):
+                    continue
                 hit = next((v for v in self._variants(joined) if v in self.words), None)
                 if hit and not any(hit == t for t in tokens):
                     found.append(hit)

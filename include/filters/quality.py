@@ -3,6 +3,13 @@
 Signals (stored as JSON in ``signals``): words, mean word length, symbol ratio ('#', '...'),
 alphabetic-word fraction, duplicate-line fraction, bullet / ellipsis line fractions,
 top 2/3/4-gram character fraction, duplicate 5..10-gram character fraction, refusal, empty.
+
+Repetition (datatrove's ``GopherRepetitionFilter`` thresholds: duplicate lines / paragraphs,
+their character shares, top and duplicated n-grams) fails as ``repetition``, dropped by
+default (``repetition_action``): a degenerate answer teaches the model to loop. The other
+heuristics fail as ``low_quality`` (``action``, flag by default: they misfire on code). A
+conversation without a user turn (kept by ``ingest.require_user_turn: false``) fails as
+``no_user_turn`` (``no_user_turn_action``). :func:`action_for` says what each reason does.
 """
 
 from __future__ import annotations
@@ -23,26 +30,56 @@ REFUSAL = re.compile(
 )
 
 
-def _ngram_fractions(words: list[str], n: int) -> tuple[float, float]:
-    """(characters in the most frequent n-gram, characters in duplicated n-grams) / all characters."""
-    total = sum(len(w) for w in words)
+def _ngram_fractions(words: list[str], n: int, total: int) -> tuple[float, float]:
+    """datatrove's Gopher n-gram measures over ``total`` characters of text: (characters of the
+    most frequent n-gram x its count, characters of n-grams repeating an earlier one, each
+    repeat skipping ahead n words) / total."""
     if len(words) < n or not total:
         return 0.0, 0.0
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    counts = Counter(grams)
+    counts = Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
     top, top_n = counts.most_common(1)[0]
-    top_frac = sum(len(w) for w in top) * top_n / total if top_n > 1 else 0.0
-    dup = set()
-    for i, g in enumerate(grams):
-        if counts[g] > 1:
-            dup.update(range(i, i + n))
-    return top_frac, sum(len(words[i]) for i in dup) / total
+    top_frac = len(top) * top_n / total if top_n > 1 else 0.0
+    seen, repeated, i = set(), 0, 0
+    while i < len(words) - n + 1:
+        gram = "".join(words[i : i + n])
+        if gram in seen:
+            repeated += len(gram)
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return top_frac, repeated / total
+
+
+def _dup_fractions(items: list[str], total: int) -> tuple[float, float]:
+    """(duplicated items / items, characters in duplicated items / ``total``), as datatrove."""
+    if not items or not total:
+        return 0.0, 0.0
+    seen, dup, dup_chars = set(), 0, 0
+    for it in items:
+        if it in seen:
+            dup += 1
+            dup_chars += len(it)
+        seen.add(it)
+    return dup / len(items), dup_chars / total
+
+
+def action_for(reason: str, cfg) -> str:
+    """``drop`` or ``flag``: what a failed check with ``reason`` does under ``cfg``."""
+    if reason in ("empty_answer", "refusal_only"):
+        return "drop"
+    if reason == "repetition":
+        return cfg.repetition_action
+    if reason == "no_user_turn":
+        return cfg.no_user_turn_action
+    return cfg.action
 
 
 def signals(row: dict) -> dict:
     text = answer_text(row)
     words = _WORDS.findall(text)
     lines = [ln for ln in text.splitlines() if ln.strip()]
+    paragraphs = [p.strip() for p in re.split(r"\n{2,}", text) if p.strip()]
     n = len(words)
     final = final_answer(row)
     out = {
@@ -66,12 +103,17 @@ def signals(row: dict) -> dict:
         and not final.get("tool_calls"),
         "refusal": bool(final and REFUSAL.search(final.get("content") or "")),
         "answer_chars": len((final or {}).get("content") or ""),
+        "duplicate_line_char_fraction": round(_dup_fractions(lines, len(text))[1], 4),
+        "duplicate_paragraph_fraction": round(_dup_fractions(paragraphs, len(text))[0], 4),
+        "duplicate_paragraph_char_fraction": round(_dup_fractions(paragraphs, len(text))[1], 4),
+        "no_user_turn": row.get("kind") != "pretrain"
+        and bool(row.get("messages") or row.get("chosen"))
+        and not any(m.get("role") == "user" for m in row.get("messages") or ()),
     }
-    low = [w.lower() for w in words]
     for k in (2, 3, 4):
-        out[f"top_{k}gram_fraction"] = round(_ngram_fractions(low, k)[0], 4)
+        out[f"top_{k}gram_fraction"] = round(_ngram_fractions(words, k, len(text))[0], 4)
     for k in range(5, 11):
-        out[f"dup_{k}gram_fraction"] = round(_ngram_fractions(low, k)[1], 4)
+        out[f"dup_{k}gram_fraction"] = round(_ngram_fractions(words, k, len(text))[1], 4)
     return out
 
 
@@ -106,22 +148,36 @@ def failures(sig: dict, cfg, kind: str | None) -> list[tuple[str, str]]:
         (sig["bullet_line_fraction"] > cfg.max_bullet_line_fraction, "too many bullet lines"),
         (sig["ellipsis_line_fraction"] > cfg.max_ellipsis_line_fraction, "too many lines end in an ellipsis"),
     ]
-    if sig["words"] >= cfg.min_words_for_repetition:
-        checks.append(
-            (
-                sig["duplicate_line_fraction"] > cfg.max_duplicate_line_fraction,
-                f"duplicate_line_fraction {sig['duplicate_line_fraction']}",
-            )
-        )
-        checks += [
-            (sig[f"top_{k}gram_fraction"] > v, f"top_{k}gram_fraction {sig[f'top_{k}gram_fraction']} > {v}")
-            for k, v in cfg.max_top_ngram_fraction.items()
-        ]
-        checks += [
-            (sig[f"dup_{k}gram_fraction"] > v, f"dup_{k}gram_fraction {sig[f'dup_{k}gram_fraction']} > {v}")
-            for k, v in cfg.max_duplicate_ngram_fraction.items()
-        ]
+    if sig.get("no_user_turn"):
+        out.append(("no_user_turn", "the conversation has no user turn"))
     bad = [detail for failed, detail in checks if failed]
     if bad:
         out.append(("low_quality", "; ".join(bad)))
+    if sig["words"] >= cfg.min_words_for_repetition:
+        rep = [
+            (sig["duplicate_line_fraction"] > cfg.max_duplicate_line_fraction, "duplicate_line_fraction"),
+            (
+                sig.get("duplicate_line_char_fraction", 0) > cfg.max_duplicate_line_char_fraction,
+                "duplicate_line_char_fraction",
+            ),
+            (
+                sig.get("duplicate_paragraph_fraction", 0) > cfg.max_duplicate_paragraph_fraction,
+                "duplicate_paragraph_fraction",
+            ),
+            (
+                sig.get("duplicate_paragraph_char_fraction", 0) > cfg.max_duplicate_paragraph_char_fraction,
+                "duplicate_paragraph_char_fraction",
+            ),
+        ]
+        rep += [
+            (sig[f"top_{k}gram_fraction"] > v, f"top_{k}gram_fraction")
+            for k, v in cfg.max_top_ngram_fraction.items()
+        ]
+        rep += [
+            (sig[f"dup_{k}gram_fraction"] > v, f"dup_{k}gram_fraction")
+            for k, v in cfg.max_duplicate_ngram_fraction.items()
+        ]
+        failed = [f"{name} {sig.get(name)}" for hit, name in rep if hit]
+        if failed:
+            out.append(("repetition", "; ".join(failed)))
     return out

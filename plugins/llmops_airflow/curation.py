@@ -18,9 +18,17 @@ from airflow.sdk import BaseOperator, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include import storage
+from include.commit import finish_commit
 from include.config import STAGES, ConfigError, PipelineConfig, load_config
 from include.lakehouse import resolve_source
-from include.publish import code_version, is_committed, publish_run, snapshot_of, version_id
+from include.publish import (
+    ConfigMismatch,
+    code_version,
+    is_committed,
+    publish_run,
+    snapshot_of,
+    version_id,
+)
 from include.run import (
     REPO_ROOT,
     AccountingError,
@@ -66,6 +74,8 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
     code = code_version()
     expected = version_id(snapshot, cfg.digest(), code)
     done = cfg.enabled("publish") and is_committed(output_uri, expected, cfg.storage.s3_endpoint_url)
+    if done:  # a crash after the commit marker: move _latest and clean staging now (idempotent)
+        finish_commit(output_uri, expected, cfg.storage.s3_endpoint_url)
     log.info(
         "run %s: %d input files under %s; staging %s; config %s; dataset version %s%s",
         run_id,
@@ -173,7 +183,7 @@ class CurationStageOperator(BaseOperator):
                 cfg=cfg,
                 code=run["code_version"],
             )
-        except AccountingError as exc:
+        except (AccountingError, ConfigMismatch) as exc:
             raise AirflowFailException(str(exc)) from None
         if not result["published"]:
             raise AirflowSkipException(

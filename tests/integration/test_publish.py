@@ -156,7 +156,7 @@ def test_crash_before_commit_leaves_no_visible_version_and_rerun_completes(outpu
     ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     crashed = subprocess.run(
-        cmd, cwd=REPO, env={**env, CRASH_ENV: "1"}, capture_output=True, text=True, timeout=120
+        cmd, cwd=REPO, env={**env, CRASH_ENV: "before_manifest"}, capture_output=True, text=True, timeout=120
     )
     assert crashed.returncode == 1, crashed.stderr
     assert current_version(output_uri) is None  # nothing committed

@@ -178,7 +178,8 @@ FILTER_ROWS = [
 
 
 def test_filters_stage_reasons_flags_and_signals(spark, tmp_path):
-    cfg = load_config({**CFG, "filters": {"domain": {"languages": ["en"]}}})
+    filt = {"domain": {"languages": ["en"]}, "quality": {"repetition_action": "flag"}}
+    cfg = load_config({**CFG, "filters": filt})
     src = write(FILTER_ROWS, tmp_path / "in")
     stats = run_stage("filters", filters.run, src, str(tmp_path / "out"), cfg, spark=spark)
     assert stats["in"] == 8 and stats["out"] + stats["rejected"] == 8
@@ -189,13 +190,13 @@ def test_filters_stage_reasons_flags_and_signals(spark, tmp_path):
         "refusal_only": 1,
         "xss": 1,
     }
-    assert stats["details"]["flags"] == {"low_quality": 1}
+    assert stats["details"]["flags"] == {"repetition": 1}
     rejects = {r["id"]: r for r in read(tmp_path / "out" / "rejects")}
     assert rejects["r1"]["stage"] == "filters" and "instruction_override" in rejects["r1"]["detail"]
     assert "messages[1].content" in rejects["r3"]["detail"]
     out = {r["id"]: r for r in read(tmp_path / "out" / "curated")}
     assert set(out) == {"r2", "r6", "r8"}  # the SQL lesson survives
-    assert out["r6"]["flags"] == ["low_quality"] and out["r2"]["flags"] is None
+    assert out["r6"]["flags"] == ["repetition"] and out["r2"]["flags"] is None
     sig = json.loads(out["r6"]["signals"])
     assert sig["duplicate_line_fraction"] > 0.9 and sig["words"] == 180
 

@@ -234,11 +234,12 @@ def test_quality_signals_and_actions():
     answer = "\n".join(["buy now buy now buy now"] * 30)
     sig = signals(sft("Tell me something", answer))
     assert sig["duplicate_line_fraction"] > 0.9 and sig["top_2gram_fraction"] > 0.5 and sig["words"] == 180
-    d = FilterEngine(FiltersConfig()).evaluate(sft("Tell me something", answer))
-    assert d.reason is None and d.flags == ["low_quality"]  # flag by default
+    flag = FilterEngine(FiltersConfig.model_validate({"quality": {"repetition_action": "flag"}}))
+    d = flag.evaluate(sft("Tell me something", answer))
+    assert d.reason is None and d.flags == ["repetition"]
     drop = FilterEngine(FiltersConfig.model_validate({"quality": {"action": "drop"}}))
     d = drop.evaluate(sft("Tell me something", answer))
-    assert d.reason == "low_quality" and "duplicate_line_fraction" in d.detail
+    assert d.reason == "repetition" and "duplicate_line_fraction" in d.detail
     good = signals(
         sft(
             "Explain photosynthesis",
