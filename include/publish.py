@@ -6,6 +6,7 @@ Layout under ``<output_uri>``::
     versions/<version_id>/rejects/<stage>/  every row a stage removed, with its reason
     versions/<version_id>/data_docs/        Great Expectations Data Docs
     versions/<version_id>/embeddings/       (semantic_dedup nightly mode) id + embedding of the rows
+    versions/<version_id>/dedup_index/      (near_dedup.index) band keys + signatures, see include/dedup_index.py
     versions/<version_id>/manifest.json     written last inside the version
     _latest                                 the current version id: the commit step
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from include import storage
+from include import dedup_index, storage
 from include.config import STAGES, PipelineConfig
 from include.run import AccountingError, RunPaths, build_manifest
 
@@ -190,6 +191,7 @@ def publish_run(
             current_version(output_uri, ep),
         )
         index_semantic(cfg, output_uri, vid)  # a publish retry redoes a failed upsert (idempotent)
+        dedup_index.index_published(cfg, output_uri, vid)  # likewise (skipped when already indexed)
         return {**result, "published": False, "reason": "already published"}
     storage.delete_dir(vdir, ep)  # leftovers of an interrupted publish of this same version
     copied = copy_tree(stats[final]["curated"], storage.join(vdir, "curated"), ep)
@@ -200,6 +202,9 @@ def publish_run(
         copied += copy_tree(
             storage.join(staging, "semantic_dedup", "embeddings"), storage.join(vdir, "embeddings"), ep
         )
+    if dedup_index.index_on(cfg) and "near_dedup" in enabled:
+        src = storage.join(staging, "near_dedup", dedup_index.STAGED_DIR)
+        copied += copy_tree(src, storage.join(vdir, dedup_index.STAGED_DIR), ep)
     manifest["output_table"] = register_table(cfg, storage.join(vdir, "curated"), vid)
     if os.environ.get(CRASH_ENV):
         log.error("%s set: crashing before commit", CRASH_ENV)
@@ -224,6 +229,7 @@ def publish_run(
     storage.write_json(result["manifest"], manifest, ep)  # the version is complete and readable
     storage.write_bytes(latest_uri(output_uri), (vid + "\n").encode(), ep)  # commit
     index_semantic(cfg, output_uri, vid)  # only committed rows enter the nightly dedup index
+    dedup_index.index_published(cfg, output_uri, vid)  # and the cross-night band index
     storage.delete_dir(staging, ep)
     log.info("published %s: %d rows, %d files copied; _latest -> %s", vid, result["rows"], copied, vid)
     return {**result, "published": True, "previous_version": manifest["previous_version"]}
