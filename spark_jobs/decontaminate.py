@@ -60,11 +60,9 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     marked = df.join(with_matches(df, bc, norm), "id", "left").persist(StorageLevel.MEMORY_AND_DISK)
     hit = marked.where(F.col("_bench").isNotNull())
     per_bench = dict(hit.groupBy("_bench").count().collect())
+    rule = {"ngram", "min_overlap", "short_ngram", "short_min_overlap", "max_item_frequency"}
     ctx.details.update(
-        ngram=dc.ngram,
-        short_ngram=dc.short_ngram,
-        min_overlap=dc.min_overlap,
-        short_min_overlap=dc.short_min_overlap,
+        **dc.model_dump(include=rule),
         index_ngrams=index.size,
         boilerplate_ngrams_ignored=index.boilerplate,
         benchmarks=[{**b, "rows_rejected": int(per_bench.get(b["name"], 0))} for b in index.lineage],

@@ -17,6 +17,9 @@ PRESETS: dict[str, dict] = {
 }
 
 
+BENCHMARK_EXTENSIONS = (".jsonl", ".jsonl.gz", ".json.gz", ".parquet")
+
+
 class BenchmarkSpec(_Strict):
     """One evaluation set the training data must not contain."""
 
@@ -40,6 +43,10 @@ class BenchmarkSpec(_Strict):
     def _has_fields(self):
         if not self.fields and self.preset is None:
             raise ValueError(f"benchmark {self.name!r}: set a preset or the fields holding its text")
+        if not self.uri.lower().endswith(BENCHMARK_EXTENSIONS):
+            raise ValueError(
+                f"benchmark {self.name!r}: uri must end with one of {', '.join(BENCHMARK_EXTENSIONS)}"
+            )
         return self
 
     def layout(self) -> tuple[list[str], str | None, bool]:

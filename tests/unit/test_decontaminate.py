@@ -168,16 +168,37 @@ def test_config_contract():
         False,
     )
     off = load_config(
-        {"decontaminate": {"enabled": False, "benchmarks": [{"name": "g", "uri": "x", "preset": "gsm8k"}]}}
+        {
+            "decontaminate": {
+                "enabled": False,
+                "benchmarks": [{"name": "g", "uri": "x.parquet", "preset": "gsm8k"}],
+            }
+        }
     )
     assert not off.enabled("decontaminate")
-    he = load_config({"decontaminate": {"benchmarks": [{"name": "h", "uri": "x", "preset": "humaneval"}]}})
+    he = load_config(
+        {"decontaminate": {"benchmarks": [{"name": "h", "uri": "x.jsonl.gz", "preset": "humaneval"}]}}
+    )
     assert he.decontaminate.benchmarks[0].layout() == (
         ["prompt", "canonical_solution", "test"],
         "task_id",
         True,
     )
     with pytest.raises(ConfigError, match="set a preset or the fields"):
-        load_config({"decontaminate": {"benchmarks": [{"name": "g", "uri": "x"}]}})
+        load_config({"decontaminate": {"benchmarks": [{"name": "g", "uri": "x.jsonl"}]}})
+    with pytest.raises(ConfigError, match="uri must end with one of .jsonl"):
+        load_config({"decontaminate": {"benchmarks": [{"name": "g", "uri": "x.csv", "preset": "gsm8k"}]}})
     with pytest.raises(ConfigError, match="names must be unique"):
-        load_config({"decontaminate": {"benchmarks": [{"name": "g", "uri": "x", "preset": "gsm8k"}] * 2}})
+        load_config(
+            {"decontaminate": {"benchmarks": [{"name": "g", "uri": "x.parquet", "preset": "gsm8k"}] * 2}}
+        )
+
+
+def test_missing_benchmark_file_fails_prepare_before_any_work(sample_data, tmp_path):
+    from airflow.sdk.exceptions import AirflowFailException
+    from llmops_airflow.curation import prepare_run
+
+    bench = {"benchmarks": [{"name": "g", "uri": str(tmp_path / "absent.jsonl"), "preset": "gsm8k"}]}
+    with pytest.raises(AirflowFailException, match=r"decontaminate.benchmarks: file not found: .*absent.jsonl"):
+        prepare_run(str(sample_data / "alpaca.json"), str(tmp_path / "out"), {"decontaminate": bench}, "r1")
+    assert not (tmp_path / "out").exists()
