@@ -199,6 +199,8 @@ def test_missing_benchmark_file_fails_prepare_before_any_work(sample_data, tmp_p
     from llmops_airflow.curation import prepare_run
 
     bench = {"benchmarks": [{"name": "g", "uri": str(tmp_path / "absent.jsonl"), "preset": "gsm8k"}]}
-    with pytest.raises(AirflowFailException, match=r"decontaminate.benchmarks: file not found: .*absent.jsonl"):
+    with pytest.raises(
+        AirflowFailException, match=r"decontaminate.benchmarks: file not found: .*absent.jsonl"
+    ):
         prepare_run(str(sample_data / "alpaca.json"), str(tmp_path / "out"), {"decontaminate": bench}, "r1")
     assert not (tmp_path / "out").exists()
