@@ -4,8 +4,13 @@
 Turns raw instruction, conversation and preference data from lakehouse storage into
 a curated dataset in the canonical schema, with Spark. One task per stage:
 
-`prepare_run` → `ingest` → `normalize` → `exact_dedup` → `near_dedup` → `pii` →
+`prepare_run` → `ingest` → `normalize` → `exact_dedup` → `decontaminate` → `near_dedup` → `pii` →
 `filters` → `semantic_dedup` → `quality` → `validate` → `publish` → `finalize_run`
+
+`decontaminate` (on once `config.decontaminate.benchmarks` lists evaluation sets) removes
+rows sharing 13-grams with GSM8K, HumanEval or any benchmark file. With
+`config.near_dedup.index.enabled`, `exact_dedup` and `near_dedup` also reject records that
+duplicate one already published, using the band index `publish` extends after its commit.
 
 `semantic_dedup` (embedding-based duplicates, SemDeDup-style; off by default, it needs a
 local sentence-transformers model) can also check each night's records against every

@@ -6,6 +6,7 @@ Layout under ``<output_uri>``::
     versions/<version_id>/rejects/<stage>/  every row a stage removed, with its reason
     versions/<version_id>/data_docs/        Great Expectations Data Docs
     versions/<version_id>/embeddings/       (semantic_dedup nightly mode) id + embedding of the rows
+    versions/<version_id>/dedup_index/      (near_dedup.index) band keys + signatures, see include/dedup_index.py
     versions/<version_id>/manifest.json     the version's manifest
     versions/<version_id>/_COMMITTED        the commit marker, written last inside the version
     _latest                                 the current version id, moved after the marker
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from include import storage
+from include import dedup_index, storage
 from include.commit import (
     CRASH_ENV,
     clean_staging,
@@ -211,6 +212,7 @@ def publish_run(
         repaired = finish_commit(output_uri, vid, ep)  # a crash after the marker: finish the commit
         log.info("version %s is already published (_latest: %s)", vid, current_version(output_uri, ep))
         index_semantic(cfg, output_uri, vid)  # a publish retry redoes a failed upsert (idempotent)
+        dedup_index.index_published(cfg, output_uri, vid)  # likewise (skipped when already indexed)
         if repaired:
             return {**result, "published": True, "repaired": True}
         return {**result, "published": False, "reason": "already published"}
@@ -223,6 +225,9 @@ def publish_run(
         copied += copy_tree(
             storage.join(staging, "semantic_dedup", "embeddings"), storage.join(vdir, "embeddings"), ep
         )
+    if dedup_index.index_on(cfg) and "near_dedup" in enabled:
+        src = storage.join(staging, "near_dedup", dedup_index.STAGED_DIR)
+        copied += copy_tree(src, storage.join(vdir, dedup_index.STAGED_DIR), ep)
     manifest["output_table"] = register_table(cfg, storage.join(vdir, "curated"), vid)
     manifest.update(
         version=vid,
@@ -249,6 +254,7 @@ def publish_run(
     move_latest(output_uri, vid, ep)
     crash_point("after_latest")
     index_semantic(cfg, output_uri, vid)  # only committed rows enter the nightly dedup index
+    dedup_index.index_published(cfg, output_uri, vid)  # and the cross-night band index
     clean_staging(output_uri, staging, ep)
     log.info("published %s: %d rows, %d files copied; _latest -> %s", vid, result["rows"], copied, vid)
     return {**result, "published": True, "previous_version": manifest["previous_version"]}

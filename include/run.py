@@ -201,10 +201,25 @@ def build_manifest(
             if s in stats
         },
         "accounting": accounting,
+        "lineage": lineage(stats),
         "outputs": {
             "curated": stats[last]["curated"],
             "rejects": [stats[s]["rejects"] for s in enabled],
         },
+    }
+
+
+def lineage(stats: dict[str, dict]) -> dict:
+    """What the rows were checked against: benchmark files (decontaminate) and the published
+    dedup index version (near_dedup.index), so an adapter's lineage names them too."""
+    details = {s: (stats.get(s) or {}).get("details") or {} for s in ("decontaminate", "near_dedup")}
+    index = details["near_dedup"].get("index")
+    return {
+        "benchmarks": [
+            {k: b.get(k) for k in ("name", "uri", "sha256", "records")}
+            for b in details["decontaminate"].get("benchmarks", [])
+        ],
+        "dedup_index": {k: index.get(k) for k in ("path", "digest", "versions", "rows")} if index else None,
     }
 
 

@@ -27,6 +27,7 @@ from spark_jobs.frames import (  # noqa: F401  (re-exported: stage jobs import t
     empty_rejects,
     parquet_files,
     read_parquet,
+    read_parquet_files,
     spark_schema,
     spark_type,
     spread,

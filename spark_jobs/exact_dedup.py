@@ -14,7 +14,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from include import dedup_index as di
 from include.normalize import NormalizeOptions
+from spark_jobs import dedup_index
 from spark_jobs.common import StageOutput, as_rejects, main, read_parquet
 from spark_jobs.normalize import with_norm_hash
 
@@ -66,7 +68,33 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         ided.filter("_id_rank > 1"), "exact_dedup", F.lit("duplicate_id"), detail, dup_of_col=F.col("id")
     )
     ctx.details["keep"] = cfg.exact_dedup.keep
-    return StageOutput(curated, rejects.unionByName(id_rejects))
+    rejects = rejects.unionByName(id_rejects)
+    if di.index_on(cfg):
+        curated, published = _against_published(spark, cfg, ctx, curated)
+        rejects = rejects.unionByName(published) if published is not None else rejects
+    return StageOutput(curated, rejects)
+
+
+def _against_published(spark, cfg, ctx, curated):
+    """Survivors whose normalized text a published record has (``near_dedup.index``)."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.near_dedup import banding
+
+    index = dedup_index.load(spark, cfg, ctx.output_uri, di.params_of(cfg, *banding(cfg.near_dedup)))
+    ctx.details["index"] = index.info
+    if index.records is None:
+        return curated, None
+    hits = dedup_index.exact_matches(curated, index).persist()
+    ctx.details["index"]["rejected"] = hits.count()
+    rejects = as_rejects(
+        curated.join(hits, "id"),
+        "exact_dedup",
+        F.lit(dedup_index.EXACT_REASON),
+        detail_col=F.concat(F.lit("same normalized text as a record published in "), F.col("_pub_version")),
+        dup_of_col=F.col("_pub"),
+    )
+    return curated.join(hits.select("id"), "id", "left_anti"), rejects
 
 
 if __name__ == "__main__":

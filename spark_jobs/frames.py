@@ -76,11 +76,21 @@ def read_parquet(spark, uri: str, cfg: PipelineConfig, schema=None):
     files = parquet_files(uri, cfg)
     if not files:
         raise FileNotFoundError(f"no Parquet files under {uri}")
-    endpoint = storage.endpoint_url(cfg.storage.s3_endpoint_url)
     if schema is None:
-        fs, path = storage.filesystem(files[0].uri, endpoint)
+        fs, path = storage.filesystem(files[0].uri, storage.endpoint_url(cfg.storage.s3_endpoint_url))
         with fs.open_input_file(path) as f:
             schema = from_arrow_schema(pq.read_schema(f))
+    return read_parquet_files(spark, [f.uri for f in files], cfg, schema)
+
+
+def read_parquet_files(spark, uris: list[str], cfg: PipelineConfig, schema):
+    """These Parquet files as one DataFrame of ``schema``: Spark's reader locally, pyarrow in
+    executors for S3."""
+    if _native(uris[0], cfg):
+        return spark.read.schema(schema).parquet(*[_spark_uri(u) for u in uris])
+    import pyarrow.parquet as pq
+
+    endpoint = storage.endpoint_url(cfg.storage.s3_endpoint_url)
     arrow_target = _to_arrow_schema(schema)
 
     def read_files(batches):
@@ -91,7 +101,7 @@ def read_parquet(spark, uri: str, cfg: PipelineConfig, schema=None):
                     table = pq.read_table(f)
                 yield from table.select(arrow_target.names).cast(arrow_target).to_batches()
 
-    listing = spark.createDataFrame([(f.uri,) for f in files], "uri string").repartition(max(1, len(files)))
+    listing = spark.createDataFrame([(u,) for u in uris], "uri string").repartition(max(1, len(uris)))
     return listing.mapInArrow(read_files, schema)
 
 

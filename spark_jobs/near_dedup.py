@@ -16,6 +16,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from include import dedup_index as di
 from include.minhash import (
     MinHashParams,
     band_keys,
@@ -25,6 +26,7 @@ from include.minhash import (
     signatures_from_hashes,
 )
 from include.normalize import NormalizeOptions
+from spark_jobs import dedup_index
 from spark_jobs.common import StageOutput, as_rejects, log, main, read_parquet
 
 
@@ -35,9 +37,16 @@ def banding(nd) -> tuple[int, int]:
 
 
 def with_signatures(
-    df, params: MinHashParams, norm: NormalizeOptions, bands: int, rows: int, keep_shingles: bool
+    df,
+    params: MinHashParams,
+    norm: NormalizeOptions,
+    bands: int,
+    rows: int,
+    keep_shingles: bool,
+    keep_signature: bool = False,
 ):
-    """(id, shingles, bands) per row, computed by the library in executors (Arrow batches)."""
+    """(id, n_shingles, shingles, bands, signature) per row, computed by the library in
+    executors (Arrow batches); shingles and signature are null unless asked for."""
     import numpy as np
     import pyarrow as pa
     from pyspark.sql import types as T
@@ -48,6 +57,7 @@ def with_signatures(
             T.StructField("n_shingles", T.IntegerType(), False),
             T.StructField("shingles", T.ArrayType(T.IntegerType()), True),
             T.StructField("bands", T.ArrayType(T.LongType()), True),
+            T.StructField("signature", T.ArrayType(T.IntegerType()), True),
         ]
     )
 
@@ -75,6 +85,9 @@ def with_signatures(
                         [k.tolist() if c else None for k, c in zip(keys, counts, strict=True)],
                         pa.list_(pa.int64()),
                     ),
+                    "signature": pa.array(list(sig.view(np.int32)), pa.list_(pa.int32()))
+                    if keep_signature
+                    else pa.nulls(len(counts), pa.list_(pa.int32())),
                 },
                 schema=pa.schema(
                     [
@@ -82,6 +95,7 @@ def with_signatures(
                         ("n_shingles", pa.int32(), False),
                         ("shingles", pa.list_(pa.int32())),
                         ("bands", pa.list_(pa.int64())),
+                        ("signature", pa.list_(pa.int32())),
                     ]
                 ),
             )
@@ -201,9 +215,13 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     df = read_parquet(spark, input_uri, cfg)
     if "dup_cluster" in df.columns:
         df = df.drop("dup_cluster")
+    indexed = di.index_on(cfg)
     sigs = with_signatures(
-        df, params, NormalizeOptions.from_config(cfg.normalize), bands, rows, nd.verify == "jaccard"
+        df, params, NormalizeOptions.from_config(cfg.normalize), bands, rows, nd.verify == "jaccard", indexed
     ).persist(StorageLevel.MEMORY_AND_DISK)
+    published = None
+    if indexed:
+        df, sigs, published = _against_published(spark, cfg, ctx, df, sigs, di.params_of(cfg, bands, rows))
     keyed = sigs.where("n_shingles > 0").select("id", F.posexplode("bands").alias("band", "key"))
     buckets = (
         keyed.groupBy("band", "key")
@@ -259,7 +277,43 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         dup_of_col=F.col("_survivor"),
         cluster_col=F.col("dup_cluster"),
     )
+    if indexed:
+        dedup_index.write_staged(sigs, curated, cfg, ctx.output_uri, di.params_of(cfg, bands, rows))
+        if published is not None:
+            rejects = rejects.unionByName(published)
     return StageOutput(curated, rejects)
+
+
+def _against_published(spark, cfg, ctx, df, sigs, params):
+    """Rows whose band keys and signature match a published record: removed before
+    clustering, returned as ``near_duplicate_of_published`` rejects."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    nd = cfg.near_dedup
+    index = dedup_index.load(spark, cfg, ctx.output_uri, params)
+    ctx.details["index"] = index.info
+    if index.bands is None:
+        return df, sigs, None
+    threshold = nd.index.threshold or nd.threshold
+    hits = dedup_index.near_matches(sigs, index, threshold, nd.num_perm).persist(StorageLevel.MEMORY_AND_DISK)
+    ctx.details["index"]["rejected"] = hits.count()
+    rejects = as_rejects(
+        df.join(hits, "id"),
+        "near_dedup",
+        F.lit(dedup_index.NEAR_REASON),
+        detail_col=F.concat(
+            F.lit("near duplicate of a record published in "),
+            F.col("_pub_version"),
+            F.lit(" (estimated Jaccard "),
+            F.format_number("_jaccard", 3),
+            F.lit(f" >= {threshold})"),
+        ),
+        dup_of_col=F.col("_pub"),
+    )
+    gone = hits.select("id")
+    sigs = sigs.join(gone, "id", "left_anti").persist(StorageLevel.MEMORY_AND_DISK)
+    return df.join(gone, "id", "left_anti"), sigs, rejects
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ConfigDict, Field, ValidationError
 
 from include.config.base import StageConfig, _Strict
+from include.config.decontaminate import DecontaminateConfig
 from include.config.filters import FiltersConfig
 from include.config.lakehouse import LakehouseConfig
 from include.config.near_dedup import NearDedupConfig
@@ -32,6 +33,7 @@ STAGES = (
     "ingest",
     "normalize",
     "exact_dedup",
+    "decontaminate",
     "near_dedup",
     "pii",
     "filters",
@@ -104,6 +106,7 @@ class PipelineConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     normalize: NormalizeConfig = NormalizeConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
+    decontaminate: DecontaminateConfig = DecontaminateConfig()
     near_dedup: NearDedupConfig = NearDedupConfig()
     pii: PiiConfig = PiiConfig()
     filters: FiltersConfig = FiltersConfig()

@@ -6,11 +6,27 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from include.config.base import StageConfig
+from include.config.base import StageConfig, _Strict
 
 #: survivor per duplicate cluster (near_dedup and semantic_dedup): longest text, highest
 #: quality (then longest), or smallest id; ties by id
 KeepRule = Literal["longest", "quality", "smallest_id"]
+
+
+class DedupIndexConfig(_Strict):
+    """Cross-night mode: also reject records duplicating one already published."""
+
+    enabled: bool = Field(
+        False,
+        description="keep band keys, signatures and exact hashes of every published record in an index "
+        "that publish extends after its commit; exact_dedup and near_dedup reject duplicates of them",
+    )
+    path: str | None = Field(
+        None, description="index folder (local or s3://); null = <output_uri>/_dedup_index"
+    )
+    threshold: float | None = Field(
+        None, gt=0.0, lt=1.0, description="MinHash-estimated Jaccard to a published record; null = threshold"
+    )
 
 
 class NearDedupConfig(StageConfig):
@@ -44,6 +60,7 @@ class NearDedupConfig(StageConfig):
     max_bucket_size: int = Field(1000, ge=2)
     #: safety bound on connected-components rounds
     max_iterations: int = Field(60, ge=1)
+    index: DedupIndexConfig = DedupIndexConfig()
 
     @model_validator(mode="after")
     def _bands_fit(self):

@@ -59,6 +59,13 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
         )
     except (FileNotFoundError, ValueError) as exc:
         raise AirflowFailException(str(exc)) from None
+    missing = [
+        b.uri
+        for b in (cfg.decontaminate.benchmarks if cfg.enabled("decontaminate") else [])
+        if not storage.exists(b.uri, cfg.storage.s3_endpoint_url)
+    ]
+    if missing:
+        raise AirflowFailException(f"decontaminate.benchmarks: file not found: {', '.join(missing)}")
     paths = RunPaths(output_uri, run_id)
     snapshot = snapshot_of(
         [

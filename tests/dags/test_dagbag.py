@@ -51,6 +51,7 @@ def test_curate_dataset_shape(dagbag):
         "ingest",
         "normalize",
         "exact_dedup",
+        "decontaminate",
         "near_dedup",
         "pii",
         "filters",

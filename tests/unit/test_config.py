@@ -5,7 +5,8 @@ from include.config import STAGES, ConfigError, deep_merge, load_config
 
 def test_defaults_load_and_every_stage_but_semantic_dedup_enabled():
     cfg = load_config()
-    assert [s for s in STAGES if not cfg.enabled(s)] == ["semantic_dedup"]  # it needs a model: opt-in
+    # semantic_dedup needs a model: opt-in; decontaminate is on once benchmarks are listed
+    assert [s for s in STAGES if not cfg.enabled(s)] == ["decontaminate", "semantic_dedup"]
     assert STAGES.index("filters") + 1 == STAGES.index("semantic_dedup") == STAGES.index("quality") - 1
     assert cfg.normalize.unicode_form == "NFKC"
     assert cfg.ingest.format == "auto"

@@ -1,0 +1,76 @@
+"""Stage ``decontaminate``: rows overlapping an evaluation benchmark go to rejects.
+
+The benchmark n-gram index is built once on the driver (the only thing there) and
+broadcast; each executor hashes its rows' n-grams and looks them up in Arrow batches
+(``include.decontam``). Rejects: ``reason=contamination``, ``detail`` = benchmark, item
+id and overlap. Stats and manifest lineage: per benchmark its file's sha256 and counts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file by spark-submit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from include import storage
+from include.decontam.benchmarks import build_index
+from include.decontam.match import find_contamination
+from include.normalize import NormalizeOptions
+from spark_jobs.common import StageOutput, as_rejects, main, read_parquet
+
+REASON = "contamination"
+
+
+def with_matches(df, index_bc, norm: NormalizeOptions):
+    """``df``'s ids with the matched benchmark, item and detail (null: clean)."""
+    import pyarrow as pa
+
+    schema = pa.schema([("id", pa.string()), ("_bench", pa.string()), ("_detail", pa.string())])
+
+    def look_up(batches):
+        index = index_bc.value
+        for batch in batches:
+            found = find_contamination(batch.column("text").to_pylist(), index, norm)
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "id": batch.column("id"),
+                    "_bench": [m.benchmark if m else None for m in found],
+                    "_detail": [m.detail if m else None for m in found],
+                },
+                schema=schema,
+            )
+
+    return df.select("id", "text").mapInArrow(look_up, "id string, _bench string, _detail string")
+
+
+def run(spark, cfg, input_uri, ctx) -> StageOutput:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    dc = cfg.decontaminate
+    df = read_parquet(spark, input_uri, cfg)
+    if not dc.benchmarks:
+        ctx.details["benchmarks"] = []
+        return StageOutput(df, None, note="no benchmarks configured: pass-through")
+    norm = NormalizeOptions.from_config(cfg.normalize)
+    index = build_index(dc, norm, storage.endpoint_url(cfg.storage.s3_endpoint_url))
+    bc = spark.sparkContext.broadcast(index)
+    marked = df.join(with_matches(df, bc, norm), "id", "left").persist(StorageLevel.MEMORY_AND_DISK)
+    hit = marked.where(F.col("_bench").isNotNull())
+    per_bench = dict(hit.groupBy("_bench").count().collect())
+    rule = {"ngram", "min_overlap", "short_ngram", "short_min_overlap", "max_item_frequency"}
+    ctx.details.update(
+        **dc.model_dump(include=rule),
+        index_ngrams=index.size,
+        boilerplate_ngrams_ignored=index.boilerplate,
+        benchmarks=[{**b, "rows_rejected": int(per_bench.get(b["name"], 0))} for b in index.lineage],
+    )
+    curated = marked.where(F.col("_bench").isNull()).drop("_bench", "_detail")
+    rejects = as_rejects(hit, "decontaminate", F.lit(REASON), detail_col=F.col("_detail"))
+    return StageOutput(curated, rejects)
+
+
+if __name__ == "__main__":
+    sys.exit(main("decontaminate", run))
