@@ -4,12 +4,14 @@ drops versions no longer published and keeps an id's oldest entry, other params 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from include import dedup_index as di
+from include.commit import marker_uri, write_marker
 from include.config import load_config
 from include.minhash import MinHashParams, band_keys, signatures
 
@@ -35,6 +37,7 @@ def version(out, vid, ids, published=None):
     (vdir / di.STAGED_DIR / di.PARAMS_FILE).write_text(json.dumps(PARAMS))
     pq.write_table(pa.table({"id": published or ids}), vdir / "curated" / "part-0.parquet")
     (vdir / "manifest.json").write_text("{}")
+    write_marker(str(out), vid)  # committed, as publish leaves it
     return vdir
 
 
@@ -52,19 +55,31 @@ def test_only_published_rows_are_added_once(tmp_path):
 
 
 def test_compaction_merges_and_drops_unpublished_versions(tmp_path):
-    for vid, ids in (("v1", ["a", "b"]), ("v2", ["b", "c"]), ("v3", ["d"])):
+    for vid, ids in (
+        ("ds-00000000000000a1", ["a", "b"]),
+        ("ds-00000000000000a2", ["b", "c"]),
+        ("ds-00000000000000a3", ["d"]),
+    ):
         version(tmp_path, vid, ids)
         di.index_published(CFG, str(tmp_path), vid)
-    (tmp_path / "versions" / "v3" / "manifest.json").unlink()  # v3 retired (no longer published)
+    Path(marker_uri(str(tmp_path), "ds-00000000000000a3")).unlink()  # v3 retired (no longer published)
     result = di.compact(CFG, str(tmp_path))
     assert (result["segments_before"], result["segments_after"]) == (3, 1)
     merged = result["compacted"][0]
-    assert merged["versions"] == ["v1", "v2"] and merged["rows"] == 3
+    assert merged["versions"] == ["ds-00000000000000a1", "ds-00000000000000a2"] and merged["rows"] == 3
     uri = str(tmp_path / di.INDEX_DIR)
     records = pq.read_table(di.records_file(uri, merged["segment"])).to_pylist()
-    assert sorted((r["id"], r["version"]) for r in records) == [("a", "v1"), ("b", "v1"), ("c", "v2")]
+    assert sorted((r["id"], r["version"]) for r in records) == [
+        ("a", "ds-00000000000000a1"),
+        ("b", "ds-00000000000000a1"),
+        ("c", "ds-00000000000000a2"),
+    ]
     band3 = pq.read_table(di.band_file(uri, 3, merged["segment"])).to_pylist()
-    assert sorted((r["id"], r["version"]) for r in band3) == [("a", "v1"), ("b", "v1"), ("c", "v2")]
+    assert sorted((r["id"], r["version"]) for r in band3) == [
+        ("a", "ds-00000000000000a1"),
+        ("b", "ds-00000000000000a1"),
+        ("c", "ds-00000000000000a2"),
+    ]
     assert sorted(p.name for p in (tmp_path / di.INDEX_DIR / "records").iterdir()) == [
         f"{merged['segment']}.parquet"
     ]
