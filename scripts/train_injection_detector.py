@@ -15,7 +15,8 @@ Data (read from ``../shared/datasets`` or ``$LLMOPS_SHARED_DATASETS``; nothing i
   false-positive rate on them (split by source).
 
 Model: hashed character (2-5, within word boundaries) and word (1-2) n-gram TF-IDF ->
-logistic regression (``class_weight=balanced``, fixed seed). The threshold is chosen on
+logistic regression (``class_weight=balanced``, fixed seed), trained with composites of
+training rows (an injection before / after a benign prompt; two benign prompts). The threshold is chosen on
 5-fold out-of-fold scores of the training data only: the lowest one whose out-of-fold
 false-positive rate stays within ``--max-fp-deepset`` on deepset's benign prompts and
 ``--max-fp-benign`` on the other benign prompts. Every input file's sha256 is recorded in
@@ -61,7 +62,14 @@ BLOCKS = [
     {"name": "char", "analyzer": "char_wb", "ngram_range": [2, 5], "n_features": 2**18},
     {"name": "word", "analyzer": "word", "ngram_range": [1, 2], "n_features": 2**18},
 ]
-WINDOW_CHARS, WINDOW_STRIDE = 1500, 750
+#: training texts are cut to TRAIN_CHARS; the stage scores windows of WINDOW_CHARS every WINDOW_STRIDE
+#: (chosen on validation: an injection buried in a long benign text is diluted in a longer window)
+TRAIN_CHARS, WINDOW_CHARS, WINDOW_STRIDE, MAX_WINDOWS, SENTENCE_MIN_CHARS = 1500, 400, 200, 32, 20
+PIECES = {
+    "window_chars": WINDOW_CHARS,
+    "window_stride": WINDOW_STRIDE,
+    "sentence_min_chars": SENTENCE_MIN_CHARS,
+}
 
 
 def sha256(path: Path) -> str:
@@ -109,7 +117,7 @@ def training_data() -> tuple[list[str], np.ndarray, np.ndarray]:
                 texts.append(t)
                 labels.append(0)
                 group.append(1)
-    return [t[:WINDOW_CHARS] for t in texts], np.asarray(labels), np.asarray(group)
+    return [t[:TRAIN_CHARS] for t in texts], np.asarray(labels), np.asarray(group)
 
 
 def fit(texts: list[str], y: np.ndarray, c: float) -> dict:
@@ -138,18 +146,42 @@ def fit(texts: list[str], y: np.ndarray, c: float) -> dict:
 def score(weights: dict, texts: list[str]) -> np.ndarray:
     from include.filters.injection import InjectionDetector
 
-    meta = {"blocks": BLOCKS, "intercept": weights["intercept"]}
-    return InjectionDetector.from_weights(meta, weights).raw_scores(texts)
+    meta = {"blocks": BLOCKS, "intercept": weights["intercept"], **PIECES}
+    return np.asarray(InjectionDetector.from_weights(meta, weights).scores(texts, MAX_WINDOWS))
+
+
+def augmented(idx, texts, y, group, seed: int, per_injection: int = 2) -> tuple[list[str], np.ndarray]:
+    """The rows ``idx`` plus composites made from them only: a benign prompt (cut to 300
+    characters) before or after an injection (label 1), and two benign prompts (label 0), as
+    many of each. Injections buried in a benign request are the common shape of real attacks."""
+    import random
+
+    rnd = random.Random(seed)
+    inj = [texts[i] for i in idx if y[i] == 1]
+    ben = [texts[i] for i in idx if y[i] == 0 and group[i] == 0]
+    other = [texts[i] for i in idx if y[i] == 0 and group[i] == 1]
+    out, labels = [texts[i] for i in idx], [int(y[i]) for i in idx]
+    for t in inj:
+        for _ in range(per_injection):
+            b = rnd.choice(ben if rnd.random() < 0.7 else other)[:300]
+            out.append(f"{b} {t}" if rnd.random() < 0.7 else f"{t} {b}")
+            labels.append(1)
+    for _ in range(len(inj) * per_injection):
+        out.append(f"{rnd.choice(ben)[:300]} {rnd.choice(ben + other)[:300]}")
+        labels.append(0)
+    return out, np.asarray(labels)
 
 
 def out_of_fold(texts, y, group, c: float, folds: int = 5) -> np.ndarray:
+    """Scores of every training row by a model fitted (with augmentation) on the other folds."""
     from sklearn.model_selection import StratifiedKFold
 
     oof = np.zeros(len(y))
     strata = y * 2 + group
-    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=SEED).split(texts, strata):
-        w = fit([texts[i] for i in tr], y[tr], c)
-        oof[te] = score(w, [texts[i] for i in te])
+    for k, (tr, te) in enumerate(
+        StratifiedKFold(folds, shuffle=True, random_state=SEED).split(texts, strata)
+    ):
+        oof[te] = score(fit(*augmented(tr, texts, y, group, SEED + k), c), [texts[i] for i in te])
     return oof
 
 
@@ -193,15 +225,14 @@ def main(argv=None) -> int:
     texts, y, group = training_data()
     oof = out_of_fold(texts, y, group, args.c)
     threshold, metrics = choose_threshold(oof, y, group, args.max_fp_deepset, args.max_fp_benign)
-    weights = fit(texts, y, args.c)
+    weights = fit(*augmented(range(len(y)), texts, y, group, SEED), args.c)
     import sklearn
 
     meta = {
         "name": out.name,
         "kind": "hashed n-gram tf-idf + logistic regression",
         "blocks": BLOCKS,
-        "window_chars": WINDOW_CHARS,
-        "window_stride": WINDOW_STRIDE,
+        **PIECES,
         "intercept": weights.pop("intercept"),
         "threshold": threshold,
         "training": {

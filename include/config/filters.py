@@ -38,14 +38,17 @@ class DetectorSpec(_Strict):
     #: scored texts, one by one: system prompt, user turns, tool outputs (indirect injection)
     scope: list[Scope] = ["system", "user", "tool"]
     #: long texts are scored in overlapping windows (sizes in model.json); at most this many per text
-    max_windows: int = Field(8, ge=1)
+    max_windows: int = Field(32, ge=1)
 
     @field_validator("model")
     @classmethod
     def _exists(cls, v):
         from include.filters.injection import resolve
 
-        resolve(v)
+        try:
+            resolve(v)
+        except FileNotFoundError as e:
+            raise ValueError(str(e)) from None
         return v
 
 

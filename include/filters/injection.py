@@ -5,13 +5,14 @@ built by ``scripts/train_injection_detector.py``) holds, per feature block (char
 n-grams within word boundaries, word n-grams; both language-agnostic), the IDF vector
 and the logistic-regression weights over scikit-learn's ``HashingVectorizer`` buckets.
 Scoring is numpy on each text alone (no padding, no batch statistics): a text's score
-does not depend on the batch it comes in. Long texts are scored in overlapping windows
-and keep their highest window. Artifacts are loaded once per process.
+does not depend on the batch it comes in. A text keeps the highest score of its
+overlapping windows and its sentences. Artifacts are loaded once per process.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,15 @@ def tfidf(counts, idf: np.ndarray):
     np.log(x.data, out=x.data)
     x.data += 1.0
     return normalize(x.multiply(idf).tocsr(), norm="l2", copy=False)
+
+
+_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+
+
+def sentences(text: str, min_chars: int) -> list[str]:
+    """The sentences / lines of ``text`` with at least ``min_chars`` characters (none for one sentence)."""
+    parts = [p for p in _SENTENCE.split(text) if len(p.strip()) >= min_chars]
+    return parts if len(parts) > 1 else []
 
 
 def windows(text: str, size: int, stride: int) -> list[str]:
@@ -107,12 +117,20 @@ class InjectionDetector:
             z += tfidf(vec.transform(texts), idf) @ coef
         return 1.0 / (1.0 + np.exp(-z))
 
-    def scores(self, texts: list[str], max_windows: int = 8) -> list[float]:
-        """P(injection) of each text: the highest of its first ``max_windows`` windows."""
-        size, stride = self.meta["window_chars"], self.meta["window_stride"]
+    def pieces(self, text: str, max_windows: int = 32) -> list[str]:
+        """What is scored of ``text``: its first ``max_windows`` windows and the sentences they cover."""
+        m = self.meta
+        size, stride = m["window_chars"], m["window_stride"]
+        covered = text[: (max_windows - 1) * stride + size]
+        return windows(covered, size, stride) + sentences(covered, m["sentence_min_chars"])
+
+    def scores(self, texts: list[str], max_windows: int = 32) -> list[float]:
+        """P(injection) of each text: the highest of its windows and sentences. Windows keep a
+        long text's parts short enough to score; sentences isolate an injection buried in a
+        benign request (both chosen on validation data, see the model card)."""
         owner, chunks = [], []
         for i, t in enumerate(texts):
-            for w in windows(t or "", size, stride)[:max_windows]:
+            for w in self.pieces(t or "", max_windows):
                 owner.append(i)
                 chunks.append(w)
         out = np.zeros(len(texts), dtype=np.float64)
