@@ -19,7 +19,9 @@ Both configurations run in the same process through ``spark_jobs.filters.run`` (
 default config apart from ``malicious.detector.enabled``). A row counts as detected when the
 stage rejects it with a malicious-content reason (``prompt_injection``, ``xss``,
 ``sql_injection``, ``injection_classifier``). Throughput: ``--throughput-rows`` rows (the rows
-above, repeated with new ids) through the same stage; rows/s/core = rows / wall seconds / cores.
+above, repeated with new ids) through the same stage; rows/s/core = rows / wall seconds / cores
+(this includes Spark's own overhead and whatever else the machine runs: the load average is
+printed), and the filter engine alone per CPU second in this process (the per-row cost).
 """
 
 from __future__ import annotations
@@ -89,6 +91,20 @@ def detected(rejects: dict, ids: list[str]) -> list[str]:
     return [i for i in ids if rejects.get(i, ("",))[0] in MALICIOUS]
 
 
+def engine_rate(rows: list[dict], detector: bool) -> float:
+    """Rows per CPU second of the filter engine alone, in this process (no Spark): the per-core
+    cost of the per-row decisions, independent of how loaded the machine is."""
+    from include.config.filters import FiltersConfig
+    from include.filters import FilterEngine
+
+    engine = FilterEngine(FiltersConfig.model_validate({"malicious": {"detector": {"enabled": detector}}}))
+    engine.evaluate_rows(rows[:50])
+    started = time.process_time()
+    for i in range(0, len(rows), 1000):
+        engine.evaluate_rows(rows[i : i + 1000])
+    return len(rows) / (time.process_time() - started)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--deepset-test", default=os.environ.get("DEEPSET_TEST_PARQUET"))
@@ -140,7 +156,9 @@ def main(argv=None) -> int:
             _, secs = run_filters(spark, big, det, tmp, "tp_" + name.replace(" ", "_").replace("+", "p"))
             report[name]["throughput_rows"] = len(big)
             report[name]["rows_per_s_per_core"] = len(big) / secs / args.cores
+            report[name]["engine_rows_per_cpu_s"] = engine_rate(base, det)
     spark.stop()
+    report["load_average"] = os.getloadavg()
 
     print(f"\nheld-out benign rows: {len(held)} ({', '.join(f'{k} {v}' for k, v in by_source.items())})")
     print(
@@ -151,7 +169,7 @@ def main(argv=None) -> int:
         print(
             f"{name:<18} {r['deepset_caught']:>3}/{len(inj)} = {r['deepset_recall']:.3f} "
             f"{r['deepset_benign_flagged']:>12}/{len(ben)} {r['held_out_flagged']:>6} ({r['held_out_fp_rate']:.2%}) "
-            f"{r['rows_per_s_per_core']:>12.0f}"
+            f"{r['rows_per_s_per_core']:>18.0f} {r['engine_rows_per_cpu_s']:>18.0f}"
         )
         print(f"{'':<18} held-out flagged by source: {r['held_out_flagged_by_source']}")
     if args.json:

@@ -239,6 +239,7 @@ def main(argv=None) -> int:
             "c": args.c,
             "seed": SEED,
             "class_weight": "balanced",
+            "augmentation": "per injection 2 benign+injection composites; as many benign+benign",
             "scikit_learn": sklearn.__version__,
         },
         "threshold_rule": {
