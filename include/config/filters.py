@@ -24,12 +24,41 @@ class ClassifierSpec(_Strict):
     batch_size: int = Field(16, ge=1)
 
 
+class DetectorSpec(_Strict):
+    """The learned prompt-injection detector shipped in ``include/filters/models`` (offline;
+    see its MODEL_CARD.md). A row is a ``prompt_injection`` when a rule hits OR a text in
+    ``scope`` scores at or above ``threshold``; the detail names which fired and the score."""
+
+    enabled: bool = True
+    #: a shipped artifact name (include/filters/models/<name>) or a folder with model.json + weights.npz
+    model: str = "injection-tfidf-lr-v1"
+    #: score at or above which a text is an injection; null = the artifact's own threshold
+    #: (chosen on out-of-fold validation scores of its training data, see the model card)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    #: scored texts, one by one: system prompt, user turns, tool outputs (indirect injection)
+    scope: list[Scope] = ["system", "user", "tool"]
+    #: long texts are scored in overlapping windows (sizes in model.json); at most this many per text
+    max_windows: int = Field(32, ge=1)
+
+    @field_validator("model")
+    @classmethod
+    def _exists(cls, v):
+        from include.filters.injection import resolve
+
+        try:
+            resolve(v)
+        except FileNotFoundError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+
 class ToxicityClassifierSpec(ClassifierSpec):
     label: str = "toxic"
 
 
 class MaliciousConfig(_Strict):
-    """Prompt injection, XSS / script payloads, SQL injection (pattern rules + optional classifier)."""
+    """Prompt injection, XSS / script payloads, SQL injection (pattern rules, the learned injection
+    detector, and an optional Hugging Face classifier)."""
 
     enabled: bool = True
     action: Action = "drop"
@@ -38,6 +67,8 @@ class MaliciousConfig(_Strict):
     categories: list[Category] = ["prompt_injection", "xss", "sql_injection"]
     #: extra regexes per category (case-insensitive), matched like the built-in rules
     extra_patterns: dict[Category, list[str]] = {}
+    detector: DetectorSpec = DetectorSpec()
+    #: a stronger local model (fine-tuned transformer classifier folder), checked in addition
     classifier: ClassifierSpec = ClassifierSpec()
 
     @field_validator("extra_patterns")

@@ -1,0 +1,149 @@
+"""Learned prompt-injection / jailbreak detector: hashed n-gram TF-IDF + logistic regression.
+
+The shipped artifact (``include/filters/models/<name>/``: ``model.json`` + ``weights.npz``,
+built by ``scripts/train_injection_detector.py``) holds, per feature block (character
+n-grams within word boundaries, word n-grams; both language-agnostic), the IDF vector
+and the logistic-regression weights over scikit-learn's ``HashingVectorizer`` buckets.
+Scoring is numpy on each text alone (no padding, no batch statistics): a text's score
+does not depend on the batch it comes in. A text keeps the highest score of its
+overlapping windows and its sentences. Artifacts are loaded once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = "injection-tfidf-lr-v1"
+_DETECTORS: dict[str, InjectionDetector] = {}
+_LOCK = threading.Lock()
+
+
+def resolve(model: str) -> Path:
+    """A shipped artifact name (``injection-tfidf-lr-v1``) or a folder path."""
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        path = MODELS_DIR / model
+    if not (path / "model.json").is_file():
+        raise FileNotFoundError(f"injection detector {model!r}: no model.json in {path}")
+    return path
+
+
+def vectorizer(block: dict):
+    """The ``HashingVectorizer`` of one feature block (raw counts; TF-IDF is applied after)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        analyzer=block["analyzer"],
+        ngram_range=tuple(block["ngram_range"]),
+        n_features=block["n_features"],
+        lowercase=True,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    )
+
+
+def tfidf(counts, idf: np.ndarray):
+    """Sublinear TF x IDF, rows L2-normalized (what scikit-learn's TfidfTransformer computes)."""
+    from sklearn.preprocessing import normalize
+
+    x = counts.tocsr(copy=True).astype(np.float32)
+    np.log(x.data, out=x.data)
+    x.data += 1.0
+    return normalize(x.multiply(idf).tocsr(), norm="l2", copy=False)
+
+
+_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+
+
+def sentences(text: str, min_chars: int) -> list[str]:
+    """The sentences / lines of ``text`` with at least ``min_chars`` characters (none for one sentence)."""
+    parts = [p for p in _SENTENCE.split(text) if len(p.strip()) >= min_chars]
+    return parts if len(parts) > 1 else []
+
+
+def windows(text: str, size: int, stride: int) -> list[str]:
+    """``text`` cut into windows of ``size`` characters every ``stride`` characters."""
+    if len(text) <= size:
+        return [text]
+    return [text[i : i + size] for i in range(0, len(text) - size + stride, stride)]
+
+
+@dataclass
+class InjectionDetector:
+    """A loaded artifact; :meth:`scores` gives P(injection) per text."""
+
+    meta: dict  #: model.json: blocks, intercept, threshold, windows, training data and metrics
+    blocks: list[tuple[object, np.ndarray, np.ndarray]]  # (vectorizer, idf, coef)
+
+    @classmethod
+    def from_weights(cls, meta: dict, weights) -> InjectionDetector:
+        """From ``meta`` and a mapping ``idf_<block>`` / ``coef_<block>`` -> array."""
+        return cls(
+            meta,
+            [
+                (vectorizer(b), weights[f"idf_{b['name']}"], weights[f"coef_{b['name']}"])
+                for b in meta["blocks"]
+            ],
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> InjectionDetector:
+        meta = json.loads((path / "model.json").read_text())
+        with np.load(path / "weights.npz", allow_pickle=False) as w:
+            return cls.from_weights(meta, {k: w[k] for k in w.files})
+
+    @property
+    def version(self) -> str:
+        return self.meta["name"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.meta["threshold"])
+
+    def raw_scores(self, texts: list[str]) -> np.ndarray:
+        """P(injection) of each text as given (no windowing)."""
+        if not texts:
+            return np.zeros(0, dtype=np.float64)
+        z = np.full(len(texts), float(self.meta["intercept"]), dtype=np.float64)
+        for vec, idf, coef in self.blocks:
+            z += tfidf(vec.transform(texts), idf) @ coef
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def pieces(self, text: str, max_windows: int = 32) -> list[str]:
+        """What is scored of ``text``: its first ``max_windows`` windows and the sentences they cover."""
+        m = self.meta
+        size, stride = m["window_chars"], m["window_stride"]
+        covered = text[: (max_windows - 1) * stride + size]
+        return windows(covered, size, stride) + sentences(covered, m["sentence_min_chars"])
+
+    def scores(self, texts: list[str], max_windows: int = 32) -> list[float]:
+        """P(injection) of each text: the highest of its windows and sentences. Windows keep a
+        long text's parts short enough to score; sentences isolate an injection buried in a
+        benign request (both chosen on validation data, see the model card)."""
+        owner, chunks = [], []
+        for i, t in enumerate(texts):
+            for w in self.pieces(t or "", max_windows):
+                owner.append(i)
+                chunks.append(w)
+        out = np.zeros(len(texts), dtype=np.float64)
+        np.maximum.at(out, np.asarray(owner, dtype=np.int64), self.raw_scores(chunks))
+        return [float(s) for s in out]
+
+
+def get_detector(model: str = DEFAULT_MODEL) -> InjectionDetector:
+    """The detector artifact ``model`` (name or folder), loaded once per process."""
+    path = resolve(model).resolve()
+    key = str(path)
+    if key not in _DETECTORS:
+        with _LOCK:
+            if key not in _DETECTORS:
+                _DETECTORS[key] = InjectionDetector.load(path)
+    return _DETECTORS[key]
