@@ -9,40 +9,16 @@ signals. Engines (and the models they load) are cached per process (``get_filter
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-from dataclasses import dataclass, field
-
 from include.config.filters import FiltersConfig
+from include.decision import Decision
+from include.process_cache import fingerprint, process_cached
 
-_ENGINES: dict[str, FilterEngine] = {}
-_LOCK = threading.Lock()
-
-
-@dataclass
-class Decision:
-    reason: str | None = None
-    detail: str | None = None
-    flags: list[str] = field(default_factory=list)
-    signals: dict = field(default_factory=dict)
-
-    def apply(self, action: str, reason: str, detail: str) -> None:
-        """Record a failed check: the first ``drop`` sets the reason, ``flag`` adds a flag."""
-        if action == "flag":
-            if reason not in self.flags:
-                self.flags.append(reason)
-        elif self.reason is None:
-            self.reason, self.detail = reason, detail
+__all__ = ["Decision", "FilterEngine", "get_filter_engine"]
 
 
 def get_filter_engine(cfg: FiltersConfig) -> FilterEngine:
-    key = hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-    if key not in _ENGINES:
-        with _LOCK:
-            if key not in _ENGINES:
-                _ENGINES[key] = FilterEngine(cfg)
-    return _ENGINES[key]
+    """The process-wide engine for ``cfg`` (built on first use, reused by every task)."""
+    return process_cached("filter_engine", fingerprint(cfg), lambda: FilterEngine(cfg))
 
 
 class FilterEngine:

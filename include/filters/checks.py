@@ -152,11 +152,10 @@ class ProfanityCheck(Check):
 
 
 class QualityCheck(Check):
-    """Heuristic signals (kept in the decision's ``signals``); empty answers and refusal-only
-    answers always drop, the other thresholds take the configured action."""
+    """Heuristic signals (kept in the decision's ``signals``); what each failed threshold does
+    is :func:`include.filters.quality.action_for` (empty and refusal-only answers always drop)."""
 
     name = "quality"
-    ALWAYS_DROP = ("empty_answer", "refusal_only")
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -169,7 +168,7 @@ class QualityCheck(Check):
 
     def failures(self, row, prepared):
         return [
-            Failure("drop" if reason in self.ALWAYS_DROP else self.cfg.action, reason, detail)
+            Failure(quality.action_for(reason, self.cfg), reason, detail)
             for reason, detail in quality.failures(prepared, self.cfg, row.get("kind"))
         ]
 

@@ -22,8 +22,7 @@ def test_bad_folder_publishes_with_every_bad_record_in_rejects_then_rerun_repair
     conf = {
         "source_uri": str(src),
         "output_uri": str(out),
-        # repetition_action is drop by default; action: drop makes the filters stage apply it
-        # until include/filters/__init__.py calls quality.action_for (see the xfail unit test)
+        # every heuristic-quality failure drops here, so each bad record lands in rejects
         "config": {"spark": SPARK, "pii": {"enabled": False}, "filters": {"quality": {"action": "drop"}}},
     }
     dr = dag.test(run_conf=conf)

@@ -96,11 +96,6 @@ def test_conversation_without_user_turn_is_flagged_by_the_quality_filter():
     assert d.reason is None and "no_user_turn" in d.flags
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="include/filters/__init__.py must apply quality.action_for(reason, q) (lead wires it; strict: "
-    "remove this mark once it does)",
-)
 def test_filter_engine_drops_repetition_by_default():
     d = FilterEngine(FiltersConfig()).evaluate(_conv("Eat a banana!" * 2000))
     assert d.reason == "repetition"
