@@ -118,13 +118,13 @@ def _nlp_engine(model: str, language: str):
 def _recognizers(cfg: PiiConfig, nlp_engine) -> list:
     from presidio_analyzer.predefined_recognizers import (
         EmailRecognizer,
-        IbanRecognizer,
         IpRecognizer,
-        SpacyRecognizer,
         UsSsnRecognizer,
     )
 
     from include.pii import custom
+    from include.pii.intl import CaseFreeIbanRecognizer, IntlAddressRecognizer
+    from include.pii.names import GazetteerPersonRecognizer, OrgAwareSpacyRecognizer
     from include.pii.recognizers import (
         BirthDateRecognizer,
         IntlPhoneRecognizer,
@@ -140,17 +140,19 @@ def _recognizers(cfg: PiiConfig, nlp_engine) -> list:
     built = [
         prefiltered(EmailRecognizer, r"@")(supported_language=lang),
         prefiltered(IpRecognizer, r"\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]|::")(supported_language=lang),
-        prefiltered(IbanRecognizer, r"[A-Za-z]{2}\s?\d{2}")(supported_language=lang),
+        CaseFreeIbanRecognizer(lang),
         prefiltered(UsSsnRecognizer, r"\d{3}\D?\d{2}\D?\d{4}")(supported_language=lang),
         SchemeUrlRecognizer(lang),
         LuhnCardRecognizer(lang),
         IntlPhoneRecognizer(lang),
         BirthDateRecognizer(lang),
         StreetAddressRecognizer(lang),
+        IntlAddressRecognizer(lang),
         PersonCueRecognizer(lang),
+        GazetteerPersonRecognizer(lang),
     ]
     if ner_entities:
-        built.append(SpacyRecognizer(supported_language=lang, supported_entities=ner_entities))
+        built.append(OrgAwareSpacyRecognizer(supported_language=lang, supported_entities=ner_entities))
     specs = [s for pack in cfg.packs for s in custom.load_pack(pack)]
     specs += [s for f in cfg.recognizer_files for s in custom.load_file(f)] + list(cfg.recognizers)
     built += [custom.SpecRecognizer(s, lang) for s in specs]
