@@ -37,6 +37,10 @@ def analysis_key(cfg: PiiConfig) -> str:
         "recognizer_files",
         "recognizers",
         "allow_list",
+        "ner_model",
+        "ner_labels",
+        "ner_batch_size",
+        "ner_window_chars",
     )
     blob = json.dumps(cfg.model_dump(include=set(fields), mode="json"), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -153,6 +157,10 @@ def _recognizers(cfg: PiiConfig, nlp_engine) -> list:
     ]
     if ner_entities:
         built.append(OrgAwareSpacyRecognizer(supported_language=lang, supported_entities=ner_entities))
+    if cfg.ner_model:
+        from include.pii.transformer_ner import TransformerNerRecognizer
+
+        built.append(TransformerNerRecognizer(cfg.ner_model, cfg.ner_labels, cfg.entities, cfg, lang))
     specs = [s for pack in cfg.packs for s in custom.load_pack(pack)]
     specs += [s for f in cfg.recognizer_files for s in custom.load_file(f)] + list(cfg.recognizers)
     built += [custom.SpecRecognizer(s, lang) for s in specs]
@@ -186,6 +194,7 @@ class PiiEngine:
             default_score_threshold=cfg.score_threshold,
         )
         self.batch = BatchAnalyzerEngine(self.analyzer)
+        self._prepared = [r for r in registry.recognizers if hasattr(r, "prepare")]
         self.anonymizer = AnonymizerEngine()
         log.info("PII engine ready: model %s, entities %s", cfg.spacy_model, ", ".join(self.entities))
 
@@ -200,6 +209,8 @@ class PiiEngine:
         if not texts:
             return []
         try:
+            for rec in self._prepared:  # batched model passes (transformer NER) before Presidio
+                rec.prepare(texts)
             return self.batch.analyze_iterator(
                 texts, language=self.cfg.language, batch_size=self.cfg.batch_size, **self._kwargs()
             )

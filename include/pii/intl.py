@@ -130,7 +130,7 @@ class IntlAddressRecognizer(RegexRecognizer):
     """Street addresses in international layouts, extended over the address block they start."""
 
     ENTITY = "ADDRESS"
-    PREFILTER = r"\d"
+    PREFILTER = r"\d|(?i:corner)"
     RULES = (
         (_INTL_STREET, 0.6),
         (_VOCAB_STREET, 0.6),
@@ -138,6 +138,7 @@ class IntlAddressRecognizer(RegexRecognizer):
         (_CORNER, 0.6),
         (_POSTCODE_CUE, 0.7),
         (rf"(?<=(?:^|\n|,)[\s>?*\-]*){_UNIT_LINE}", 0.55),
+        (rf"{_UNIT_LINE}(?=,?\s+\d{{1,5}}\s+\p{{Lu}})", 0.55),  # "Suite 1204, 88 Harbour Street"
     )
     CUE = r"\b(?:address|live[sd]?|living|located|ship|send|sent|deliver|meet|moved?|street|home|at|to)\b"
     CUE_WINDOW = 30

@@ -5,7 +5,7 @@ as "van", "de" inside) where the first word is a known first name, or the last o
 name (``include.pii.gazetteer``: popular names of 105 countries, common English words removed),
 single known names in running text, every item of a list whose items are mostly names ("our
 founders: Kovalev, Lee and Phillips"), and, in texts written all in lower case, known first names
-(with the last name after them). A lone word that is only a last name is not taken where spaCy
+(4+ letters, with the last name after them). A lone word that is only a last name is not taken where spaCy
 calls it a place, product or group: "Jordan", "London" or "Paris" are surnames too. spaCy's
 ORG/GPE labels do not stop a first name ("Kaylee" labelled GPE is still a name).
 
@@ -52,9 +52,11 @@ _ORG_SUFFIX = re.compile(
     r"Associates|Bank|University|Foundation|Institute|Technologies|Solutions|Systems|Labs)\b\.?",
 )
 _NOT_SINGLE = frozenset(
-    {"GPE", "LOC", "FAC", "NORP", "LANGUAGE", "EVENT", "PRODUCT", "WORK_OF_ART", "ORG", "LAW"}
+    {"LOCATION", "GPE", "LOC", "FAC", "NORP", "LANGUAGE", "EVENT", "PRODUCT", "WORK_OF_ART", "ORG", "LAW"}
 )
 _ITEM = re.compile(r"\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+)?")
+#: spaCy labels that keep a lone first name from counting ("Paris", "Georgia", "Chad" are names too)
+_PLACE = frozenset({"LOCATION", "GPE", "LOC", "FAC", "NORP", "LANGUAGE"})
 _BREAK = re.compile(r"[.!?:;\n>]\s*$|^\s*$")
 
 
@@ -110,7 +112,7 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             for e in getattr(nlp_artifacts, "entities", None) or []
             if e.label_ == "PERSON"
         ]
-        out += self._lists(text, [(r.start, r.end) for r in out] + ner)
+        out += self._lists(text, [(r.start, r.end) for r in out] + ner, labels)
         return EntityRecognizer.remove_duplicates(out)
 
     def _run(self, text, toks, i, lower):
@@ -121,8 +123,8 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             if run and not re.fullmatch(r"[ \t]", text[run[-1][1] : s]):
                 break
             cap = w[0].isupper() and not w.isupper() or len(w) == 2 and w.endswith(".")
-            if lower:
-                ok = any(self._known(w))
+            if lower:  # no capitals to go by: known names of 4+ letters only ("saw", "may" are words)
+                ok = len(w) >= 4 and any(self._known(w))
             else:
                 ok = cap or (run and w.lower() in _PARTICLES and k + 1 < len(toks))
             if not ok:
@@ -146,13 +148,13 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             return (0.6, "known first name (lower-case text)") if first else None
         if len(words) >= 2 and (first or last):
             return 0.65, "known first or last name in a capitalised run"
-        if len(words) == 1 and first:
+        if len(words) == 1 and first and labels.get(start) not in _PLACE:
             return 0.55, "known first name"
         if len(words) == 1 and last and not initial and labels.get(start) not in _NOT_SINGLE:
             return 0.55, "known last name in running text"
         return None
 
-    def _lists(self, text, spans):
+    def _lists(self, text, spans, labels):
         """Items of "A, B and C" lists (or "A and B") where a third of the items are names found."""
         out = []
         for m in re.finditer(
@@ -161,7 +163,9 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             text,
         ):
             items = [(m.start() + x.start(), m.start() + x.end()) for x in _ITEM.finditer(m.group())]
-            named = sum(any(a < e and s < b for a, b in spans) for s, e in items)
+            named = sum(
+                labels.get(s) not in _PLACE and any(a < e and s < b for a, b in spans) for s, e in items
+            )
             if named and named * 3 >= len(items):
                 out += [_result(self, s, e, 0.55, "item of a list of names") for s, e in items]
         return out

@@ -128,7 +128,7 @@ class IntlPhoneRecognizer(RegexRecognizer):
     CUE = (
         r"\b(?:phone|call(?:ed|ing)?(?:\s+(?:me|us))?(?:\s+(?:on|at))?|tel|telephone|mobile|cell(?:phone)?|fax|"
         r"contact|reach|text|whatsapp|sms|number|dial|ring|landline|office|desk|direct|switchboard|hotline|"
-        r"answering|no\.|#)\b"
+        r"answering)\b"
     )
     CUE_AFTER = r"\s*[\-(]?\s*(?:office|fax|mobile|cell|home|work|desk|tel|phone|direct)\b"
 
@@ -145,6 +145,8 @@ class IntlPhoneRecognizer(RegexRecognizer):
         if _THOUSANDS.fullmatch(main) and not main.startswith("0"):  # "1 299 000": a phone only with a cue
             prefix = text[max(0, match.start() - 2) : match.start()]
             return None if re.search(r"[$€£¥]", prefix) else 0.2
+        if _REFERENCE.search(text, max(0, match.start() - 24), match.start()):
+            return None  # an order, invoice or ticket number
         if len(digits) == 6:  # "33 93 31": a short national number, only with a phone cue
             return 0.2 if re.fullmatch(r"\d{2,3}(?:[\s.\-]\d{2,3}){1,2}", main) else None
         if re.fullmatch(r"\d+(?:\.\d+){2,}", main) and min(map(len, main.split("."))) < 3:
@@ -206,6 +208,10 @@ def _benign_number(main: str, digits: str) -> bool:
     return all(len(g) == 4 and g[:2] in ("19", "20") for g in groups)
 
 
+_REFERENCE = re.compile(
+    r"(?i)\b(?:order|invoice|ticket|ref(?:erence)?|case|tracking|po|sku|item|part|model|serial|account|"
+    r"transaction|booking|confirmation)\b(?:\s*(?:no\.?|number|num|id|code))?\s*[#:]?\s*$"
+)
 _THOUSANDS = re.compile(r"\d{1,3}(?:[ ,.]\d{3})+")
 
 
