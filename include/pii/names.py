@@ -15,6 +15,8 @@ and cuts a company name off the front of a span that runs on into a person's nam
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import regex as re
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, LocalRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
@@ -54,7 +56,32 @@ _ORG_SUFFIX = re.compile(
 _NOT_SINGLE = frozenset(
     {"LOCATION", "GPE", "LOC", "FAC", "NORP", "LANGUAGE", "EVENT", "PRODUCT", "WORK_OF_ART", "ORG", "LAW"}
 )
+_LOWER_ITEM = re.compile(r"\p{Ll}[\p{Ll}'’\-]{2,}")
+_LOWER_LIST = re.compile(
+    r"(?<![\w\-])(?:\p{Ll}[\p{Ll}'’\-]{2,}, ){0,8}\p{Ll}[\p{Ll}'’\-]{2,},? (?:and|or) \p{Ll}[\p{Ll}'’\-]{2,}(?![\w\-])"
+)
 _ITEM = re.compile(r"\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+)?")
+_CUED = re.compile(
+    r"(?i:\b(?:says|said|asked|told|thanked|calls?\s+me|called\s+me|named|starring|featuring|"
+    r"maiden\s+name\s+is|shouted\s+at|married)\s+)(\p{L}[\p{L}'’\-]{2,})(?![\w@])"
+)
+#: places that are also first names: a lone one that spaCy calls a place stays a place
+PLACE_NAMES = (
+    "Paris Sydney Florence Victoria Austin Dallas Houston Orlando Phoenix Chester Lincoln Adelaide Regina "
+    "Santiago Lima Sofia Valencia Savannah Charlotte Madison Eugene Troy Jackson Memphis Milan Roma Alexandria "
+    "Vienna Geneva Havana Bristol Salem Aurora Denver Cleveland Nelson Camden Kingston Hamilton Wellington "
+    "Florida Carolina Virginia Dakota Indiana Montana Nevada Brooklyn Berlin London Moscow Athens Rome Asia "
+    "Africa America Europe India China Israel Jordan Georgia Chad"
+)
+
+
+@lru_cache(maxsize=1)
+def places() -> frozenset[str]:
+    from faker.providers.address.en import Provider
+
+    return frozenset({c for c in Provider.countries if " " not in c} | set(PLACE_NAMES.split()))
+
+
 #: spaCy labels that keep a lone first name from counting ("Paris", "Georgia", "Chad" are names too)
 _PLACE = frozenset({"LOCATION", "GPE", "LOC", "FAC", "NORP", "LANGUAGE"})
 _BREAK = re.compile(r"[.!?:;\n>]\s*$|^\s*$")
@@ -82,9 +109,10 @@ class GazetteerPersonRecognizer(LocalRecognizer):
 
     def load(self) -> None:
         self.first, self.last, self.common = names("first"), names("last"), english_words()
+        self.places = places()
 
     def _known(self, word: str) -> tuple[bool, bool]:
-        w = word.lower()
+        w = re.sub(r"['’]s$", "", word.lower())  # possessive: "Spencer's"
         if w in self.common or len(w) < 2:
             return False, False
         return w in self.first, w in self.last
@@ -113,6 +141,7 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             if e.label_ == "PERSON"
         ]
         out += self._lists(text, [(r.start, r.end) for r in out] + ner, labels)
+        out += self._cued(text, lower)
         return EntityRecognizer.remove_duplicates(out)
 
     def _run(self, text, toks, i, lower):
@@ -123,8 +152,11 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             if run and not re.fullmatch(r"[ \t]", text[run[-1][1] : s]):
                 break
             cap = w[0].isupper() and not w.isupper() or len(w) == 2 and w.endswith(".")
-            if lower:  # no capitals to go by: known names of 4+ letters only ("saw", "may" are words)
+            if lower:  # no capitals to go by: known names of 4+ letters ("saw", "may" are words), and
+                # one more word after a known first name ("anna bizier")
                 ok = len(w) >= 4 and any(self._known(w))
+                if not ok and len(run) == 1 and self._known(run[0][2])[0]:
+                    ok = len(w) >= 3 and w not in self.common and w.isalpha()
             else:
                 ok = cap or (run and w.lower() in _PARTICLES and k + 1 < len(toks))
             if not ok:
@@ -148,15 +180,28 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             return (0.6, "known first name (lower-case text)") if first else None
         if len(words) >= 2 and (first or last):
             return 0.65, "known first or last name in a capitalised run"
-        if len(words) == 1 and first and labels.get(start) not in _PLACE:
+        if len(words) == 1 and first and (labels.get(start) not in _PLACE or words[0] not in self.places):
             return 0.55, "known first name"
         if len(words) == 1 and last and not initial and labels.get(start) not in _NOT_SINGLE:
             return 0.55, "known last name in running text"
         return None
 
+    def _cued(self, text, lower):
+        """A single name after a verb that takes a person: "says Halvorsen", "everyone calls me Tove"."""
+        out = []
+        for m in _CUED.finditer(text):
+            w = m.group(1)
+            known = any(self._known(w))
+            if w.lower() in self.common or (lower or not w[0].isupper()) and not known:
+                continue
+            out.append(_result(self, m.start(1), m.end(1), 0.55, "after a verb that takes a person"))
+        return out
+
     def _lists(self, text, spans, labels):
         """Items of "A, B and C" lists (or "A and B") where a third of the items are names found."""
         out = []
+        if not any(c.isupper() for c in text):
+            return self._lower_lists(text)
         for m in re.finditer(
             r"(?:\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+)?, ){0,8}\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+)?"
             r",? (?:and|&|or) \p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+)?",
@@ -168,6 +213,17 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             )
             if named and named * 3 >= len(items):
                 out += [_result(self, s, e, 0.55, "item of a list of names") for s, e in items]
+        return out
+
+    def _lower_lists(self, text):
+        """Lower-case "a, b and c": every item when half of them are known names."""
+        out = []
+        for m in _LOWER_LIST.finditer(text):
+            items = [(m.start() + x.start(), m.start() + x.end()) for x in _LOWER_ITEM.finditer(m.group())]
+            items = [(a, b) for a, b in items if text[a:b] not in ("and", "or")]
+            named = sum(any(self._known(text[a:b])) or text[a:b] in self.last for a, b in items)
+            if named * 2 >= len(items):
+                out += [_result(self, a, b, 0.55, "item of a list of names") for a, b in items]
         return out
 
 
