@@ -13,7 +13,7 @@ from __future__ import annotations
 import regex as re
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 
-from include.pii.recognizers import _SUFFIXES, RegexRecognizer
+from include.pii.recognizers import _PO_BOX, _STREET, _SUFFIXES, RegexRecognizer
 
 # ------------------------------------------------------------------ IBAN
 
@@ -89,22 +89,29 @@ _STREET_END = (
 )
 _STREET_WORD = (
     r"(?i:via|viale|piazza|corso|largo|vicolo|rua|travessa|calle|carrera|avenida|av\.|rue|chemin|"
-    r"boulevard|bd\.|plaza|paseo|camino|ulica|ul\.|u\.|str\.|zona|vila|colonia|odos|leof\.)"
+    r"boulevard|bd\.|plaza|paseo|camino|ulica|ul\.|u\.|str\.|zona|vila|colonia|odos|leof\.|cours|vei|gate|vej|"
+    r"allé|alle|allee|c/|útja|utca|gata|gatan|plads|straße|strasse|laan|weg|place)"
 )
 _WORD = r"[\p{L}][\p{L}'’.\-]*"
 _CAPWORD = r"(?:\p{Lu}[\p{L}'’.\-]*|(?:van|von|de|der|den|la|le|di|del|da|do|dos|das|nad|pod|u\.|y|e)(?=\s))"
 _NUM = r"\d{1,5}[A-Za-z]?"
 _AFTER = r"(?=\s*(?:,|\n|$|(?i:apt|apartment|suite|ste|unit|flat|floor)\b))"
 _UNIT_LINE = r"(?i:\b(?:apt\.?|apartment|suite|ste\.|unit|flat)\s*#?\s*\d{1,5}[a-z]?\b)"
-_INTL_STREET = (
-    rf"(?<![\d.,:/\-])\b{_NUM}(?:\s+{_NUM})?\s+(?:{_CAPWORD}\s+){{0,4}}{_CAPWORD}\s+{_NUM}\.?{_AFTER}"
-)
+#: where a bare "<number> <Words> <number>" can start: a line's start, or after "at", "to", "address:" ...
+_STARTS = r"(?:(?<=(?:^|\n)[\s>?*\-]*)|(?<=\b(?i:at|to|in|address(?:es)?|is|are|and|from)[:,]?\s+)|(?<=:\s*))"
+_INTL_STREET = rf"{_STARTS}(?<![\d.,:/\-])\b{_NUM}(?:\s+{_NUM})?\s+(?:{_CAPWORD}\s+){{0,4}}{_CAPWORD}\s+{_NUM}\.?{_AFTER}"
 _VOCAB_STREET = (
     rf"(?<![\d.,:/\-])\b(?:{_NUM}\s+)?(?:{_NUM}\s+)?(?:{_WORD}\s+){{0,3}}"
     rf"(?:(?i:{_WORD}(?:{_STREET_END}))|{_STREET_WORD}(?:\s+{_WORD}){{0,4}})\s+{_NUM}\b\.?"
 )
 _US_STREET = (
-    rf"(?<![\d.,:/\-])\b\d{{1,6}}[A-Za-z]?\s+\d{{1,5}}\s+(?:{_CAPWORD}\s+){{0,4}}(?:{_SUFFIXES})\b\.?"
+    rf"(?<![\d.,:/\-])\b\d{{1,6}}[A-Za-z]?(?:\s+\d{{1,5}})?\s+(?:{_CAPWORD}\s+){{0,4}}"
+    rf"(?:{_SUFFIXES}|Str|Strasse|Straße)\b\.?"
+)
+_LED_STREET = rf"(?<![\d.,:/\-])\b\d{{1,5}}\s+{_STREET_WORD}(?:\s+{_CAPWORD}){{1,4}}{_AFTER}"
+_LOWER_STREET = (
+    r"(?i:(?<![\d.,:/\-])\b\d{1,6}\s+(?:\d{1,5}\s+)?(?:[\p{L}'’\-]+\s+){1,3}"
+    r"(?:street|road|avenue|lane|drive|boulevard|place|court|terrace|crescent)\b|\bp\.\s?o\.\s+box\s+\d+\b)"
 )
 _CORNER = (
     rf"(?i:\b(?:the\s+)?corner\s+of)\s+[^,.;\n]{{3,50}}?\s+(?:and|&)\s+[^,;\n]{{2,40}}?"
@@ -121,6 +128,11 @@ _TAIL = re.compile(
     r"(?:[ \t]+(?:\p{Lu}[\p{L}.'’\-]*|\d{4,6}(?:-\d{3,4})?|[A-Z]{2}|nad|de|del|la|and|of)){0,4})"
     r"(?=\s*(?:,|\n|$|\.\s|\.$))"
 )
+#: the rest of a one-line address: "... Apt. 787 Reykjavík Benin" up to the line's end
+_LINE_REST = re.compile(
+    r"(?:[ \t]+(?:\p{Lu}[\p{L}.'’\-]*|\d{1,6}|of|the|del|de|la|nan)){1,7}(?=[ \t]*(?:\n|$|,))"
+)
+_LEAD_NUMBER = re.compile(r"(?:^|(?<=[\s>:]))\d{1,5}[ \t]+$")
 _LOWER_TAIL = re.compile(
     r"(?:\s*,\s*|\s*\n[\s>?*\-]*)(?:[\p{Ll}\p{Lu}][\p{L}.'’\-]*(?:[ \t]+[\p{L}\d]+){0,3})(?=\s*(?:,|\n|$))"
 )
@@ -135,6 +147,10 @@ class IntlAddressRecognizer(RegexRecognizer):
         (_INTL_STREET, 0.6),
         (_VOCAB_STREET, 0.6),
         (_US_STREET, 0.7),
+        (_STREET, 0.7),  # the US layout too, so its block is extended the same way
+        (_PO_BOX, 0.7),
+        (_LED_STREET, 0.6),
+        (_LOWER_STREET, 0.6),
         (_CORNER, 0.6),
         (_POSTCODE_CUE, 0.7),
         (rf"(?<=(?:^|\n|,)[\s>?*\-]*){_UNIT_LINE}", 0.55),
@@ -152,9 +168,12 @@ class IntlAddressRecognizer(RegexRecognizer):
             end = r.end
             tail = _LOWER_TAIL if lower else _TAIL
             for _ in range(5):
-                m = tail.match(text, end)
+                m = (None if lower else _LINE_REST.match(text, end)) or tail.match(text, end)
                 if not m or sum(c.isdigit() for c in m.group()) > 6 or "@" in m.group():
                     break
                 end = m.end()
             r.end = end
+            lead = _LEAD_NUMBER.search(text, max(0, r.start - 8), r.start)  # "94 19 rue La Boétie"
+            if lead:
+                r.start = lead.start()
         return EntityRecognizer.remove_duplicates(out)

@@ -178,7 +178,7 @@ class GazetteerPersonRecognizer(LocalRecognizer):
         initial = bool(_BREAK.search(text[max(0, start - 3) : start])) or start == 0
         if lower:
             return (0.6, "known first name (lower-case text)") if first else None
-        if len(words) >= 2 and (first or last):
+        if len(words) >= 2 and (first or last and labels.get(start) not in _PLACE):  # not "Tel Aviv"
             return 0.65, "known first or last name in a capitalised run"
         if len(words) == 1 and first and (labels.get(start) not in _PLACE or words[0] not in self.places):
             return 0.55, "known first name"

@@ -97,6 +97,8 @@ def test_names(scrubber, text, names):
         "ISBN 978-0-306-40615-7 is the second edition.",
         "Python 3.12 and numpy 1.26.4 are installed.",
         "The meeting is in room 4 at 10:30.",
+        "Version 2 Release Notes 3, see page 4.",
+        "Tel Aviv is 60 km from Jerusalem; the train takes 35 minutes.",
         "Smith Ltd. and Acme Inc. signed the contract.",
         "how do i sort a list of numbers in python",
         "The capital of France is Paris and Berlin is in Germany.",
