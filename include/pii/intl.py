@@ -11,9 +11,9 @@ postcode), the way an address block is written.
 from __future__ import annotations
 
 import regex as re
-from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer
 
-from include.pii.recognizers import _PO_BOX, _STREET, _SUFFIXES, RegexRecognizer
+from include.pii.recognizers import _PO_BOX, _STREET, _SUFFIXES, RegexRecognizer, result
 
 # ------------------------------------------------------------------ IBAN
 
@@ -61,22 +61,8 @@ class CaseFreeIbanRecognizer(RegexRecognizer):
                         end = m.start() + i + 1
                         break
             if n == want and iban_ok(text[m.start() : end]) and not text[end : end + 1].isalnum():
-                out.append(_result(self, "IBAN_CODE", m.start(), end, 0.9, "mod-97 checksum"))
+                out.append(result(self, "IBAN_CODE", m.start(), end, 0.9, "mod-97 checksum"))
         return out
-
-
-def _result(rec, entity: str, start: int, end: int, score: float, why: str) -> RecognizerResult:
-    return RecognizerResult(
-        entity,
-        start,
-        end,
-        score,
-        analysis_explanation=AnalysisExplanation(rec.name, score, textual_explanation=why),
-        recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: rec.name,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec.id,
-        },
-    )
 
 
 # ------------------------------------------------------------------ addresses

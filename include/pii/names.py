@@ -18,10 +18,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 import regex as re
-from presidio_analyzer import AnalysisExplanation, EntityRecognizer, LocalRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, LocalRecognizer
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from include.pii.gazetteer import english_words, names
+from include.pii.recognizers import result
 
 #: words (not inside an e-mail address, URL or identifier) and initials
 _TOKEN = re.compile(r"(?<![\w@/\\_]|[\w]\.)(?:\p{L}[\p{L}'’\-]*|\p{Lu}\.)(?![\w@_/]|\.\w)")
@@ -87,18 +88,8 @@ _PLACE = frozenset({"LOCATION", "GPE", "LOC", "FAC", "NORP", "LANGUAGE"})
 _BREAK = re.compile(r"[.!?:;\n>]\s*$|^\s*$")
 
 
-def _result(rec, start: int, end: int, score: float, why: str) -> RecognizerResult:
-    return RecognizerResult(
-        "PERSON",
-        start,
-        end,
-        score,
-        analysis_explanation=AnalysisExplanation(rec.name, score, textual_explanation=why),
-        recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: rec.name,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec.id,
-        },
-    )
+def _result(rec, start: int, end: int, score: float, why: str):
+    return result(rec, "PERSON", start, end, score, why)
 
 
 class GazetteerPersonRecognizer(LocalRecognizer):

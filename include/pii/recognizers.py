@@ -1,11 +1,14 @@
 """Our recognizers (phone, date of birth, street address, person cues) and the registry.
 
-Presidio's own recognizers are kept where they are good (e-mail with TLD check, URL, IP,
-credit card with Luhn, IBAN with checksum, US SSN, spaCy NER); each gets a cheap
-pre-filter so it only runs its patterns on texts that can hold a match. Ours replace three of
-Presidio's: phones (``phonenumbers`` over 8 regions on every text is slow and misses
-extensions and national formats), cards (issuer prefixes miss Mastercard 2-series, Maestro,
-JCB 2131/1800) and URLs (bare ``name.tld`` matches code such as ``nltk.sent_tokenize``).
+Presidio's own recognizers are kept where they are good (e-mail with TLD check, IP, US SSN,
+spaCy NER); each gets a cheap pre-filter so it only runs its patterns on texts that can hold a
+match. Ours replace Presidio's phones (``phonenumbers`` over 8 regions on every text is slow and
+misses extensions and national formats: here a regex finds candidates, a shape scorer rates them,
+cue words before *or after* ("office", "fax", "call me on", "-Office") raise them, and
+``phonenumbers`` over 33 regions is asked only about separated national numbers with no cue),
+cards (issuer prefixes miss Mastercard 2-series, Maestro, JCB 2131/1800) and URLs (bare
+``name.tld`` matches code such as ``nltk.sent_tokenize``). IBANs in any case and international
+addresses: ``include.pii.intl``; names from first/last-name lists: ``include.pii.names``.
 """
 
 from __future__ import annotations
@@ -80,6 +83,21 @@ class RegexRecognizer(LocalRecognizer):
                     )
                 )
         return EntityRecognizer.remove_duplicates(out)
+
+
+def result(rec, entity: str, start: int, end: int, score: float, why: str) -> RecognizerResult:
+    """A result of recognizer ``rec`` with a textual explanation."""
+    return RecognizerResult(
+        entity,
+        start,
+        end,
+        score,
+        analysis_explanation=AnalysisExplanation(rec.name, score, textual_explanation=why),
+        recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: rec.name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec.id,
+        },
+    )
 
 
 _PREFILTERED: dict[tuple[type, str], type] = {}

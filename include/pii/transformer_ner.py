@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
+from presidio_analyzer import LocalRecognizer, RecognizerResult
+
+from include.pii.recognizers import result
 
 log = logging.getLogger(__name__)
 
@@ -91,21 +93,15 @@ class TransformerNerRecognizer(LocalRecognizer):
             entity = self._entity(ent.get("entity_group") or ent.get("entity", ""))
             if entity is None or ent.get("start") is None:
                 continue
-            score = float(ent["score"])
-            why = AnalysisExplanation(
-                self.name, score, textual_explanation=f"model label {ent.get('entity_group')}"
-            )
+            label = ent.get("entity_group") or ent.get("entity")
             out.append(
-                RecognizerResult(
+                result(
+                    self,
                     entity,
                     ent["start"] + offset,
                     ent["end"] + offset,
-                    score,
-                    analysis_explanation=why,
-                    recognition_metadata={
-                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                    },
+                    float(ent["score"]),
+                    f"label {label}",
                 )
             )
         return _merge(out)
