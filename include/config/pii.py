@@ -24,6 +24,26 @@ DEFAULT_ENTITIES = [
 ]
 
 
+#: default label map for ``ner_model`` (CoNLL-style NER and common de-identification label sets)
+NER_LABELS = {
+    "PER": "PERSON",
+    "PERSON": "PERSON",
+    "PATIENT": "PERSON",
+    "STAFF": "PERSON",
+    "HCW": "PERSON",
+    "NAME": "PERSON",
+    "NAME_STUDENT": "PERSON",
+    "FIRSTNAME": "PERSON",
+    "LASTNAME": "PERSON",
+    "STREET_ADDRESS": "ADDRESS",
+    "ADDRESS": "ADDRESS",
+    "STREET": "ADDRESS",
+    "PHONE": "PHONE_NUMBER",
+    "PHONE_NUM": "PHONE_NUMBER",
+    "EMAIL": "EMAIL_ADDRESS",
+}
+
+
 class PatternSpec(_Strict):
     name: str = "pattern"
     regex: str  #: Python ``regex`` syntax (variable-width look-behind allowed)
@@ -103,6 +123,15 @@ class PiiConfig(StageConfig):
     chunk_overlap: int = Field(200, ge=0)
     #: analysed texts remembered per worker (repeated system prompts are analysed once)
     cache_size: int = Field(20_000, ge=0)
+    #: optional stronger engine: a local folder with a Hugging Face token-classification model
+    #: (``save_pretrained``; never downloaded), run batched beside the other recognizers
+    ner_model: str | None = None
+    #: model label (without B-/I-) -> entity; labels not listed are ignored
+    ner_labels: dict[str, str] = Field(default_factory=lambda: dict(NER_LABELS))
+    #: windows per forward pass of the model
+    ner_batch_size: int = Field(16, ge=1)
+    #: texts are cut into windows of this many characters for the model (its token limit)
+    ner_window_chars: int = Field(1500, ge=100)
 
     @field_validator("entities")
     @classmethod

@@ -37,6 +37,10 @@ def analysis_key(cfg: PiiConfig) -> str:
         "recognizer_files",
         "recognizers",
         "allow_list",
+        "ner_model",
+        "ner_labels",
+        "ner_batch_size",
+        "ner_window_chars",
     )
     blob = json.dumps(cfg.model_dump(include=set(fields), mode="json"), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -118,13 +122,13 @@ def _nlp_engine(model: str, language: str):
 def _recognizers(cfg: PiiConfig, nlp_engine) -> list:
     from presidio_analyzer.predefined_recognizers import (
         EmailRecognizer,
-        IbanRecognizer,
         IpRecognizer,
-        SpacyRecognizer,
         UsSsnRecognizer,
     )
 
     from include.pii import custom
+    from include.pii.intl import CaseFreeIbanRecognizer, IntlAddressRecognizer
+    from include.pii.names import GazetteerPersonRecognizer, OrgAwareSpacyRecognizer
     from include.pii.recognizers import (
         BirthDateRecognizer,
         IntlPhoneRecognizer,
@@ -140,17 +144,23 @@ def _recognizers(cfg: PiiConfig, nlp_engine) -> list:
     built = [
         prefiltered(EmailRecognizer, r"@")(supported_language=lang),
         prefiltered(IpRecognizer, r"\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]|::")(supported_language=lang),
-        prefiltered(IbanRecognizer, r"[A-Za-z]{2}\s?\d{2}")(supported_language=lang),
+        CaseFreeIbanRecognizer(lang),
         prefiltered(UsSsnRecognizer, r"\d{3}\D?\d{2}\D?\d{4}")(supported_language=lang),
         SchemeUrlRecognizer(lang),
         LuhnCardRecognizer(lang),
         IntlPhoneRecognizer(lang),
         BirthDateRecognizer(lang),
         StreetAddressRecognizer(lang),
+        IntlAddressRecognizer(lang),
         PersonCueRecognizer(lang),
+        GazetteerPersonRecognizer(lang),
     ]
     if ner_entities:
-        built.append(SpacyRecognizer(supported_language=lang, supported_entities=ner_entities))
+        built.append(OrgAwareSpacyRecognizer(supported_language=lang, supported_entities=ner_entities))
+    if cfg.ner_model:
+        from include.pii.transformer_ner import TransformerNerRecognizer
+
+        built.append(TransformerNerRecognizer(cfg.ner_model, cfg.ner_labels, cfg.entities, cfg, lang))
     specs = [s for pack in cfg.packs for s in custom.load_pack(pack)]
     specs += [s for f in cfg.recognizer_files for s in custom.load_file(f)] + list(cfg.recognizers)
     built += [custom.SpecRecognizer(s, lang) for s in specs]
@@ -184,6 +194,7 @@ class PiiEngine:
             default_score_threshold=cfg.score_threshold,
         )
         self.batch = BatchAnalyzerEngine(self.analyzer)
+        self._prepared = [r for r in registry.recognizers if hasattr(r, "prepare")]
         self.anonymizer = AnonymizerEngine()
         log.info("PII engine ready: model %s, entities %s", cfg.spacy_model, ", ".join(self.entities))
 
@@ -198,6 +209,8 @@ class PiiEngine:
         if not texts:
             return []
         try:
+            for rec in self._prepared:  # batched model passes (transformer NER) before Presidio
+                rec.prepare(texts)
             return self.batch.analyze_iterator(
                 texts, language=self.cfg.language, batch_size=self.cfg.batch_size, **self._kwargs()
             )

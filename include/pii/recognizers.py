@@ -1,11 +1,14 @@
 """Our recognizers (phone, date of birth, street address, person cues) and the registry.
 
-Presidio's own recognizers are kept where they are good (e-mail with TLD check, URL, IP,
-credit card with Luhn, IBAN with checksum, US SSN, spaCy NER); each gets a cheap
-pre-filter so it only runs its patterns on texts that can hold a match. Ours replace three of
-Presidio's: phones (``phonenumbers`` over 8 regions on every text is slow and misses
-extensions and national formats), cards (issuer prefixes miss Mastercard 2-series, Maestro,
-JCB 2131/1800) and URLs (bare ``name.tld`` matches code such as ``nltk.sent_tokenize``).
+Presidio's own recognizers are kept where they are good (e-mail with TLD check, IP, US SSN,
+spaCy NER); each gets a cheap pre-filter so it only runs its patterns on texts that can hold a
+match. Ours replace Presidio's phones (``phonenumbers`` over 8 regions on every text is slow and
+misses extensions and national formats: here a regex finds candidates, a shape scorer rates them,
+cue words before *or after* ("office", "fax", "call me on", "-Office") raise them, and
+``phonenumbers`` over 33 regions is asked only about separated national numbers with no cue),
+cards (issuer prefixes miss Mastercard 2-series, Maestro, JCB 2131/1800) and URLs (bare
+``name.tld`` matches code such as ``nltk.sent_tokenize``). IBANs in any case and international
+addresses: ``include.pii.intl``; names from first/last-name lists: ``include.pii.names``.
 """
 
 from __future__ import annotations
@@ -29,11 +32,15 @@ class RegexRecognizer(LocalRecognizer):
     #: words like "call" as stop words, so Presidio's lemma context would never see them
     CUE: str | None = None
     CUE_WINDOW = 40
+    #: cue words right after a match ("0431 35 06 90-Office", "555 0199 (mobile)")
+    CUE_AFTER: str | None = None
+    CUE_AFTER_WINDOW = 12
 
     def __init__(self, supported_language: str = "en", context: list[str] | None = None):
         self._rules = [(re.compile(rx, self.FLAGS), score) for rx, score in self.RULES]
         self._prefilter = re.compile(self.PREFILTER) if self.PREFILTER else None
         self._cue = re.compile(self.CUE, re.I) if self.CUE else None
+        self._cue_after = re.compile(self.CUE_AFTER, re.I) if self.CUE_AFTER else None
         super().__init__(
             supported_entities=[self.ENTITY],
             supported_language=supported_language,
@@ -56,7 +63,9 @@ class RegexRecognizer(LocalRecognizer):
                 score = self.score_match(text, m, base)
                 if not score:
                     continue
-                boosted = bool(self._cue and self._cue.search(text, max(0, start - self.CUE_WINDOW), start))
+                boosted = bool(
+                    self._cue and self._cue.search(text, max(0, start - self.CUE_WINDOW), start)
+                ) or bool(self._cue_after and self._cue_after.match(text, end, end + self.CUE_AFTER_WINDOW))
                 score = min(1.0, score + 0.35) if boosted else score
                 why = AnalysisExplanation(self.name, score, pattern=rx.pattern[:80])
                 out.append(
@@ -74,6 +83,21 @@ class RegexRecognizer(LocalRecognizer):
                     )
                 )
         return EntityRecognizer.remove_duplicates(out)
+
+
+def result(rec, entity: str, start: int, end: int, score: float, why: str) -> RecognizerResult:
+    """A result of recognizer ``rec`` with a textual explanation."""
+    return RecognizerResult(
+        entity,
+        start,
+        end,
+        score,
+        analysis_explanation=AnalysisExplanation(rec.name, score, textual_explanation=why),
+        recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: rec.name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec.id,
+        },
+    )
 
 
 _PREFILTERED: dict[tuple[type, str], type] = {}
@@ -111,18 +135,20 @@ class IntlPhoneRecognizer(RegexRecognizer):
     with extensions. Scored by shape; bare digit runs need context words."""
 
     ENTITY = "PHONE_NUMBER"
-    PREFILTER = r"\d[\d\s().\-]{5,}\d"
+    PREFILTER = r"\d[\d\s().\-]{4,}\d"
     RULES = (
         (
-            r"(?<![\w+/.\-])(?:\+|00)?\(?\d[\d\s().\-/\u00a0]{5,24}\d"
-            r"(?:\s{0,2}(?:x|ext\.?|extension|#)\s{0,2}\d{1,6})?(?![\w\-]|\.\d)",
+            r"(?<![\w+/.\-])(?:\+|00)?\(?\d[\d \t().\-/\u00a0]{4,24}\d"
+            r"(?:\s{0,2}(?:x|ext\.?|extension|#)\s{0,2}\d{1,6})?(?!\w|-\d|\.\d)",
             0.0,
         ),
     )
     CUE = (
-        r"\b(?:phone|call(?:ed|ing)?|tel|telephone|mobile|cell(?:phone)?|fax|contact|reach|text|whatsapp|"
-        r"number|dial|ring|landline|no\.|#)\b"
+        r"\b(?:phone|call(?:ed|ing)?(?:\s+(?:me|us))?(?:\s+(?:on|at))?|tel|telephone|mobile|cell(?:phone)?|fax|"
+        r"contact|reach|text|whatsapp|sms|number|dial|ring|landline|office|desk|direct|switchboard|hotline|"
+        r"answering)\b"
     )
+    CUE_AFTER = r"\s*[\-(]?\s*(?:office|fax|mobile|cell|home|work|desk|tel|phone|direct)\b"
 
     def score_match(self, text: str, match: re.Match, score: float) -> float | None:
         cand = match.group()
@@ -130,10 +156,17 @@ class IntlPhoneRecognizer(RegexRecognizer):
             return None
         main = re.split(r"\s*(?:x|ext\.?|extension|#)\s*\d+$", cand)[0].strip()
         digits = re.sub(r"\D", "", main)
-        if not 7 <= len(digits) <= 15 or len(set(digits)) == 1:
+        if not 6 <= len(digits) <= 15 or len(set(digits)) == 1:
             return None
-        if _DATE_SHAPE.match(main) or _SSN_SHAPE.match(main):
+        if _DATE_SHAPE.match(main) or _SSN_SHAPE.match(main) or _benign_number(main, digits):
             return None
+        if _THOUSANDS.fullmatch(main) and not main.startswith("0"):  # "1 299 000": a phone only with a cue
+            prefix = text[max(0, match.start() - 2) : match.start()]
+            return None if re.search(r"[$€£¥]", prefix) else 0.2
+        if _REFERENCE.search(text, max(0, match.start() - 24), match.start()):
+            return None  # an order, invoice or ticket number
+        if len(digits) == 6:  # "33 93 31": a short national number, only with a phone cue
+            return 0.2 if re.fullmatch(r"\d{2,3}(?:[\s.\-]\d{2,3}){1,2}", main) else None
         if re.fullmatch(r"\d+(?:\.\d+){2,}", main) and min(map(len, main.split("."))) < 3:
             return None  # a version number or an IP address
         separated = bool(re.search(r"[\s().\-]", main))
@@ -155,8 +188,49 @@ class IntlPhoneRecognizer(RegexRecognizer):
         if main.startswith(("0", "(0")) and 9 <= len(digits) <= 12 and max(map(len, groups)) <= 8:
             return 0.6  # national format with trunk prefix: 0117 496 0123, 030 1234567, 01 23 45 67 89
         if 9 <= len(digits) <= 12 and len(groups) <= 4 and min(map(len, groups)) >= 2:
-            return 0.45
+            return 0.45 if not _valid_somewhere(main) else 0.5
         return 0.3
+
+
+#: regions a national-format number is checked against (``phonenumbers``), when it has no cue
+PHONE_REGIONS = (
+    "US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "SE", "NO", "DK", "FI", "PL", "PT", "IE",
+    "CZ", "HU", "GR", "RO", "IN", "AU", "NZ", "CA", "BR", "MX", "AR", "JP", "SG", "ZA", "IL", "TR",
+)  # fmt: skip
+
+
+def _valid_somewhere(number: str) -> bool:
+    """True when ``phonenumbers`` calls ``number`` valid in one of PHONE_REGIONS."""
+    import phonenumbers
+
+    for region in PHONE_REGIONS:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(number, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+_ISBN = re.compile(r"^(?:97[89][\s\-]?)?\d{1,5}[\s\-]\d{1,7}[\s\-]\d{1,7}[\s\-][\dX]$")
+
+
+def _benign_number(main: str, digits: str) -> bool:
+    """ISBNs (check digit) and runs of years ("1998 2004")."""
+    if _ISBN.match(main) and len(digits) in (10, 13):
+        if len(digits) == 13 and sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10 == 0:
+            return True
+        if len(digits) == 10 and sum((10 - i) * int(d) for i, d in enumerate(digits)) % 11 == 0:
+            return True
+    groups = re.findall(r"\d+", main)
+    return all(len(g) == 4 and g[:2] in ("19", "20") for g in groups)
+
+
+_REFERENCE = re.compile(
+    r"(?i)\b(?:order|invoice|ticket|ref(?:erence)?|case|tracking|po|sku|item|part|model|serial|account|"
+    r"transaction|booking|confirmation)\b(?:\s*(?:no\.?|number|num|id|code))?\s*[#:]?\s*$"
+)
+_THOUSANDS = re.compile(r"\d{1,3}(?:[ ,.]\d{3})+")
 
 
 # ------------------------------------------------------------------ URLs
