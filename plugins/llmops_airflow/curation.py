@@ -51,6 +51,7 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
         )
     except (FileNotFoundError, ValueError) as exc:
         raise AirflowFailException(str(exc)) from None
+    check_writable(output_uri, run_id, cfg.storage.s3_endpoint_url)
     paths = RunPaths(output_uri, run_id)
     snapshot = snapshot_of(
         [
@@ -89,6 +90,28 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
         "expected_version": expected,
         "already_published": done,
     }
+
+
+def check_writable(output_uri: str, run_id: str, endpoint: str | None) -> None:
+    """Write and delete a probe file under ``output_uri``: an unreachable or read-only output
+    fails here, naming the Param and the fix, instead of after the first stage's retries."""
+    probe = storage.join(
+        output_uri, "_staging", f".write-check-{''.join(c if c.isalnum() else '_' for c in run_id)}"
+    )
+    try:
+        storage.write_bytes(probe, b"ok\n", endpoint)
+        fs, path = storage.filesystem(probe, endpoint)
+        fs.delete_file(path)
+    except Exception as exc:
+        fix = (
+            "check the bucket exists and the credentials (AWS_* environment of the workers) may write "
+            "there, or set config storage.s3_endpoint_url for MinIO / a local S3 server"
+            if storage.is_s3(output_uri)
+            else "give a folder the Airflow workers may write to"
+        )
+        raise AirflowFailException(
+            f"Param output_uri={output_uri!r} is not writable: {type(exc).__name__}: {exc}; fix: {fix}"
+        ) from None
 
 
 def secret_env(stage: str, cfg: PipelineConfig) -> dict[str, str]:
