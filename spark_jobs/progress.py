@@ -58,7 +58,7 @@ class StageProgress:
         )
         if self.total_rows is not None:
             rows = round(self.total_rows * done / total) if total else 0
-            text += f"; ~{rows}/{self.total_rows} rows ({rows / elapsed:.0f} rows/s)"
+            text += f"; ~{rows}/{self.total_rows} rows ({rows / elapsed:.1f} rows/s)"
         return text
 
     def _run(self) -> None:

@@ -160,6 +160,7 @@ class CurationStageOperator(BaseOperator):
         super().__init__(**kwargs)
         self.stage = stage
         self.prepare_task_id = prepare_task_id
+        self._lineage_stats: dict | None = None  # what execute read, for OpenLineage
 
     def execute(self, context) -> dict:
         run = context["ti"].xcom_pull(task_ids=self.prepare_task_id)
@@ -185,7 +186,14 @@ class CurationStageOperator(BaseOperator):
             except GateFailed as exc:
                 raise AirflowFailException(f"{self.stage} gate failed (not retried):\n{exc}") from None
         stats = storage.read_json(paths.stats(self.stage), cfg.storage.s3_endpoint_url)
+        self._lineage_stats = stats
         return {k: stats.get(k) for k in ("stage", "in", "out", "rejected", "rejected_by_reason", "note")}
+
+    def get_openlineage_facets_on_complete(self, task_instance):
+        """OpenLineage: the stage's input -> curated/ + rejects/ datasets with row counts."""
+        from llmops_airflow.lineage import operator_lineage, stage_lineage
+
+        return stage_lineage(self._lineage_stats) if self._lineage_stats else operator_lineage([], [])
 
     def _publish(self, run: dict, cfg: PipelineConfig, context) -> dict:
         try:
@@ -198,6 +206,14 @@ class CurationStageOperator(BaseOperator):
             )
         except AccountingError as exc:
             raise AirflowFailException(str(exc)) from None
+        self._lineage_stats = {
+            "input": stage_input(
+                self.stage, cfg, run["source_uri"], RunPaths(run["output_uri"], run["run_id"])
+            ),
+            "in": result["rows"],
+            "curated": storage.join(result["version_uri"], "curated"),
+            "out": result["rows"],
+        }
         if not result["published"]:
             raise AirflowSkipException(
                 f"dataset version {result['version']} is already published: no new event"
