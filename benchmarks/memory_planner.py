@@ -29,40 +29,22 @@ sys.path.insert(0, str(REPO))
 
 from include.training import planner as pl  # noqa: E402
 
-SHAPES = {
-    # name: Llama config (random init); vocab 32000 like Llama-2
-    "160m": dict(
-        hidden_size=768,
-        intermediate_size=2048,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        num_key_value_heads=12,
-        vocab_size=32000,
-    ),
-    "0.5b": dict(
-        hidden_size=1024,
-        intermediate_size=4096,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        vocab_size=32000,
-    ),
-    "1.2b": dict(
-        hidden_size=2048,
-        intermediate_size=5632,
-        num_hidden_layers=22,
-        num_attention_heads=32,
-        num_key_value_heads=4,
-        vocab_size=32000,
-    ),
-    "tiny": dict(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=512,
-    ),
+SHAPE_KEYS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "vocab_size",
+)
+SHAPES = {  # name: Llama config (random init); vocab 32000 like Llama-2
+    name: dict(zip(SHAPE_KEYS, values, strict=True))
+    for name, values in {
+        "160m": (768, 2048, 12, 12, 12, 32000),
+        "0.5b": (1024, 4096, 24, 16, 8, 32000),
+        "1.2b": (2048, 5632, 22, 32, 4, 32000),
+        "tiny": (64, 128, 2, 4, 2, 512),
+    }.items()
 }
 CASES = {  # method label -> (peft, train overrides)
     "full": ("none", {}),
@@ -120,17 +102,17 @@ def training_config(model_dir: Path, peft: str, batch: int, seq: int, train_over
 def measure(cfg, seq: int, batch: int, out: Path) -> float | None:
     import torch
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
-    from include.training import methods
+    from include.training import methods, models
 
     if not torch.cuda.is_available():
         return None
     gc.collect()
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
-    tok = methods.load_tokenizer(cfg)
-    model = methods.load_model(cfg)
+    tok = models.load_tokenizer(cfg)
+    model = models.load_model(cfg)
     if cfg.peft == "none":
         model = model.cuda()
     vocab = model.config.vocab_size
@@ -139,19 +121,13 @@ def measure(cfg, seq: int, batch: int, out: Path) -> float | None:
         {"input_ids": ids, "labels": ids}
         for ids in torch.randint(3, vocab, (batch * 4, seq), generator=g).tolist()
     ]
-    args = SFTConfig(
-        **methods.common_args(cfg, str(out), has_eval=False),
-        max_length=seq,
-        packing=False,
-        assistant_only_loss=False,
-        completion_only_loss=False,
-    )
+    args = methods.sft_config(methods.common_args(cfg, str(out), has_eval=False), seq)
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tok,
-        peft_config=methods.lora_config(cfg) if cfg.peft != "none" else None,
+        peft_config=models.lora_config(cfg) if cfg.peft != "none" else None,
     )
     trainer.train()
     peak = torch.cuda.max_memory_allocated()

@@ -19,8 +19,9 @@ Same as `python -m include.registry REGISTRY_URI alias NAME ALIAS REF [--force]`
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param, task
-from llmops_airflow.finetune import aws_conn_id_param, registry_uri_param
+from airflow.sdk import DAG, Param
+from llmops_airflow.finetune_defaults import PRODUCTION_ALIAS, aws_conn_id_param, registry_uri_param
+from llmops_airflow.finetune_tasks import promote_version
 
 with DAG(
     dag_id="promote_adapter",
@@ -47,7 +48,7 @@ with DAG(
             description="N, vN, latest (newest version that passed its gate) or another alias (e.g. staging)",
         ),
         "alias": Param(
-            "production",
+            PRODUCTION_ALIAS,
             type="string",
             title="Alias",
             description="Alias to move (letters, digits, . _ -); latest and v<N> are reserved",
@@ -61,11 +62,4 @@ with DAG(
         ),
     },
 ) as dag:
-
-    @task(task_id="promote")
-    def promote(params=None) -> dict:
-        from llmops_airflow.finetune import promote_version
-
-        return promote_version(params)
-
-    promote()
+    promote_version()

@@ -69,7 +69,7 @@ def detect_table_format(source_uri: str, configured: str = "auto", endpoint: str
 def _delta_storage_options(uri: str, endpoint: str | None) -> dict:
     if not storage.is_s3(uri):
         return {}
-    opts = {"AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    opts = {"AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", storage.DEFAULT_REGION)}
     ep = storage.endpoint_url(endpoint)
     if ep:
         opts.update(AWS_ENDPOINT_URL=ep, AWS_ALLOW_HTTP="true")

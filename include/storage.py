@@ -51,6 +51,15 @@ def join(uri: str, *parts: str) -> str:
     return out
 
 
+#: the region when neither $AWS_DEFAULT_REGION nor $AWS_REGION is set (S3-compatible servers ignore it)
+DEFAULT_REGION = "us-east-1"
+
+
+def region() -> str:
+    """The AWS region: ``$AWS_DEFAULT_REGION``, else ``$AWS_REGION``, else :data:`DEFAULT_REGION`."""
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
+
+
 def endpoint_url(configured: str | None = None) -> str | None:
     return configured or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
 
@@ -61,9 +70,7 @@ def filesystem(uri: str, s3_endpoint: str | None = None) -> tuple[pafs.FileSyste
     if parsed.scheme in ("", "file"):
         return pafs.LocalFileSystem(), str(Path(local_path(uri)).absolute())
     if parsed.scheme in S3_SCHEMES:
-        kwargs: dict = {
-            "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
-        }
+        kwargs: dict = {"region": region()}
         ep = endpoint_url(s3_endpoint)
         if ep:
             ep_parsed = urlparse(ep if "://" in ep else f"http://{ep}")

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             AWS_ENDPOINT_URL=endpoint,
             AWS_ACCESS_KEY_ID="demo",
             AWS_SECRET_ACCESS_KEY="demo",
-            AWS_DEFAULT_REGION="us-east-1",
+            AWS_DEFAULT_REGION=storage.DEFAULT_REGION,
             HF_HUB_OFFLINE="1",
             TOKENIZERS_PARALLELISM="false",
         )
@@ -161,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(log_path.read_text().splitlines()[-60:]))
             print(f"finetune_adapter failed (exit {proc.returncode}); see {log_path}", file=sys.stderr)
             return 1
-        registrations = sorted(run_work.glob("*/registration.json"), key=lambda f: f.stat().st_mtime)
+        from include.training.run_files import RUN_FILES
+
+        registrations = sorted(
+            run_work.glob(f"*/{RUN_FILES['registration']}"), key=lambda f: f.stat().st_mtime
+        )
         if not registrations:
             print(f"finetune_adapter finished but registered nothing; see {log_path}", file=sys.stderr)
             return 1

@@ -124,7 +124,7 @@ def tiny_chat_model(out_dir: Path, datasets: Path) -> Path:
     """The tiny 2-layer Llama of scripts/tiny_model.py plus the shipped chat template (serve needs one)."""
     from transformers import AutoTokenizer
 
-    from include.training.dataset import DEFAULT_TEMPLATE, TEMPLATES_DIR
+    from include.training.tokenization import DEFAULT_TEMPLATE, TEMPLATES_DIR
     from scripts.tiny_model import build_from_datasets
 
     path = build_from_datasets(out_dir, datasets)

@@ -4,7 +4,7 @@
 method     trainer (trl 1.16)                  notes
 =========  ==================================  ===========================================================
 ``sft``    ``SFTTrainer``                      full fine-tuning, LoRA or QLoRA; labels pre-masked so only
-                                               assistant tokens are trained (see ``dataset.tokenize_sft``)
+                                               assistant tokens are trained (see ``tokenization.tokenize_sft``)
 ``reward`` ``RewardTrainer``                   ``AutoModelForSequenceClassification`` (1 label) on pairs
 ``dpo``    ``DPOTrainer``                      beta / loss type from config. With an adapter the reference is
                                                the base model with the adapter disabled (trl's PEFT path, no
@@ -16,144 +16,41 @@ method     trainer (trl 1.16)                  notes
                                                the reward function (:class:`RewardModelScorer`)
 =========  ==================================  ===========================================================
 
+Each method has one builder in :data:`BUILDERS` (its data, model and trl config);
+:func:`build_trainer` adds what every method shares (tokenizer and chat template, the
+arguments of :func:`common_args`, the LoRA config, callbacks).
+
 PEFT: ``none`` (full fine-tuning, fp32 master weights + bf16/fp16 autocast on GPU by
 default), ``lora`` (frozen base in the compute dtype + LoRA adapters), ``qlora`` (base
 linear layers in 4-bit NF4 with double quantization via bitsandbytes, bf16 compute where
-supported, ``prepare_model_for_kbit_training``, LoRA adapters). bitsandbytes >= 0.49 also
-has a CPU backend for 4-bit (quantize/dequantize and the NF4 GEMV), so QLoRA runs on CPU
-as well (slowly); without CUDA and without a working CPU backend it fails before loading
-with "QLoRA needs a CUDA GPU".
+supported, ``prepare_model_for_kbit_training``, LoRA adapters); loading is
+:mod:`include.training.models`, devices and dtypes :mod:`include.training.devices`.
 
 Everything heavy is imported inside functions.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from include.config.training import TrainingConfig
 from include.training import dataset as ds
+from include.training import tokenization as tk
+from include.training.devices import compute_dtype_name, has_cuda
+from include.training.models import (
+    load_model,
+    load_reward_model,
+    load_tokenizer,
+    local_model_path,
+    lora_config,
+)
 
 log = logging.getLogger(__name__)
-
-
-class QLoRAUnsupported(RuntimeError):
-    """4-bit loading cannot work on this machine (no CUDA GPU and no bitsandbytes CPU backend)."""
-
-
-# ------------------------------------------------------------------ devices and dtypes
-
-
-def has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def cpu_has_native_bf16() -> bool:
-    try:
-        from bitsandbytes.functional import has_avx512bf16
-
-        return bool(has_avx512bf16())
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def compute_dtype_name(precision: str) -> str:
-    """``bfloat16`` / ``float16`` / ``float32`` for the ``train.precision`` setting."""
-    if precision == "bf16":
-        return "bfloat16"
-    if precision == "fp16":
-        return "float16"
-    if precision == "fp32":
-        return "float32"
-    if has_cuda():
-        import torch
-
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return "float32"
-
-
-def weights_dtype_name(cfg: TrainingConfig) -> str:
-    """dtype the (non-quantized) base weights are loaded in."""
-    if cfg.train.weights_dtype != "auto":
-        return cfg.train.weights_dtype
-    if cfg.peft == "none":
-        return "float32"  # fp32 master weights, bf16/fp16 autocast: standard mixed precision
-    return compute_dtype_name(cfg.train.precision)
-
-
-def qlora_compute_dtype_name(cfg: TrainingConfig) -> str:
-    setting = cfg.quantization.compute_dtype
-    if setting != "auto":
-        return setting
-    if has_cuda():
-        import torch
-
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return "bfloat16" if cpu_has_native_bf16() else "float32"
-
-
-def check_qlora_supported() -> str:
-    """``"cuda"`` or ``"cpu"`` where 4-bit works; raises :class:`QLoRAUnsupported` otherwise.
-
-    Probed by quantizing and dequantizing a small tensor with bitsandbytes, before any model
-    is loaded.
-    """
-    if has_cuda():
-        return "cuda"
-    try:
-        import torch
-        from bitsandbytes.functional import dequantize_4bit, quantize_4bit
-
-        x = torch.linspace(-1, 1, 128, dtype=torch.float32).reshape(2, 64)
-        q, state = quantize_4bit(x, quant_type="nf4", compress_statistics=True)
-        y = dequantize_4bit(q, state)
-        if not torch.allclose(x, y, atol=0.2):
-            raise RuntimeError("4-bit round trip is wrong")
-    except Exception as exc:  # noqa: BLE001
-        from importlib.metadata import PackageNotFoundError
-        from importlib.metadata import version as pkg_version
-
-        try:
-            version = pkg_version("bitsandbytes")
-        except PackageNotFoundError:
-            version = "not installed"
-        raise QLoRAUnsupported(
-            f"QLoRA needs a CUDA GPU: no CUDA device here and bitsandbytes ({version}) has no working 4-bit CPU "
-            f"backend ({type(exc).__name__}: {exc}). Use peft=lora, or run on a GPU backend."
-        ) from None
-    return "cpu"
-
-
-def quantization_config(cfg: TrainingConfig):
-    """The ``BitsAndBytesConfig`` QLoRA loads the base with: 4-bit NF4, double quantization."""
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type=cfg.quantization.quant_type,
-        bnb_4bit_use_double_quant=cfg.quantization.double_quant,
-        bnb_4bit_compute_dtype=getattr(torch, qlora_compute_dtype_name(cfg)),
-    )
-
-
-def lora_config(cfg: TrainingConfig, task_type: str = "CAUSAL_LM"):
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=cfg.lora.r,
-        lora_alpha=cfg.lora.alpha,
-        lora_dropout=cfg.lora.dropout,
-        target_modules=cfg.lora.target_modules,
-        bias=cfg.lora.bias,
-        task_type=task_type,
-    )
 
 
 def default_learning_rate(method: str, peft: str) -> float:
@@ -167,108 +64,51 @@ def default_learning_rate(method: str, peft: str) -> float:
     }[method]
 
 
-# ------------------------------------------------------------------ models
-
-
-def _local_model_path(uri: str, workdir: Path) -> str:
-    """A model folder given as s3:// is downloaded to ``workdir`` (hub ids and local paths pass through)."""
-    from include import storage
-
-    if not storage.is_s3(uri):
-        return storage.local_path(uri)
-    target = workdir / "downloaded" / uri.split("://", 1)[1].replace("/", "_")
-    if not target.exists():
-        import shutil
-
-        partial = target.with_name(target.name + ".partial")
-        for f in storage.list_files(uri):
-            dest = partial / f.relative
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with storage.open_input(f.uri) as src, dest.open("wb") as out:
-                shutil.copyfileobj(src, out, 8 << 20)
-        partial.rename(target)
-    return str(target)
-
-
-def load_tokenizer(cfg: TrainingConfig, path: str | None = None):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(path or cfg.base_model, revision=cfg.base_model_revision)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
-
-
-def load_model(cfg: TrainingConfig, *, sequence_classification: bool = False, path: str | None = None):
-    """The base model for ``cfg`` (4-bit + k-bit preparation for QLoRA)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
-    kwargs: dict[str, Any] = {"revision": cfg.base_model_revision}
-    if cfg.peft == "qlora":
-        device = check_qlora_supported()
-        kwargs["quantization_config"] = quantization_config(cfg)
-        kwargs["dtype"] = getattr(torch, qlora_compute_dtype_name(cfg))
-        kwargs["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
-    else:
-        kwargs["dtype"] = getattr(torch, weights_dtype_name(cfg))
-    cls = AutoModelForSequenceClassification if sequence_classification else AutoModelForCausalLM
-    if sequence_classification:
-        kwargs["num_labels"] = 1
-    model = cls.from_pretrained(path or cfg.base_model, **kwargs)
-    if cfg.peft == "qlora":
-        from peft import prepare_model_for_kbit_training
-
-        keep_4bit_layout_trainable(model)
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=cfg.train.gradient_checkpointing
+def common_args(cfg: TrainingConfig, output_dir: str, has_eval: bool) -> dict:
+    t = cfg.train
+    compute = compute_dtype_name(t.precision)
+    cuda = has_cuda()
+    args = {
+        "output_dir": output_dir,
+        "num_train_epochs": t.num_train_epochs,
+        "max_steps": t.max_steps,
+        "per_device_train_batch_size": t.per_device_train_batch_size,
+        "per_device_eval_batch_size": t.per_device_eval_batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "learning_rate": t.learning_rate or default_learning_rate(cfg.method, cfg.peft),
+        "lr_scheduler_type": t.lr_scheduler_type,
+        "warmup_steps": t.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of total steps
+        "weight_decay": t.weight_decay,
+        "max_grad_norm": t.max_grad_norm,
+        "optim": t.optim,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "bf16": cuda and compute == "bfloat16",
+        "fp16": cuda and compute == "float16",
+        "use_cpu": not cuda,
+        "seed": t.seed,
+        "logging_steps": t.logging_steps,
+        "logging_first_step": True,
+        "eval_strategy": t.eval_strategy if has_eval else "no",
+        "save_strategy": "no",
+        "report_to": "none",
+        "dataloader_num_workers": t.dataloader_num_workers,
+        "disable_tqdm": True,
+    }
+    if cfg.peft != "none" and t.gradient_checkpointing:
+        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    if (
+        t.checkpoint_dir
+    ):  # resumable: the trainer writes checkpoint-<step>/ there (train.py resumes from the newest)
+        args.update(
+            output_dir=t.checkpoint_dir,
+            save_strategy="steps",
+            save_steps=t.save_steps,
+            save_total_limit=t.save_total_limit,
         )
-    return model
+    return args
 
 
-def keep_4bit_layout_trainable(model) -> int:
-    """On CPUs with AVX512-BF16, bitsandbytes repacks a ``Linear4bit`` weight into an
-    inference-only layout the first time it runs in eval mode without grad (trainer.evaluate,
-    GRPO generation); afterwards even training forwards go through ``gemv_4bit``, which has no
-    autograd kernel, so the gradient through the frozen base would be dropped silently. Turning
-    the repacking off keeps the standard NF4 layout and bitsandbytes' autograd matmul. Returns
-    the number of layers changed (0 on GPU / other CPUs)."""
-    import bitsandbytes as bnb
-
-    n = 0
-    for module in model.modules():
-        if isinstance(module, bnb.nn.Linear4bit) and getattr(module, "support_avx512bf16_for_cpu", False):
-            module.support_avx512bf16_for_cpu = False
-            n += 1
-    return n
-
-
-def load_reward_model(uri: str, workdir: Path, dtype_name: str = "float32"):
-    """A reward model saved by ``method=reward``: a full model folder, or a LoRA adapter
-    (``adapter_config.json``) merged into its base. Returns (model, tokenizer)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    path = Path(_local_model_path(uri, workdir))
-    dtype = getattr(torch, dtype_name)
-    if (path / "adapter_config.json").exists():
-        from peft import PeftModel
-
-        adapter_cfg = json.loads((path / "adapter_config.json").read_text())
-        base = adapter_cfg.get("base_model_name_or_path")
-        meta = path / "training_config.json"
-        if meta.exists():
-            base = json.loads(meta.read_text()).get("base_model") or base
-        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=dtype)
-        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, dtype=dtype)
-    tok = AutoTokenizer.from_pretrained(str(path))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    model.config.pad_token_id = tok.pad_token_id
-    model.eval()
-    return model, tok
+# ------------------------------------------------------------------ the reward model as a reward function
 
 
 class RewardModelScorer:
@@ -316,176 +156,125 @@ class RewardModelScorer:
         return scores
 
 
-# ------------------------------------------------------------------ trainer arguments
+# ------------------------------------------------------------------ one builder per method
 
 
-def common_args(cfg: TrainingConfig, output_dir: str, has_eval: bool) -> dict:
-    t = cfg.train
-    compute = compute_dtype_name(t.precision)
-    cuda = has_cuda()
-    args = {
-        "output_dir": output_dir,
-        "num_train_epochs": t.num_train_epochs,
-        "max_steps": t.max_steps,
-        "per_device_train_batch_size": t.per_device_train_batch_size,
-        "per_device_eval_batch_size": t.per_device_eval_batch_size,
-        "gradient_accumulation_steps": t.gradient_accumulation_steps,
-        "learning_rate": t.learning_rate or default_learning_rate(cfg.method, cfg.peft),
-        "lr_scheduler_type": t.lr_scheduler_type,
-        "warmup_steps": t.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of total steps
-        "weight_decay": t.weight_decay,
-        "max_grad_norm": t.max_grad_norm,
-        "optim": t.optim,
-        "gradient_checkpointing": t.gradient_checkpointing,
-        "bf16": cuda and compute == "bfloat16",
-        "fp16": cuda and compute == "float16",
-        "use_cpu": not cuda,
-        "seed": t.seed,
-        "logging_steps": t.logging_steps,
-        "logging_first_step": True,
-        "eval_strategy": t.eval_strategy if has_eval else "no",
-        "save_strategy": "no",
-        "report_to": "none",
-        "dataloader_num_workers": t.dataloader_num_workers,
-        "disable_tqdm": True,
-    }
-    if cfg.peft != "none" and t.gradient_checkpointing:
-        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
-    if (
-        t.checkpoint_dir
-    ):  # resumable: the trainer writes checkpoint-<step>/ there (train.py resumes from the newest)
-        args.update(
-            output_dir=t.checkpoint_dir,
-            save_strategy="steps",
-            save_steps=t.save_steps,
-            save_total_limit=t.save_total_limit,
-        )
-    return args
+@dataclass
+class Context:
+    """What every builder gets: the config, the training set, the tokenizer with its chat template,
+    the :func:`common_args`, the scratch folder, and ``facts`` to fill for metrics.json."""
+
+    cfg: TrainingConfig
+    ts: ds.TrainingSet
+    tokenizer: Any
+    template: str
+    args: dict
+    workdir: Path
+    facts: dict
 
 
-def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, workdir: Path, callbacks=()):
-    """The configured trl trainer for ``cfg.method`` and facts for metrics.json."""
-    tokenizer = load_tokenizer(cfg)
-    template, template_source = ds.resolve_chat_template(
-        tokenizer, cfg.data.chat_template, cfg.data.assistant_only_loss and cfg.method == "sft"
+@dataclass
+class Built:
+    """One method's trainer class and what it is constructed with (besides the shared arguments)."""
+
+    trainer: type
+    model: Any
+    args: Any
+    train_dataset: Any
+    kwargs: dict = field(default_factory=dict)  # eval_dataset, ref_model, reward_funcs
+    lora_task_type: str = "CAUSAL_LM"
+
+
+def sft_config(args: dict, max_length: int):
+    """trl's ``SFTConfig``: the examples come tokenized with their labels already masked
+    (:func:`~include.training.tokenization.tokenize_sft`), so trl neither masks nor packs."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **args,
+        max_length=max_length,
+        assistant_only_loss=False,
+        packing=False,
+        completion_only_loss=False,
     )
-    tokenizer.chat_template = template
-    facts: dict[str, Any] = {
-        "chat_template_source": template_source,
-        "chat_template_hash": ds.template_hash(template),
-    }
-    has_eval = bool(ts.eval)
-    peft_cfg = None
-    kwargs = common_args(cfg, output_dir, has_eval)
 
-    if cfg.method == "sft":
-        from trl import SFTConfig, SFTTrainer
 
-        train_ds, stats = ds.tokenized_sft_dataset(
-            ts.train, tokenizer, template, cfg.data.max_length, cfg.data.assistant_only_loss
-        )
-        eval_ds = None
-        if has_eval:
-            eval_ds, eval_stats = ds.tokenized_sft_dataset(
-                ts.eval, tokenizer, template, cfg.data.max_length, cfg.data.assistant_only_loss
-            )
-            facts["eval_tokens"] = eval_stats
-        facts["train_tokens"] = stats
-        model = load_model(cfg)
-        if cfg.peft != "none":
-            peft_cfg = lora_config(cfg)
-        args = SFTConfig(
-            **kwargs,
-            max_length=cfg.data.max_length,
-            assistant_only_loss=False,
-            packing=False,
-            completion_only_loss=False,
-        )
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=train_ds,
-            eval_dataset=eval_ds,
-            processing_class=tokenizer,
-            peft_config=peft_cfg,
-            callbacks=list(callbacks),
-        )
-        return trainer, tokenizer, facts
+def build_sft(c: Context) -> Built:
+    from trl import SFTTrainer
 
-    if cfg.method == "reward":
-        from trl import RewardConfig, RewardTrainer
+    d = c.cfg.data
+    train_ds, c.facts["train_tokens"] = tk.tokenized_sft_dataset(
+        c.ts.train, c.tokenizer, c.template, d.max_length, d.assistant_only_loss
+    )
+    eval_ds = None
+    if c.ts.eval:
+        eval_ds, c.facts["eval_tokens"] = tk.tokenized_sft_dataset(
+            c.ts.eval, c.tokenizer, c.template, d.max_length, d.assistant_only_loss
+        )
+    return Built(
+        SFTTrainer, load_model(c.cfg), sft_config(c.args, d.max_length), train_ds, {"eval_dataset": eval_ds}
+    )
 
-        ts_fit = _fit_prompts(ts, tokenizer, template, cfg.data.max_prompt_length, facts)
-        train_ds, stats = ds.tokenized_reward_dataset(ts_fit.train, tokenizer, template, cfg.data.max_length)
-        eval_ds = (
-            ds.tokenized_reward_dataset(ts_fit.eval, tokenizer, template, cfg.data.max_length)[0]
-            if ts_fit.eval
-            else None
-        )
-        facts["train_pairs"] = stats
-        model = load_model(cfg, sequence_classification=True)
-        model.config.pad_token_id = tokenizer.pad_token_id
-        if cfg.peft != "none":
-            peft_cfg = lora_config(cfg, task_type="SEQ_CLS")
-        args = RewardConfig(
-            **kwargs,
-            max_length=cfg.data.max_length,
-            center_rewards_coefficient=cfg.reward.center_rewards_coefficient,
-        )
-        trainer = RewardTrainer(
-            model=model,
-            args=args,
-            train_dataset=train_ds,
-            eval_dataset=eval_ds,
-            processing_class=tokenizer,
-            peft_config=peft_cfg,
-            callbacks=list(callbacks),
-        )
-        return trainer, tokenizer, facts
 
+def build_reward(c: Context) -> Built:
+    from trl import RewardConfig, RewardTrainer
+
+    cfg = c.cfg
+    fit = _fit_prompts(c.ts, c.tokenizer, c.template, cfg.data.max_prompt_length, c.facts)
+    train_ds, c.facts["train_pairs"] = tk.tokenized_reward_dataset(
+        fit.train, c.tokenizer, c.template, cfg.data.max_length
+    )
+    eval_ds = (
+        tk.tokenized_reward_dataset(fit.eval, c.tokenizer, c.template, cfg.data.max_length)[0]
+        if fit.eval
+        else None
+    )
+    model = load_model(cfg, sequence_classification=True)
+    model.config.pad_token_id = c.tokenizer.pad_token_id
+    args = RewardConfig(
+        **c.args,
+        max_length=cfg.data.max_length,
+        center_rewards_coefficient=cfg.reward.center_rewards_coefficient,
+    )
+    return Built(RewardTrainer, model, args, train_ds, {"eval_dataset": eval_ds}, lora_task_type="SEQ_CLS")
+
+
+def build_dpo(c: Context) -> Built:
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    cfg = c.cfg
+    fit = _fit_prompts(c.ts, c.tokenizer, c.template, cfg.data.max_prompt_length, c.facts)
+    train_ds = Dataset.from_list([tk.for_trl(e) for e in fit.train])
+    eval_ds = Dataset.from_list([tk.for_trl(e) for e in fit.eval]) if fit.eval else None
+    model = load_model(cfg)
+    ref_model = None
+    if cfg.peft != "none":
+        c.facts["reference"] = "base model with the adapter disabled"
+    else:
+        ref_path = cfg.dpo.reference_model or cfg.base_model
+        ref_model = load_model(cfg, path=local_model_path(ref_path, c.workdir))
+        ref_model.eval()
+        c.facts["reference"] = f"explicit reference model: {ref_path}"
+    args = DPOConfig(
+        **c.args,
+        max_length=cfg.data.max_length,
+        beta=cfg.dpo.beta,
+        loss_type=[cfg.dpo.loss_type],
+        label_smoothing=cfg.dpo.label_smoothing,
+    )
+    return Built(DPOTrainer, model, args, train_ds, {"ref_model": ref_model, "eval_dataset": eval_ds})
+
+
+def build_grpo(c: Context) -> Built:
+    """GRPO, or RLOO with ``grpo.algorithm: rloo``; the reward is :class:`RewardModelScorer`."""
     from datasets import Dataset
 
-    if cfg.method == "dpo":
-        from trl import DPOConfig, DPOTrainer
-
-        ts_fit = _fit_prompts(ts, tokenizer, template, cfg.data.max_prompt_length, facts)
-        train_ds = Dataset.from_list([ds.for_trl(e) for e in ts_fit.train])
-        eval_ds = Dataset.from_list([ds.for_trl(e) for e in ts_fit.eval]) if ts_fit.eval else None
-        model = load_model(cfg)
-        ref_model = None
-        if cfg.peft != "none":
-            peft_cfg = lora_config(cfg)
-            facts["reference"] = "base model with the adapter disabled"
-        else:
-            ref_path = cfg.dpo.reference_model or cfg.base_model
-            ref_model = load_model(cfg, path=_local_model_path(ref_path, workdir))
-            ref_model.eval()
-            facts["reference"] = f"explicit reference model: {ref_path}"
-        args = DPOConfig(
-            **kwargs,
-            max_length=cfg.data.max_length,
-            beta=cfg.dpo.beta,
-            loss_type=[cfg.dpo.loss_type],
-            label_smoothing=cfg.dpo.label_smoothing,
-        )
-        trainer = DPOTrainer(
-            model=model,
-            ref_model=ref_model,
-            args=args,
-            train_dataset=train_ds,
-            eval_dataset=eval_ds,
-            processing_class=tokenizer,
-            peft_config=peft_cfg,
-            callbacks=list(callbacks),
-        )
-        return trainer, tokenizer, facts
-
-    # grpo / rloo
-    g = cfg.grpo
+    cfg, g = c.cfg, c.cfg.grpo
     kept, dropped = [], 0
-    for e in ts.train:
-        prompt, fits = ds.fit_prompt(
-            e["prompt"], tokenizer, template, cfg.data.max_prompt_length, e.get("tools")
+    for e in c.ts.train:
+        prompt, fits = tk.fit_prompt(
+            e["prompt"], c.tokenizer, c.template, cfg.data.max_prompt_length, e.get("tools")
         )
         if fits:
             kept.append({**e, "prompt": prompt})
@@ -493,24 +282,20 @@ def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, work
             dropped += 1
     if not kept:
         raise ds.DatasetError(f"no RL prompt fits data.max_prompt_length={cfg.data.max_prompt_length} tokens")
-    facts["prompts"] = {"train": len(kept), "dropped_too_long": dropped}
-    train_ds = Dataset.from_list([{"prompt": ds.for_trl(e)["prompt"]} for e in kept])
-    reward_model, reward_tok = load_reward_model(g.reward_model, workdir)
+    c.facts["prompts"] = {"train": len(kept), "dropped_too_long": dropped}
+    train_ds = Dataset.from_list([{"prompt": tk.for_trl(e)["prompt"]} for e in kept])
+    reward_model, reward_tok = load_reward_model(g.reward_model, c.workdir)
     scorer = RewardModelScorer(reward_model, reward_tok, cfg.data.max_length, g.reward_batch_size)
-    facts["reward_function"] = f"reward model {g.reward_model} (RewardModelScorer)"
+    c.facts["reward_function"] = f"reward model {g.reward_model} (RewardModelScorer)"
     model = load_model(cfg)
-    if cfg.peft != "none":
-        peft_cfg = lora_config(cfg)
-    batch = cfg.train.per_device_train_batch_size
-    gen_batch = math.lcm(batch, g.num_generations)
     rl_kwargs = dict(
-        kwargs,
+        c.args,
         eval_strategy="no",
         num_generations=g.num_generations,
         max_completion_length=g.max_completion_length,
         temperature=g.temperature,
         beta=g.beta,
-        generation_batch_size=gen_batch,
+        generation_batch_size=math.lcm(cfg.train.per_device_train_batch_size, g.num_generations),
     )
     if g.algorithm == "rloo":
         from trl import RLOOConfig, RLOOTrainer
@@ -520,14 +305,39 @@ def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, work
         from trl import GRPOConfig, GRPOTrainer
 
         args, cls = GRPOConfig(**rl_kwargs), GRPOTrainer
-    trainer = cls(
-        model=model,
-        reward_funcs=[scorer],
-        args=args,
-        train_dataset=train_ds,
+    return Built(cls, model, args, train_ds, {"reward_funcs": [scorer]})
+
+
+#: ``method`` -> its builder (``include.config.training.METHODS``)
+BUILDERS: dict[str, Callable[[Context], Built]] = {
+    "sft": build_sft,
+    "reward": build_reward,
+    "dpo": build_dpo,
+    "grpo": build_grpo,
+}
+
+
+def build_trainer(cfg: TrainingConfig, ts: ds.TrainingSet, output_dir: str, workdir: Path, callbacks=()):
+    """The configured trl trainer for ``cfg.method``, its tokenizer, and facts for metrics.json."""
+    tokenizer = load_tokenizer(cfg)
+    template, template_source = tk.resolve_chat_template(
+        tokenizer, cfg.data.chat_template, cfg.data.assistant_only_loss and cfg.method == "sft"
+    )
+    tokenizer.chat_template = template
+    facts: dict[str, Any] = {
+        "chat_template_source": template_source,
+        "chat_template_hash": tk.template_hash(template),
+    }
+    args = common_args(cfg, output_dir, bool(ts.eval))
+    built = BUILDERS[cfg.method](Context(cfg, ts, tokenizer, template, args, workdir, facts))
+    trainer = built.trainer(
+        model=built.model,
+        args=built.args,
+        train_dataset=built.train_dataset,
         processing_class=tokenizer,
-        peft_config=peft_cfg,
+        peft_config=lora_config(cfg, task_type=built.lora_task_type) if cfg.peft != "none" else None,
         callbacks=list(callbacks),
+        **built.kwargs,
     )
     return trainer, tokenizer, facts
 
@@ -539,7 +349,7 @@ def _fit_prompts(ts: ds.TrainingSet, tokenizer, template: str, budget: int, fact
         nonlocal trimmed
         out = []
         for e in examples:
-            prompt, _ = ds.fit_prompt(e["prompt"], tokenizer, template, budget, e.get("tools"))
+            prompt, _ = tk.fit_prompt(e["prompt"], tokenizer, template, budget, e.get("tools"))
             trimmed += len(prompt) != len(e["prompt"])
             out.append({**e, "prompt": prompt})
         return out

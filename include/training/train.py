@@ -37,9 +37,12 @@ from typing import Any
 from include import storage
 from include.config import ConfigError, parse_overrides
 from include.config.training import TrainingConfig, load_training_config
+from include.training.provenance import code_version, library_versions
 
 log = logging.getLogger("include.training")
 
+#: exit codes of the entry point: a bad config (fix it, do not retry), any other failure
+EXIT_CONFIG_ERROR, EXIT_FAILED = 2, 1
 MODEL_FILES_HINT = ("adapter_config.json", "adapter_model.safetensors", "model.safetensors", "config.json")
 
 
@@ -79,63 +82,6 @@ def progress_callback():
     return Progress()
 
 
-def _git_version() -> str | None:
-    """``$LLMOPS_CODE_VERSION`` (the training image's build arg), else the git commit of the code
-    (``<sha>-dirty`` with uncommitted changes to tracked files); without git, the source hash curation
-    uses (``include.publish.code_version``)."""
-    import subprocess
-
-    if (
-        os.environ.get("LLMOPS_CODE_VERSION", "unknown") != "unknown"
-    ):  # set by Dockerfile.training's build arg
-        return os.environ["LLMOPS_CODE_VERSION"]
-    from include.settings import REPO_ROOT as root
-
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root
-        )
-        if sha.returncode == 0 and sha.stdout.strip():
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                cwd=root,
-            ).stdout.strip()
-            return sha.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        from include.publish import code_version
-
-        return f"src-{code_version()}"
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in (
-        "torch",
-        "transformers",
-        "peft",
-        "trl",
-        "accelerate",
-        "bitsandbytes",
-        "datasets",
-        "tokenizers",
-    ):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    out["python"] = sys.version.split()[0]
-    return out
-
-
 def _upload_dir(local: Path, uri: str) -> None:
     """Copy a folder to an object-store URI, streaming (model weights can be many GB)."""
     import shutil
@@ -162,7 +108,7 @@ def run(cfg: TrainingConfig, workdir: str | Path | None = None) -> dict[str, Any
 
 def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
     from include.training import dataset as ds
-    from include.training import methods
+    from include.training import devices, methods
     from include.training.metrics import method_metrics, peak_memory, per_epoch
 
     local_out = (
@@ -229,16 +175,16 @@ def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
         **peak_memory(),
         "resolved": {
             "learning_rate": trainer.args.learning_rate,
-            "compute_dtype": methods.compute_dtype_name(cfg.train.precision),
+            "compute_dtype": devices.compute_dtype_name(cfg.train.precision),
             "weights_dtype": "4bit-" + cfg.quantization.quant_type
             if cfg.peft == "qlora"
-            else methods.weights_dtype_name(cfg),
+            else devices.weights_dtype_name(cfg),
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             **facts,
         },
         "trainset": ts.info,
         "libraries": library_versions(),
-        "code_version": _git_version(),
+        "code_version": code_version(),
     }
     if "train_tokens" in facts:
         metrics["tokens_trained"] = facts["train_tokens"]["tokens_trained"]
@@ -290,10 +236,10 @@ def production_comparison(cfg: TrainingConfig, trainer, work: Path, has_eval: bo
         reason = "full fine-tuning: production comparison needs an adapter (peft=lora/qlora)"
     if reason:
         return {**out, "production_check": f"skipped: {reason}"}
-    from include.training.methods import _local_model_path
+    from include.training.models import local_model_path
 
     model = trainer.model
-    path = _local_model_path(uri, work)
+    path = local_model_path(uri, work)
     model.load_adapter(path, adapter_name="production", is_trainable=False)
     try:
         model.set_adapter("production")
@@ -345,7 +291,7 @@ def _sagemaker_main(root: str | None = None) -> int:
         failure.parent.mkdir(parents=True, exist_ok=True)
         failure.write_text(f"{type(exc).__name__}: {exc}"[:1000])
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return EXIT_CONFIG_ERROR if isinstance(exc, ConfigError) else EXIT_FAILED
     return 0
 
 
@@ -395,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         run(cfg, args.workdir)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG_ERROR
     return 0
 
 

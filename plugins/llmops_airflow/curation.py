@@ -241,7 +241,28 @@ class CurationStageOperator(BaseOperator):
                 driver_memory=cfg.spark.driver_memory,
                 application_args=args,
             )
-            hook.submit(str(REPO_ROOT / "spark_jobs" / f"{self.stage}.py"))
+            hook.submit(
+                str(REPO_ROOT / "spark_jobs" / f"{self.stage}.py"),
+                env=spark_submit_env(cfg, secret_env(self.stage, cfg)),
+            )
+
+
+def spark_submit_env(cfg: PipelineConfig, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of ``spark-submit``: the pinned pyspark's ``bin/`` first on ``PATH`` (the
+    hook runs whatever ``spark-submit`` ``PATH`` finds; a worker started from ``.venv/bin/``
+    has none), and this worker's Python as the executors' Python unless the config or the
+    environment names one (``spark.pyspark.python`` / ``PYSPARK_PYTHON``)."""
+    import importlib.util
+
+    env = dict(os.environ)
+    spec = importlib.util.find_spec("pyspark")
+    if spec is not None and spec.submodule_search_locations:
+        spark_bin = Path(next(iter(spec.submodule_search_locations))) / "bin"
+        env["PATH"] = os.pathsep.join(filter(None, [str(spark_bin), env.get("PATH")]))
+    if "spark.pyspark.python" not in cfg.spark.conf:
+        env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env.update(extra or {})
+    return env
 
 
 def build_code_zip(folder: Path) -> str:

@@ -28,9 +28,10 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.providers.cncf.kubernetes.utils.pod_manager import OnFinishAction
 
 from include.training.backends.sagemaker import earlier_job_names, job_name
+from llmops_airflow.finetune_defaults import LAUNCH_KEY, LAUNCH_TASK_ID, TRAIN_TASK_IDS
 
-LAUNCH_TASK_ID = "prepare_launch"
-LAUNCH_KEY = "launch"
+__all__ = ["LAUNCH_KEY", "LAUNCH_TASK_ID", "TrainingJobOperator", "TrainingPodOperator"]
+
 log = logging.getLogger(__name__)
 
 
@@ -187,11 +188,24 @@ class TrainingJobOperator(SageMakerTrainingOperator):
         return super().execute_complete(context, event)
 
 
-def kubernetes_training_task(task_id: str = "train_kubernetes", **kwargs):
+KUBERNETES_TASK_DOC = """Backend `kubernetes`: a pod from the training image on the GPU node pool:
+`nvidia.com/gpu` limit, CPU/memory requests from the plan, node selector and tolerations, service
+account, S3 URIs as env and credentials only from a Kubernetes Secret (`envFrom`), deferrable, 30 min
+startup timeout for node scale-up, pod log streamed. The pod writes the model to
+`<work_uri>/<run>/model/` on S3."""
+
+SAGEMAKER_TASK_DOC = """Backend `sagemaker`: a training job (instance type from the plan, channel `train`
+= the published dataset, optional managed spot with checkpoints). The job name is fixed per DAG run
+and try; a retry adopts a running or finished job instead of starting a second one."""
+
+
+def kubernetes_training_task(task_id: str = TRAIN_TASK_IDS["kubernetes"], **kwargs):
     """The DAG's Kubernetes launch task (a :class:`TrainingPodOperator`)."""
+    kwargs.setdefault("doc_md", KUBERNETES_TASK_DOC)
     return TrainingPodOperator(task_id=task_id, **kwargs)
 
 
-def sagemaker_training_task(task_id: str = "train_sagemaker", **kwargs):
+def sagemaker_training_task(task_id: str = TRAIN_TASK_IDS["sagemaker"], **kwargs):
     """The DAG's SageMaker launch task (a :class:`TrainingJobOperator`)."""
+    kwargs.setdefault("doc_md", SAGEMAKER_TASK_DOC)
     return TrainingJobOperator(task_id=task_id, **kwargs)

@@ -102,6 +102,18 @@ def test_shape_schedule_and_params(dag):
     assert dag.params.get_param("peft").schema["enum"] == ["none", "lora", "qlora"]
     assert dag.params.get_param("backend").schema["enum"] == ["local", "kubernetes", "sagemaker"]
     assert dag.params.get_param("hyperparameters").schema["type"] == "object"
+    for t in dag.tasks:  # the UI shows each task's doc (TaskFlow: the function's docstring)
+        assert len(t.doc_md or "") > 60, t.task_id
+
+
+def test_promote_adapter_task_has_its_doc(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dagbag import DAGS
+
+    dag = DagBag(dag_folder=str(DAGS)).dags["promote_adapter"]
+    assert [t.task_id for t in dag.tasks] == ["promote"]
+    assert "force" in dag.get_task("promote").doc_md
 
 
 def test_end_to_end_local_backend_registers_the_adapter(

@@ -211,15 +211,15 @@ def test_sagemaker_backend_end_to_end_on_moto(
 ):
     from airflow.models.dagrun import DagRun
     from airflow.utils.types import DagRunType
-    from llmops_airflow.finetune import _safe
 
+    from include.run import safe_run_id
     from include.training.backends.sagemaker import job_base_name, model_artifact_uri
 
     dataset = _upload_dir(canonical_dir, s3_bucket, "data/curated")
     when = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=1)
     run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=when, run_after=when)
     job = job_base_name("llmops", "finetune_adapter", run_id)  # try 1: the base name
-    safe_run = _safe(run_id)
+    safe_run = safe_run_id(run_id)
     artifact = model_artifact_uri(f"s3://{s3_bucket}/work/{safe_run}/sagemaker", job)
     boto3.client("s3").upload_file(str(container_model_tar), s3_bucket, artifact.split("/", 3)[3])
 

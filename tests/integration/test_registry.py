@@ -299,3 +299,16 @@ def test_connection_env_hands_the_registry_connection_to_a_child_process(monkeyp
         "AWS_SECRET_ACCESS_KEY": "s3cr3t",
     }
     assert connection_env(None) == {} and connection_env("") == {}
+
+
+def test_region_comes_from_the_environment_else_the_one_default(s3_server, monkeypatch):
+    from include import storage
+    from include.registry import s3_client
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    assert s3_client(s3_server).meta.region_name == storage.DEFAULT_REGION == "us-east-1"
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert s3_client(s3_server).meta.region_name == "eu-central-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # wins over AWS_REGION
+    assert s3_client(s3_server).meta.region_name == storage.region() == "eu-west-1"

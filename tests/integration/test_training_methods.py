@@ -16,8 +16,9 @@ import pytest
 
 from include.config.training import load_training_config
 from include.training import dataset as ds
-from include.training import methods
-from include.training.train import quiet_third_party, run
+from include.training import devices, methods, models
+from include.training import tokenization as tk
+from include.training.train import EXIT_CONFIG_ERROR, quiet_third_party, run
 from tests.unit import test_training_dataset as _fixtures
 
 # session fixtures shared with the other training tests (tiny model, canonical Parquet)
@@ -137,7 +138,7 @@ def test_sft_trainer_trains_exactly_our_assistant_labels(tiny_model_dir, canonic
     ts = ds.prepare_training_set(cfg.dataset_uri, "sft", cfg.data)
     trainer, tok, facts = methods.build_trainer(cfg, ts, str(tmp_path / "t"), tmp_path)
     template = tok.chat_template
-    ours = [ds.tokenize_sft(e, tok, template, 128) for e in ts.train]
+    ours = [tk.tokenize_sft(e, tok, template, 128) for e in ts.train]
     ours = [o for o in ours if any(label != -100 for label in o["labels"])]
     got = trainer.train_dataset
     assert len(got) == len(ours) == facts["train_tokens"]["examples"]
@@ -161,24 +162,24 @@ def test_qlora_quantization_config_is_nf4_double_quant(tiny_model_dir):
     import torch
 
     cfg = load_training_config(base_model=str(tiny_model_dir), peft="qlora")
-    q = methods.quantization_config(cfg)
+    q = models.quantization_config(cfg)
     assert q.load_in_4bit and not q.load_in_8bit
     assert q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant is True
     expected = (
-        torch.bfloat16 if (torch.cuda.is_available() or methods.cpu_has_native_bf16()) else torch.float32
+        torch.bfloat16 if (torch.cuda.is_available() or devices.cpu_has_native_bf16()) else torch.float32
     )
     assert q.bnb_4bit_compute_dtype == expected
     forced = load_training_config(base_model="x", peft="qlora", quantization={"compute_dtype": "bfloat16"})
-    assert methods.quantization_config(forced).bnb_4bit_compute_dtype == torch.bfloat16
+    assert models.quantization_config(forced).bnb_4bit_compute_dtype == torch.bfloat16
 
 
 def test_qlora_trains_for_real_on_this_machine(tiny_model_dir, canonical_dir, tmp_path):
     """bitsandbytes 0.50 has a CPU 4-bit backend: QLoRA runs here for real (no fake)."""
     import bitsandbytes as bnb
 
-    assert methods.check_qlora_supported() in ("cpu", "cuda")
+    assert devices.check_qlora_supported() in ("cpu", "cuda")
     cfg = _cfg(tiny_model_dir, canonical_dir, tmp_path / "q", peft="qlora")
-    model = methods.load_model(cfg)
+    model = models.load_model(cfg)
     assert getattr(model, "is_loaded_in_4bit", False)
     q_proj = model.model.layers[0].self_attn.q_proj
     assert isinstance(q_proj, bnb.nn.Linear4bit) and q_proj.weight.quant_type == "nf4"
@@ -186,7 +187,7 @@ def test_qlora_trains_for_real_on_this_machine(tiny_model_dir, canonical_dir, tm
     m = run(cfg)
     assert m["resolved"]["weights_dtype"] == "4bit-nf4" and math.isfinite(m["eval_loss"])
     model, tok = _load_adapter(
-        tmp_path / "q", tiny_model_dir, quantization_config=methods.quantization_config(cfg)
+        tmp_path / "q", tiny_model_dir, quantization_config=models.quantization_config(cfg)
     )
     _generate_one_token(model, tok)
 
@@ -197,7 +198,7 @@ def test_qlora_gradient_flows_through_the_4bit_base_after_an_eval_pass(tiny_mode
     import bitsandbytes as bnb
     import torch
 
-    model = methods.load_model(load_training_config(base_model=str(tiny_model_dir), peft="qlora"))
+    model = models.load_model(load_training_config(base_model=str(tiny_model_dir), peft="qlora"))
     model.eval()
     with torch.no_grad():
         model(input_ids=torch.randint(0, 500, (1, 8), device=model.device))
@@ -220,12 +221,12 @@ def test_qlora_without_cuda_or_cpu_backend_fails_before_loading(tiny_model_dir, 
     def must_not_load(*a, **k):
         raise AssertionError("the model must not be loaded")
 
-    monkeypatch.setattr(methods, "has_cuda", lambda: False)
+    monkeypatch.setattr(devices, "has_cuda", lambda: False)
     monkeypatch.setattr(bf, "quantize_4bit", broken)
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", must_not_load)
     cfg = load_training_config(base_model=str(tiny_model_dir), peft="qlora")
-    with pytest.raises(methods.QLoRAUnsupported, match="QLoRA needs a CUDA GPU"):
-        methods.load_model(cfg)
+    with pytest.raises(devices.QLoRAUnsupported, match="QLoRA needs a CUDA GPU"):
+        models.load_model(cfg)
 
 
 def test_reward_model_scores_and_reloads(reward_lora, tiny_model_dir):
@@ -244,7 +245,7 @@ def test_reward_model_scores_and_reloads(reward_lora, tiny_model_dir):
     enc = tok(["<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nhello<|im_end|>"], return_tensors="pt")
     with torch.no_grad():
         assert model(**enc).logits.shape == (1, 1)
-    merged, rtok = methods.load_reward_model(str(out), out)
+    merged, rtok = models.load_reward_model(str(out), out)
     scorer = methods.RewardModelScorer(merged, rtok, max_length=64)
     scores = scorer(
         [[{"role": "user", "content": "hi"}]] * 2,
@@ -350,13 +351,13 @@ def test_model_folders_on_s3_are_downloaded_once(s3_bucket, tmp_path, tiny_model
     s3 = boto3.client("s3")
     for f in sorted(tiny_model_dir.iterdir()):
         s3.upload_file(str(f), s3_bucket, f"models/tiny/{f.name}")
-    local = methods._local_model_path(f"s3://{s3_bucket}/models/tiny", tmp_path)
+    local = models.local_model_path(f"s3://{s3_bucket}/models/tiny", tmp_path)
     assert sorted(p.name for p in tmp_path.joinpath("downloaded").iterdir()) == [f"{s3_bucket}_models_tiny"]
     assert (tmp_path / "downloaded" / f"{s3_bucket}_models_tiny" / "model.safetensors").read_bytes() == (
         tiny_model_dir / "model.safetensors"
     ).read_bytes()
-    assert methods._local_model_path(f"s3://{s3_bucket}/models/tiny", tmp_path) == local
-    assert methods._local_model_path(str(tiny_model_dir), tmp_path) == str(tiny_model_dir)
+    assert models.local_model_path(f"s3://{s3_bucket}/models/tiny", tmp_path) == local
+    assert models.local_model_path(str(tiny_model_dir), tmp_path) == str(tiny_model_dir)
 
 
 def test_entry_point_rejects_a_bad_config(tmp_path):
@@ -368,4 +369,4 @@ def test_entry_point_rejects_a_bad_config(tmp_path):
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2 and "lora.r" in proc.stderr
+    assert proc.returncode == EXIT_CONFIG_ERROR == 2 and "lora.r" in proc.stderr

@@ -73,3 +73,26 @@ def test_digest_is_stable_and_config_is_frozen():
     assert a.digest() == b.digest() != load_training_config().digest()
     with pytest.raises(Exception):  # noqa: B017 - pydantic frozen model
         a.method = "dpo"
+
+
+def test_every_setting_has_a_description():
+    """Config docs as data: each field of every section (and of its nested models) says what it does."""
+    from pydantic import BaseModel
+
+    from include.config.training import SECTIONS
+
+    seen, todo, missing = set(), [TrainingConfig], []
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, f in model.model_fields.items():
+            if len((f.description or "").strip()) < 8:
+                missing.append(f"{model.__name__}.{name}")
+            for arg in (f.annotation, *getattr(f.annotation, "__args__", ())):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    todo.append(arg)
+    assert missing == []
+    assert len(seen) == len(SECTIONS) + 3  # the root, GpuSpec and Toleration besides the sections
+    assert SECTIONS[0] == "data" and SECTIONS[-1] == "sagemaker"

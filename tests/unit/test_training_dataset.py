@@ -14,6 +14,7 @@ import re
 import pytest
 
 from include.training import dataset as ds
+from include.training import tokenization as tk
 from scripts.tiny_model import (
     GLAIVE,
     build_from_datasets,
@@ -155,16 +156,16 @@ def test_dataset_manifest_is_found_above_curated(tmp_path, sample_rows):
 
 def test_template_resolution(tokenizer):
     assert tokenizer.chat_template is None  # tiny tokenizer, like most base models
-    tpl, src = ds.resolve_chat_template(tokenizer, None, assistant_only_loss=True)
-    assert src == "named:llmops_chatml" and ds.has_generation_markers(tpl)
-    tpl, src = ds.resolve_chat_template(tokenizer, "qwen2_5_training", assistant_only_loss=True)
+    tpl, src = tk.resolve_chat_template(tokenizer, None, assistant_only_loss=True)
+    assert src == "named:llmops_chatml" and tk.has_generation_markers(tpl)
+    tpl, src = tk.resolve_chat_template(tokenizer, "qwen2_5_training", assistant_only_loss=True)
     assert src == "named:qwen2_5_training" and "<|im_start|>" in tpl
     inline = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
     with pytest.raises(ds.DatasetError, match="no \\{% generation %\\} markers"):
-        ds.resolve_chat_template(tokenizer, inline, assistant_only_loss=True)
-    assert ds.resolve_chat_template(tokenizer, inline, assistant_only_loss=False) == (inline, "inline")
+        tk.resolve_chat_template(tokenizer, inline, assistant_only_loss=True)
+    assert tk.resolve_chat_template(tokenizer, inline, assistant_only_loss=False) == (inline, "inline")
     with pytest.raises(ds.DatasetError, match="unknown chat template 'nope'"):
-        ds.resolve_chat_template(tokenizer, "nope", assistant_only_loss=True)
+        tk.resolve_chat_template(tokenizer, "nope", assistant_only_loss=True)
 
 
 def _segments(text: str) -> list[tuple[str, int, int, int]]:
@@ -186,8 +187,8 @@ def test_labels_mask_everything_but_assistant_turns_token_by_token(toolcall_rows
         and sum(m["role"] == "assistant" for m in r["messages"]) >= 3
     )
     ex, _ = ds.example_for("sft", row)
-    template, _ = ds.resolve_chat_template(tokenizer, None, True)
-    tok = ds.tokenize_sft(ex, tokenizer, template, max_length=100_000)
+    template, _ = tk.resolve_chat_template(tokenizer, None, True)
+    tok = tk.tokenize_sft(ex, tokenizer, template, max_length=100_000)
     ids, labels = tok["input_ids"], tok["labels"]
 
     text = tokenizer.apply_chat_template(
@@ -224,7 +225,7 @@ def test_labels_mask_everything_but_assistant_turns_token_by_token(toolcall_rows
 
 
 def test_loss_weight_zero_assistant_turn_is_context_only(tokenizer):
-    template, _ = ds.resolve_chat_template(tokenizer, None, True)
+    template, _ = tk.resolve_chat_template(tokenizer, None, True)
     ex = {
         "messages": [
             {"role": "user", "content": "hi"},
@@ -233,7 +234,7 @@ def test_loss_weight_zero_assistant_turn_is_context_only(tokenizer):
             {"role": "assistant", "content": "new answer"},
         ]
     }
-    tok = ds.tokenize_sft(ex, tokenizer, template, 1000)
+    tok = tk.tokenize_sft(ex, tokenizer, template, 1000)
     trained = tokenizer.decode(
         [t for t, lab in zip(tok["input_ids"], tok["labels"], strict=True) if lab != -100]
     )
@@ -241,31 +242,31 @@ def test_loss_weight_zero_assistant_turn_is_context_only(tokenizer):
 
 
 def test_token_statistics_and_truncation(sample_rows, tokenizer):
-    template, _ = ds.resolve_chat_template(tokenizer, None, True)
+    template, _ = tk.resolve_chat_template(tokenizer, None, True)
     examples = [ds.example_for("sft", r)[0] for r in sample_rows if r["kind"] == "sft"]
-    full, stats = ds.tokenized_sft_dataset(examples, tokenizer, template, 100_000, True)
+    full, stats = tk.tokenized_sft_dataset(examples, tokenizer, template, 100_000, True)
     assert stats["tokens_total"] == sum(len(x) for x in full["input_ids"])
     assert 0 < stats["tokens_trained"] < stats["tokens_total"]
     assert stats["pct_tokens_trained"] == round(100 * stats["tokens_trained"] / stats["tokens_total"], 2)
-    short, stats128 = ds.tokenized_sft_dataset(examples, tokenizer, template, 128, True)
+    short, stats128 = tk.tokenized_sft_dataset(examples, tokenizer, template, 128, True)
     assert max(len(x) for x in short["input_ids"]) <= 128 and stats128["truncated"] > 0
-    everything, all_stats = ds.tokenized_sft_dataset(examples, tokenizer, template, 128, False)
+    everything, all_stats = tk.tokenized_sft_dataset(examples, tokenizer, template, 128, False)
     assert all_stats["pct_tokens_trained"] == 100.0
 
 
 def test_fit_prompt_and_pair_truncation(tokenizer):
-    template, _ = ds.resolve_chat_template(tokenizer, None, False)
+    template, _ = tk.resolve_chat_template(tokenizer, None, False)
     prompt = [{"role": "system", "content": "sys"}] + [
         {"role": r, "content": f"turn {i} " * 20} for i, r in enumerate(["user", "assistant"] * 3 + ["user"])
     ]
-    need = ds._token_len([prompt[0], *prompt[-3:]], tokenizer, template, None, True)
-    fitted, fits = ds.fit_prompt(prompt, tokenizer, template, budget=need)
+    need = tk._token_len([prompt[0], *prompt[-3:]], tokenizer, template, None, True)
+    fitted, fits = tk.fit_prompt(prompt, tokenizer, template, budget=need)
     assert fits and fitted == [prompt[0], *prompt[-3:]]  # oldest turns dropped, starts with a user turn
-    alone, fits = ds.fit_prompt(prompt, tokenizer, template, budget=5)
+    alone, fits = tk.fit_prompt(prompt, tokenizer, template, budget=5)
     assert not fits and alone == [prompt[0], prompt[-1]]
-    assert ds.truncate_pair(list(range(10)), list(range(100, 105)), 12) == list(range(3, 10)) + list(
+    assert tk.truncate_pair(list(range(10)), list(range(100, 105)), 12) == list(range(3, 10)) + list(
         range(100, 105)
     )
-    assert ds.truncate_pair(list(range(10)), list(range(100, 120)), 10) == list(range(5, 10)) + list(
+    assert tk.truncate_pair(list(range(10)), list(range(100, 120)), 10) == list(range(5, 10)) + list(
         range(100, 105)
     )

@@ -64,7 +64,9 @@ def test_base_model_fingerprint(tmp_path):
 
 
 def test_local_backend_streams_lines_and_reports_failures(monkeypatch, tmp_path):
-    assert backends.training_command("s3://b/c.json", "py") == [
+    from llmops_airflow import local_training
+
+    assert local_training.training_command("s3://b/c.json", "py") == [
         "py",
         "-m",
         "include.training.train",
@@ -78,12 +80,12 @@ def test_local_backend_streams_lines_and_reports_failures(monkeypatch, tmp_path)
         "sys.exit(int(sys.argv[-1]))\n"
     )
     monkeypatch.setattr(
-        backends, "training_command", lambda uri, python=None: [sys.executable, str(script), uri]
+        local_training, "training_command", lambda uri, python=None: [sys.executable, str(script), uri]
     )
-    facts = backends.LocalBackend().launch(None, "0", on_line=lines.append)
+    facts = local_training.in_process_launcher("local").launch(None, "0", on_line=lines.append)
     assert facts["exit_code"] == 0 and "step 1/2 loss=1.0" in lines and "step 2/2 loss=0.5" in lines
     with pytest.raises(backends.BackendError, match=r"(?s)exit code 3.*step 2/2 loss=0.5"):
-        backends.LocalBackend().launch(None, "3", on_line=lines.append)
+        local_training.LocalTraining().launch(None, "3", on_line=lines.append)
 
 
 def test_backend_validation_names_the_missing_settings():
@@ -100,10 +102,22 @@ def test_backend_validation_names_the_missing_settings():
     with pytest.raises(backends.BackendError, match=r"needs s3:// URIs.*dataset_uri='/data/curated'"):
         backends.get_backend("kubernetes").validate(local_paths)
     backends.get_backend("local").validate(cfg)
-    with pytest.raises(backends.BackendError, match="launched by the finetune_adapter DAG"):
-        backends.get_backend("sagemaker").launch(cfg, "s3://b/c.json")
+    from llmops_airflow.local_training import in_process_launcher
+
+    with pytest.raises(backends.BackendError, match="launched by the finetune_adapter DAG's train_sagemaker"):
+        in_process_launcher("sagemaker")
     with pytest.raises(backends.BackendError, match="unknown backend"):
         backends.get_backend("slurm")
+
+
+def test_every_configurable_backend_has_a_validator_and_a_train_task():
+    from llmops_airflow.finetune_defaults import TRAIN_OPERATORS, TRAIN_TASK_IDS
+
+    from include.config.training import BACKENDS
+
+    assert tuple(backends.BACKEND_FACTORIES) == BACKENDS == tuple(TRAIN_TASK_IDS)
+    assert set(TRAIN_OPERATORS) == set(BACKENDS) - {"local"}
+    assert [backends.get_backend(name).name for name in BACKENDS] == list(BACKENDS)
 
 
 def test_gate_against_production_and_its_record():

@@ -28,16 +28,9 @@ def test_dockerfile_entrypoint_is_the_training_module():
 
 def test_training_pins_are_the_airflow_image_versions():
     training, airflow = _pins(REPO / "requirements-training.txt"), _pins(REPO / "requirements.txt")
-    assert {
-        "torch",
-        "transformers",
-        "peft",
-        "trl",
-        "accelerate",
-        "bitsandbytes",
-        "datasets",
-        "pyarrow",
-    } <= set(training)
+    from include.training.provenance import TRAINING_LIBRARIES
+
+    assert {*TRAINING_LIBRARIES, "pyarrow"} <= set(training)
     assert not any(p.startswith("apache-airflow") or p == "pyspark" for p in training)
     drift = {p: (v, airflow.get(p)) for p, v in training.items() if airflow.get(p) != v}
     assert drift == {}, f"requirements-training.txt differs from requirements.txt: {drift}"

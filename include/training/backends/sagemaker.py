@@ -13,6 +13,8 @@
   entry point reads ``/opt/ml/input/data/config/*.json``, trains on ``/opt/ml/input/data/train``,
   writes ``/opt/ml/model`` (uploaded as ``model.tar.gz``) and checkpoints to ``/opt/ml/checkpoints``
   (:func:`container_paths`).
+* :func:`launch_spec`: that request with the job base name and the operator's settings, the
+  XCom ``launch`` of ``finetune_adapter``'s ``prepare_launch``.
 * :func:`unpack_model_tar`: ``<output>/<job>/output/model.tar.gz`` -> the run's ``model/`` folder,
   where ``evaluate`` and ``register`` pick it up (members with absolute paths, ``..`` or links are
   refused).
@@ -110,6 +112,11 @@ def hyperparameters(cfg: TrainingConfig) -> dict[str, str]:
     return {key: str(value) for key, value in hp.items()}
 
 
+def max_wait_seconds(s) -> int:
+    """Managed spot: how long the job may wait for capacity and run (``None``: twice the runtime)."""
+    return s.max_wait_seconds or 2 * s.max_runtime_seconds
+
+
 def training_job_config(
     cfg: TrainingConfig,
     plan: dict,
@@ -162,12 +169,49 @@ def training_job_config(
         ],
     }
     if s.use_spot:
-        config["StoppingCondition"]["MaxWaitTimeInSeconds"] = s.max_wait_seconds or 2 * s.max_runtime_seconds
+        config["StoppingCondition"]["MaxWaitTimeInSeconds"] = max_wait_seconds(s)
         config["CheckpointConfig"] = {
             "S3Uri": _prefix(s.checkpoint_s3_uri) + base_name + "/",
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         }
     return config
+
+
+def launch_spec(
+    cfg: TrainingConfig,
+    plan: dict,
+    *,
+    dag_id: str,
+    run_id: str,
+    config_uri: str,
+    dataset_uri: str,
+    default_output_uri: str,
+) -> dict:
+    """What ``llmops_airflow.launchers.TrainingJobOperator`` applies: the job request of the first try
+    (:func:`training_job_config`), the run's job base name and the operator's settings."""
+    s = cfg.sagemaker
+    base = job_base_name(s.job_name_prefix, dag_id, run_id)
+    output = s.output_s3_uri or default_output_uri
+    config = training_job_config(
+        cfg,
+        plan,
+        name=job_name(base, 1),
+        base_name=base,
+        config_uri=config_uri,
+        dataset_uri=dataset_uri,
+        output_s3_uri=output,
+    )
+    return {
+        "base_name": base,
+        "config": config,
+        "output_s3_uri": output,
+        "aws_conn_id": s.aws_conn_id,
+        "region_name": s.region_name,
+        "check_interval_seconds": s.check_interval_seconds,
+        "deferrable": s.deferrable,
+        "print_log": s.print_log,
+        "max_ingestion_time": max_wait_seconds(s) if s.use_spot else s.max_runtime_seconds,
+    }
 
 
 def model_artifact_uri(output_s3_uri: str, name: str) -> str:
