@@ -20,7 +20,13 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import DAG, Param
-from llmops_airflow.finetune_defaults import PRODUCTION_ALIAS, aws_conn_id_param, registry_uri_param
+from llmops_airflow.finetune_defaults import (
+    NAME_PATTERN,
+    PRODUCTION_ALIAS,
+    aws_conn_id_param,
+    optional_name_param,
+    registry_uri_param,
+)
 from llmops_airflow.finetune_tasks import promote_version
 
 with DAG(
@@ -29,27 +35,30 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,  # manual only (no schedule): unpaused, a trigger runs at once
     tags=["llmops", "training", "registry"],
     doc_md=__doc__,
     default_args={"retries": 2},
     params={
         "registry_uri": registry_uri_param(),
-        "adapter_name": Param(
-            "",
-            type="string",
-            minLength=1,
-            title="Adapter name",
-            description="Registry name of the adapter (as finetune_adapter registered it)",
+        "adapter_name": optional_name_param(
+            "Adapter name",
+            "Registry name of the adapter (as finetune_adapter registered it). Empty: the adapter registered last",
+            "Adapter",
         ),
         "version": Param(
             "latest",
             type="string",
+            minLength=1,
+            section="Adapter",
             title="Version",
             description="N, vN, latest (newest version that passed its gate) or another alias (e.g. staging)",
         ),
         "alias": Param(
             PRODUCTION_ALIAS,
             type="string",
+            pattern=NAME_PATTERN,
+            section="Adapter",
             title="Alias",
             description="Alias to move (letters, digits, . _ -); latest and v<N> are reserved",
         ),
@@ -57,6 +66,7 @@ with DAG(
         "force": Param(
             False,
             type="boolean",
+            section="Adapter",
             title="Force",
             description="Promote even a version whose evaluation gate failed (recorded in the alias pointer)",
         ),

@@ -38,8 +38,6 @@ REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 DAG_IDS = ("curate_dataset", "finetune_adapter", "promote_adapter")
-#: event-driven / manual DAGs unpaused by ``up`` (curate_dataset stays paused: it is nightly)
-UNPAUSE = ("finetune_adapter", "promote_adapter")
 BUCKET = "llmops-adapters"
 USER = "admin"
 ENV_FILE = "llmops-live.env"
@@ -122,7 +120,32 @@ def live_env(home: Path, port: int, s3_port: int, secret: str) -> dict[str, str]
         "LLMOPS_FINETUNE_WORK_URI": str(llmops / "finetune"),
         "LLMOPS_REGISTRY_URI": f"s3://{BUCKET}/registry",
         "LLMOPS_BASE_MODEL": str(llmops / "models" / "tiny-llama"),
+        "LLMOPS_TRAINING_PROFILES": str(llmops / "training_profiles.yaml"),
+        # OpenLineage events of every task, to a local file (no network)
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "llmops-local",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(home / "openlineage" / "events.jsonl"), "append": True}
+        ),
     }
+
+
+def write_profiles(path: Path, env: dict[str, str]) -> None:
+    """make up's training profile: every new dataset version -> the tiny model, LoRA SFT, demo settings."""
+    import yaml
+
+    from scripts.demo_finetune import HYPERPARAMETERS
+
+    profile = {
+        "match": "*",
+        "base_model": env["LLMOPS_BASE_MODEL"],
+        "method": "sft",
+        "peft": "lora",
+        "backend": "local",
+        "registry_uri": env["LLMOPS_REGISTRY_URI"],
+        "hyperparameters": HYPERPARAMETERS,
+    }
+    header = "# written by make up (scripts/live.py): the training profile of the local stack\n"
+    path.write_text(header + yaml.safe_dump({"profiles": [profile]}, sort_keys=False))
 
 
 def read_env(home: Path) -> dict[str, str]:
@@ -200,7 +223,7 @@ def wait_healthy(base: str, home: Path, deadline: float) -> str:
 
 def up(port: int, timeout: float) -> int:
     home = airflow_home()
-    for sub in ("logs", "run", "llmops/models"):
+    for sub in ("logs", "run", "llmops/models", "openlineage"):
         (home / sub).mkdir(parents=True, exist_ok=True)
     running = [
         n
@@ -222,6 +245,7 @@ def up(port: int, timeout: float) -> int:
 
     model = build_tiny_model(env_vars["LLMOPS_BASE_MODEL"], sample_texts())
     print(f"base model: {model} (tiny local Llama)")
+    write_profiles(Path(env_vars["LLMOPS_TRAINING_PROFILES"]), env_vars)
     migrate = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True
     )
@@ -245,9 +269,7 @@ def up(port: int, timeout: float) -> int:
                 raise SystemExit(f"S3 server at {s3} not answering: {exc}") from None
             time.sleep(1)
     base = f"http://127.0.0.1:{port}"
-    tok = wait_healthy(base, home, deadline)
-    for dag_id in UNPAUSE:
-        api(base, f"/api/v2/dags/{dag_id}", tok, body={"is_paused": False}, method="PATCH")
+    wait_healthy(base, home, deadline)
     print(f"Airflow UI: {base}  (login: {USER} / {password(home)}; password file under {home})")
     print(
         f"S3 registry: {env_vars['LLMOPS_REGISTRY_URI']} at {s3}; logs: {home / 'logs'}; outputs: {home / 'llmops'}"

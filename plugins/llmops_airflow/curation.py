@@ -92,16 +92,17 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
     }
 
 
+def safe_name(run_id: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in run_id)
+
+
 def check_writable(output_uri: str, run_id: str, endpoint: str | None) -> None:
     """Write and delete a probe file under ``output_uri``: an unreachable or read-only output
     fails here, naming the Param and the fix, instead of after the first stage's retries."""
-    probe = storage.join(
-        output_uri, "_staging", f".write-check-{''.join(c if c.isalnum() else '_' for c in run_id)}"
-    )
     try:
-        storage.write_bytes(probe, b"ok\n", endpoint)
-        fs, path = storage.filesystem(probe, endpoint)
-        fs.delete_file(path)
+        storage.probe_write(
+            storage.join(output_uri, "_staging"), f".write-check-{safe_name(run_id)}", endpoint
+        )
     except Exception as exc:
         fix = (
             "check the bucket exists and the credentials (AWS_* environment of the workers) may write "

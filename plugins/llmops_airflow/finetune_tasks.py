@@ -14,14 +14,16 @@ from llmops_airflow.finetune_defaults import LAUNCH_KEY, LAUNCH_TASK_ID, PLAN_TA
 
 
 @task(task_id=PLAN_TASK_ID)
-def plan(params=None, run_id=None, triggering_asset_events=None) -> dict:
-    """Validate the Params (a bad one fails here, before any work, naming the key), check the dataset,
+def plan(params=None, run_id=None, triggering_asset_events=None, dag_run=None) -> dict:
+    """Apply the training profile (asset-triggered runs: include/training/profiles.py), validate the
+    Params (a bad one fails here, before any work, naming the key), check the registry and work folder
+    are writable with the configured connection, check the dataset,
     the base model's config and the backend's settings, and estimate peak GPU memory (weights +
     gradients + optimizer states + activations) to pick the smallest GPU / SageMaker instance of the
     catalog that fits with a margin. Writes `<work_uri>/<run>/plan.json`."""
     from llmops_airflow.finetune import plan_run
 
-    return plan_run(params, run_id, triggering_asset_events)
+    return plan_run(params, run_id, triggering_asset_events, conf=getattr(dag_run, "conf", None))
 
 
 @task(task_id="build_set")

@@ -147,6 +147,23 @@ def promote(run: dict, registration: dict) -> dict:
     return out
 
 
+def newest_adapter(reg) -> str:
+    """The adapter whose latest version was registered last (promote_adapter's empty ``adapter_name``)."""
+    from include.registry import RegistryError
+
+    dated = []
+    for name in reg.list_adapters():
+        try:
+            dated.append((reg.get(name, "latest").get("created_at") or "", name))
+        except RegistryError:  # no version passed its gate yet
+            continue
+    if not dated:
+        raise RegistryError(f"no adapter with a passing version in {reg.uri}: run finetune_adapter first")
+    name = max(dated)[1]
+    log.info("adapter_name empty: %s (its latest version is the newest in the registry)", name)
+    return name
+
+
 def promote_version(params: dict) -> dict:
     """``promote_adapter``: point ``alias`` at ``version``; a failed-gate version needs ``force``."""
     from include.registry import AdapterRegistry, RegistryError
@@ -157,6 +174,7 @@ def promote_version(params: dict) -> dict:
         reg = AdapterRegistry(
             str(p.get("registry_uri") or "").strip(), aws_conn_id=(p.get("aws_conn_id") or "").strip() or None
         )
+        name = name or newest_adapter(reg)
         pointer = reg.set_alias(name, alias or PRODUCTION_ALIAS, ref or "latest", force=bool(p.get("force")))
     except RegistryError as exc:
         fail(str(exc))  # a refused promotion is final: no retry
