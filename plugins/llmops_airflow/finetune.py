@@ -178,11 +178,11 @@ def plan_run(
         get_backend(cfg.backend).validate(cfg)
     except BackendError as exc:
         fail(str(exc))
-    aws_conn_id = (p.get("aws_conn_id") or "").strip() or None
-    check_reachable(registry_uri, aws_conn_id, work_uri, run_id)
     _check_dataset(cfg)
     model_config = _model_config(cfg)
     plan = _plan_memory(cfg, model_config, local_gpu_check)
+    aws_conn_id = (p.get("aws_conn_id") or "").strip() or None
+    check_reachable(registry_uri, aws_conn_id, work_uri, run_id)
     run = {
         "run_id": run_id,
         "paths": paths,
