@@ -3,8 +3,14 @@
 
 Manual promotion in the S3 adapter registry: points an alias (default `production`) at a
 registered adapter version (default `latest`, the newest version that passed its
-evaluation gate). Trigger it from the UI after reviewing a `finetune_adapter` run that
-was not promoted automatically (its `promote` Param off).
+evaluation gate) of an adapter (default: the one registered last). Trigger it from the UI
+after reviewing a `finetune_adapter` run that was not promoted automatically (its `promote`
+Param off).
+
+`review` → `approve` → `promote`: `review` resolves the adapter and version and reads its
+manifest; with `require_approval` on, a promotion to `production` waits in `approve` for a
+human (the UI's required actions, or `PATCH /api/v2/hitlDetails/...`): the request shows the
+gate and the metrics; Reject skips `promote`. Without it `approve` is skipped.
 
 * A version whose manifest records a failed gate (`gate.passed: false`) is refused with
   the gate's reasons, unless `force` is set; the alias pointer then records
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import DAG, Param
+from llmops_airflow.approval import PromotionApproval
 from llmops_airflow.finetune_defaults import (
     NAME_PATTERN,
     PRODUCTION_ALIAS,
@@ -27,7 +34,7 @@ from llmops_airflow.finetune_defaults import (
     optional_name_param,
     registry_uri_param,
 )
-from llmops_airflow.finetune_tasks import promote_version
+from llmops_airflow.finetune_tasks import promote_version, review_promotion
 
 with DAG(
     dag_id="promote_adapter",
@@ -62,6 +69,14 @@ with DAG(
             title="Alias",
             description="Alias to move (letters, digits, . _ -); latest and v<N> are reserved",
         ),
+        "require_approval": Param(
+            False,
+            type="boolean",
+            section="Adapter",
+            title="Require approval",
+            description="Promotion to production waits for a human: a required action in the UI (Browse > "
+            "Required Actions) showing the version's gate and metrics; Reject leaves the alias unchanged",
+        ),
         "aws_conn_id": aws_conn_id_param(),
         "force": Param(
             False,
@@ -72,4 +87,5 @@ with DAG(
         ),
     },
 ) as dag:
-    promote_version()
+    reviewed = review_promotion()
+    reviewed >> PromotionApproval(task_id="approve") >> promote_version(reviewed)

@@ -39,7 +39,6 @@ class TrainingProfile(_Strict):
     work_uri: str | None = Field(None, description="run files folder")
     aws_conn_id: str | None = Field(None, description="Airflow AWS connection of the registry")
     promote: bool | None = Field(None, description="move 'production' to a passing version")
-    require_approval: bool | None = Field(None, description="ask a human before promoting")
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"match"}).items() if v is not None}

@@ -192,7 +192,6 @@ def plan_run(
         "registry_uri": registry_uri,
         "aws_conn_id": aws_conn_id,
         "promote": bool(p.get("promote")),
-        "require_approval": bool(p.get("require_approval")),
         "profile": profile,
         "plan": plan,
     }

@@ -96,10 +96,20 @@ def promote(run: dict, registration: dict) -> dict:
     return run_promote(run, registration)
 
 
-@task(task_id="promote")
-def promote_version(params=None) -> dict:
-    """`promote_adapter`: point `alias` at `version`; a version whose gate failed is refused unless
-    `force` (then recorded in the alias pointer). A refused promotion fails without retry."""
+@task(task_id="review")
+def review_promotion(params=None) -> dict:
+    """`promote_adapter`: resolve the adapter (empty: the one registered last) and the version, read its
+    manifest, and say whether a human must approve (`require_approval` and alias `production`)."""
+    from llmops_airflow.approval import review
+
+    return review(params)
+
+
+@task(task_id="promote", trigger_rule="none_failed")
+def promote_version(reviewed: dict, params=None) -> dict:
+    """`promote_adapter`: point `alias` at the reviewed version; a version whose gate failed is refused
+    unless `force` (then recorded in the alias pointer). A refused promotion fails without retry;
+    a rejected approval skips this task."""
     from llmops_airflow.registration import promote_version as run_promotion
 
-    return run_promotion(params)
+    return run_promotion(params, reviewed)

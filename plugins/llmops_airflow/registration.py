@@ -164,12 +164,15 @@ def newest_adapter(reg) -> str:
     return name
 
 
-def promote_version(params: dict) -> dict:
-    """``promote_adapter``: point ``alias`` at ``version``; a failed-gate version needs ``force``."""
+def promote_version(params: dict, reviewed: dict | None = None) -> dict:
+    """``promote_adapter``: point ``alias`` at ``version``; a failed-gate version needs ``force``.
+    ``reviewed`` (the review task's result) pins the adapter, version number and alias approved."""
     from include.registry import AdapterRegistry, RegistryError
 
     p = dict(params or {})
     name, ref, alias = (str(p.get(k) or "").strip() for k in ("adapter_name", "version", "alias"))
+    if reviewed:
+        name, ref, alias = reviewed["adapter_name"], reviewed["version"], reviewed["alias"]
     try:
         reg = AdapterRegistry(
             str(p.get("registry_uri") or "").strip(), aws_conn_id=(p.get("aws_conn_id") or "").strip() or None
