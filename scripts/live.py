@@ -156,11 +156,16 @@ def read_env(home: Path) -> dict[str, str]:
 
 
 def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not yet reaped by init, counts as stopped)."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def start(name: str, cmd: list[str], env: dict[str, str], home: Path) -> int:
@@ -294,6 +299,10 @@ def down(grace: float = 30.0) -> int:
         if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+            for _ in range(20):
+                if not pid_alive(pid):
+                    break
+                time.sleep(0.25)
         (home / "run" / f"{name}.pid").unlink(missing_ok=True)
     print(f"stopped: {', '.join(pids) or 'nothing was running'} ({home})")
     return 0

@@ -106,7 +106,11 @@ def test_curate_then_asset_triggered_finetune_then_promote(stack):
             stack.api("/api/v2/dags/curate_dataset", {"is_paused": False}, "PATCH")
             stack.api("/api/v2/dags/curate_dataset/dagRuns", {"logical_date": None, "conf": {}}, "POST")
         curate = stack.wait_run("curate_dataset", lambda r: r["run_type"] == "manual", timeout=2400)
-        assert curate["conf"] == {}
+        # no Param changed: the form sends the defaults make up set (outputs under AIRFLOW_HOME)
+        assert (
+            curate["conf"].get("output_uri", stack.env["LLMOPS_OUTPUT_URI"]) == stack.env["LLMOPS_OUTPUT_URI"]
+        )
+        assert curate["conf"].get("config", {}) == {}
         # a scheduled run may have started when the DAG was unpaused: one of the two published
         published = [
             r
