@@ -386,6 +386,9 @@ def train(run: dict) -> dict:
         )
     except BackendError as exc:
         raise RuntimeError(str(exc)) from None  # retried: may be transient (OOM from a neighbour, spot loss)
+    from llmops_airflow.lineage import record_edge
+
+    record_edge([run["config"]["dataset_uri"]], [run["paths"]["model"]])  # OpenLineage: dataset -> model
     metrics = storage.read_json(storage.join(run["paths"]["model"], "metrics.json"))
     summary = {
         k: metrics.get(k)

@@ -66,3 +66,29 @@ def stage_lineage(stats: dict):
         if stats.get(key)
     ]
     return operator_lineage(inputs, outputs)
+
+
+def asset_uri(uri: str) -> str:
+    """An Airflow asset URI for a storage location (local paths as ``file://``)."""
+    if "://" in uri:
+        return "s3://" + uri[len("s3a://") :] if uri.startswith("s3a://") else uri
+    return "file://" + os.path.abspath(uri)
+
+
+class _Edge:
+    """The lineage context of a TaskFlow task's edge (the collector keys entries by context)."""
+
+
+def record_edge(inputs: list[str], outputs: list[str], collector=None) -> None:
+    """Report ``inputs`` -> ``outputs`` to Airflow's hook lineage collector, which the OpenLineage
+    provider reads for tasks without an extractor (TaskFlow ``train`` / ``register``): the
+    dataset -> model -> adapter version edge. A no-op when no lineage reader is installed."""
+    if collector is None:
+        from airflow.sdk.lineage import get_hook_lineage_collector
+
+        collector = get_hook_lineage_collector()
+    context = _Edge()
+    for uri in inputs:
+        collector.add_input_asset(context=context, uri=asset_uri(uri))
+    for uri in outputs:
+        collector.add_output_asset(context=context, uri=asset_uri(uri))

@@ -102,6 +102,9 @@ def register(run: dict, evaluation: dict) -> dict:
         "gate": evaluation.get("status", "passed" if evaluation.get("passed") else "failed"),
     }
     storage.write_json(run["paths"]["registration"], out)
+    from llmops_airflow.lineage import record_edge
+
+    record_edge([cfg.dataset_uri, model_uri], [version.uri])  # OpenLineage: dataset -> adapter version
     log.info(
         "registered %s v%d at %s (manifest %s, %s)",
         version.adapter_name,

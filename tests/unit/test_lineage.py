@@ -42,3 +42,14 @@ def test_operator_reports_what_it_ran():
     assert op.get_openlineage_facets_on_complete(None).inputs == []  # nothing ran: no datasets
     op._lineage_stats = {"input": "/a", "in": 1, "curated": "/b", "out": 1, "rejects": "/c", "rejected": 0}
     assert len(op.get_openlineage_facets_on_complete(None).outputs) == 2
+
+
+def test_training_and_register_record_the_dataset_to_adapter_edge():
+    from airflow.sdk.lineage import HookLineageCollector
+    from llmops_airflow.lineage import record_edge
+
+    collector = HookLineageCollector()
+    record_edge(["/data/v1/curated", "s3a://work/run/model"], ["s3://reg/registry/tiny/v3"], collector)
+    lineage = collector.collected_assets
+    assert [a.asset.uri for a in lineage.inputs] == ["file:///data/v1/curated", "s3://work/run/model"]
+    assert [a.asset.uri for a in lineage.outputs] == ["s3://reg/registry/tiny/v3"]
