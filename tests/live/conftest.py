@@ -1,5 +1,5 @@
 """The product as deployed: ``scripts/live.py up`` (what ``make up`` runs) on a free port in a fresh
-``AIRFLOW_HOME``, torn down with ``down`` after the module. Skipped with ``-m "not live"``."""
+``AIRFLOW_HOME``, torn down with ``down`` at the end of the session (one stack for every live test). Skipped with ``-m "not live"``."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class Stack:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow-home")
     port = live.free_port()

@@ -37,7 +37,7 @@ def _register(stack, tmp_path, tag: str) -> int:
         "metrics": {"eval_loss": 1.25, "base_eval_loss": 2.5},
         "gate": {"passed": True, "reasons": []},
     }
-    return _registry(stack).register(NAME, src, manifest, aliases=("latest",)).version
+    return _registry(stack).register(NAME, src, manifest).version  # a passing gate: becomes latest
 
 
 def _pending(stack, run_id: str, timeout: float = 600) -> dict:
