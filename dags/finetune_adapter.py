@@ -43,6 +43,7 @@ from llmops_airflow.finetune_defaults import (
     aws_conn_id_param,
     choice_param,
     optional_name_param,
+    optional_text_param,
     registry_uri_param,
 )
 from llmops_airflow.finetune_tasks import (
@@ -71,21 +72,19 @@ with DAG(
     tags=["llmops", "training", "peft"],
     doc_md=__doc__,
     params={
-        "dataset_uri": Param(
-            None,
-            type=["null", "string"],
-            section="Data",
-            title="Dataset URI",
-            description="Folder of canonical Parquet (a published version's curated/, or any stage's curated/), "
+        "dataset_uri": optional_text_param(
+            "",
+            "Dataset URI",
+            "Folder of canonical Parquet (a published version's curated/, or any stage's curated/), "
             "local or s3://. Empty: the curated/ folder of the triggering curated_dataset event",
+            "Data",
         ),
-        "base_model": Param(
-            DEFAULT_BASE_MODEL or None,
-            type=["null", "string"],
-            title="Base model",
-            description="Hub id (served from the HF cache) or a local model folder. Empty: the training "
+        "base_model": optional_text_param(
+            DEFAULT_BASE_MODEL,
+            "Base model",
+            "Hub id (served from the HF cache) or a local model folder. Empty: the training "
             "profile's (asset-triggered runs), else LLMOPS_BASE_MODEL",
-            section="Training",
+            "Training",
         ),
         "method": choice_param(
             "sft",

@@ -98,15 +98,22 @@ def optional_name_param(title: str, description: str, section: str):
 
 def aws_conn_id_param():
     """The ``aws_conn_id`` Param of the registry, the same in every DAG that uses it."""
+
+    return optional_text_param(
+        DEFAULT_AWS_CONN_ID,
+        "AWS connection",
+        "Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: the AWS "
+        "environment variables of the workers. Default: LLMOPS_REGISTRY_AWS_CONN_ID",
+        "Registry",
+    )
+
+
+def optional_text_param(default: str, title: str, description: str, section: str):
+    """A string Param the form may leave empty (``["null", "string"]``: no "required")."""
     from airflow.sdk import Param
 
     return Param(
-        DEFAULT_AWS_CONN_ID or None,
-        type=["null", "string"],
-        title="AWS connection",
-        description="Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: the AWS "
-        "environment variables of the workers. Default: LLMOPS_REGISTRY_AWS_CONN_ID",
-        section="Registry",
+        default or None, type=["null", "string"], title=title, description=description, section=section
     )
 
 

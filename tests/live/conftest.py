@@ -56,6 +56,18 @@ class Stack:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return "\n".join(p.read_text() for p in sorted(folder.glob("attempt=*.log")))
 
+    def s3(self):
+        """A boto3 client of make up's S3 server (the registry bucket llmops-adapters)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name="us-east-1",
+        )
+
     def lineage_events(self) -> list[dict]:
         path = self.home / "openlineage" / "events.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import pytest
 
 from include.registry import AdapterRegistry
@@ -18,14 +17,7 @@ NAME = "approval-demo"
 
 
 def _registry(stack) -> AdapterRegistry:
-    client = boto3.client(
-        "s3",
-        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
-    return AdapterRegistry("s3://llmops-adapters/registry", client=client)
+    return AdapterRegistry("s3://llmops-adapters/registry", client=stack.s3())
 
 
 def _register(stack, tmp_path, tag: str) -> int:

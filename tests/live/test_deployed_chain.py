@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 
-import boto3
 import pytest
 
 from tests.live.conftest import ARTIFACTS
@@ -146,13 +145,7 @@ def test_curate_then_asset_triggered_finetune_then_promote(stack):
             browser.close()
 
     # the registry (local S3 server of make up): the profile's adapter, production -> its latest version
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
+    s3 = stack.s3()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="llmops-adapters", Prefix="registry/")["Contents"]]
     assert "registry/tiny-llama-sft-lora/v1/manifest.json" in keys, keys
     assert "registry/tiny-llama-sft-lora/aliases/production.json" in keys, keys
