@@ -112,8 +112,9 @@ def test_promote_adapter_task_has_its_doc(airflow_db):
     from tests.dags.test_dagbag import DAGS
 
     dag = DagBag(dag_folder=str(DAGS)).dags["promote_adapter"]
-    assert [t.task_id for t in dag.tasks] == ["promote"]
+    assert [t.task_id for t in dag.tasks] == ["review", "approve", "promote"]
     assert "force" in dag.get_task("promote").doc_md
+    assert "require_approval" in dag.get_task("approve").doc_md
 
 
 def test_end_to_end_local_backend_registers_the_adapter(
