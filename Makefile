@@ -1,4 +1,4 @@
-# Two commands on a fresh machine (Python 3.11 + Java 17): `make demo` and `make test`.
+# Three commands on a fresh machine (Python 3.11 + Java 17): `make up` (the UI), `make demo` and `make test`.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 
 DEMO_OUTPUT ?= $(CURDIR)/output/demo
 
-.PHONY: install demo test lint clean
+.PHONY: install up down demo test lint clean
 
 install: $(STAMP)
 
@@ -30,6 +30,17 @@ $(STAMP): requirements.txt
 $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -30 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+
+## The real services (api-server, scheduler, dag-processor, triggerer; LocalExecutor) on embedded
+## defaults, plus a local S3 server for the registry and the tiny base model; logs and outputs under
+## $(AIRFLOW_HOME). Returns once healthy and prints the URL and the login. UI_PORT=8080 by default.
+UI_PORT ?= 8080
+up: $(STAMP)
+	$(BIN)/python scripts/live.py up --port $(UI_PORT)
+
+## Stop everything `make up` started.
+down:
+	@test -x $(BIN)/python && $(BIN)/python scripts/live.py down || python3 scripts/live.py down
 
 ## Run curate_dataset end to end on the bundled sample data (local Spark, SQLite Airflow).
 demo: $(STAMP) $(AIRFLOW_HOME)/airflow.db

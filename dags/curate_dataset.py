@@ -40,8 +40,9 @@ import pendulum
 from airflow.sdk import DAG, Param, chain
 from llmops_airflow.assets import CURATED_DATASET
 from llmops_airflow.curation import CurationStageOperator, finalize_task, prepare_task
+from llmops_airflow.forms import override_schema
 
-from include.config import STAGES
+from include.config import STAGES, PipelineConfig
 from include.settings import DEFAULT_OUTPUT_URI, DEFAULT_SOURCE_URI
 
 with DAG(
@@ -58,20 +59,29 @@ with DAG(
         "source_uri": Param(
             DEFAULT_SOURCE_URI,
             type="string",
+            minLength=1,
             title="Source URI",
-            description="Raw data: a file, folder or glob (.json, .jsonl, .jsonl.gz, .parquet), local or s3://",
+            description="Raw data: a file, folder or glob (.json, .jsonl, .jsonl.gz, .parquet), local or s3://. "
+            "Default: LLMOPS_SOURCE_URI, else the bundled sample data",
+            section="Data",
         ),
         "output_uri": Param(
             DEFAULT_OUTPUT_URI,
             type="string",
+            minLength=1,
             title="Output URI",
-            description="Where the run writes _staging/<run_id>/ (stage outputs, rejects, manifest.json)",
+            description="Where the run writes _staging/<run_id>/ and publishes versions/ (curated, rejects, "
+            "manifest.json), local or s3://. Default: LLMOPS_OUTPUT_URI, else $AIRFLOW_HOME/llmops/curated_dataset",
+            section="Data",
         ),
         "config": Param(
             {},
             type="object",
             title="Config overrides",
-            description='Deep-merged over include/config/default.yaml, e.g. {"pii": {"enabled": false}}',
+            description='Deep-merged over include/config/default.yaml, e.g. {"pii": {"enabled": false}}; '
+            "keys and types are checked here against the pipeline config model",
+            section="Pipeline",
+            **override_schema(PipelineConfig),
         ),
     },
 ) as dag:

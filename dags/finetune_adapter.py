@@ -42,6 +42,8 @@ from llmops_airflow.finetune_defaults import (
     TRAIN_TASK_IDS,
     aws_conn_id_param,
     choice_param,
+    optional_name_param,
+    optional_text_param,
     registry_uri_param,
 )
 from llmops_airflow.finetune_tasks import (
@@ -64,23 +66,25 @@ with DAG(
     schedule=[CURATED_DATASET_ASSET],
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,  # runs on curate_dataset's events: paused, it would miss them
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
     tags=["llmops", "training", "peft"],
     doc_md=__doc__,
     params={
-        "dataset_uri": Param(
+        "dataset_uri": optional_text_param(
             "",
-            type="string",
-            title="Dataset URI",
-            description="Folder of canonical Parquet (a published version's curated/, or any stage's curated/), "
+            "Dataset URI",
+            "Folder of canonical Parquet (a published version's curated/, or any stage's curated/), "
             "local or s3://. Empty: the curated/ folder of the triggering curated_dataset event",
+            "Data",
         ),
-        "base_model": Param(
+        "base_model": optional_text_param(
             DEFAULT_BASE_MODEL,
-            type="string",
-            title="Base model",
-            description="Hub id (served from the HF cache) or a local model folder",
+            "Base model",
+            "Hub id (served from the HF cache) or a local model folder. Empty: the training "
+            "profile's (asset-triggered runs), else LLMOPS_BASE_MODEL",
+            "Training",
         ),
         "method": choice_param(
             "sft",
@@ -103,15 +107,15 @@ with DAG(
             "hyperparameters.kubernetes) or sagemaker (training job, hyperparameters.sagemaker)",
         ),
         "registry_uri": registry_uri_param(),
-        "adapter_name": Param(
-            "",
-            type="string",
-            title="Adapter name",
-            description="Registry name (letters, digits, . _ -). Empty: <base model>-<method>-<peft>",
+        "adapter_name": optional_name_param(
+            "Adapter name",
+            "Registry name (letters, digits, . _ -). Empty: <base model>-<method>-<peft>",
+            "Registry",
         ),
         "hyperparameters": Param(
             {},
             type="object",
+            section="Training",
             title="Hyperparameters",
             description='Deep-merged over include/config/training_default.yaml, e.g. {"lora": {"r": 16}, '
             '"train": {"max_steps": 100, "learning_rate": 0.0002}} or bare train keys',
@@ -119,6 +123,8 @@ with DAG(
         "work_uri": Param(
             DEFAULT_WORK_URI,
             type="string",
+            minLength=1,
+            section="Data",
             title="Work folder",
             description="Run files go to <work_uri>/<run_id>/ (plan, training set, model, evaluation)",
         ),
@@ -126,6 +132,7 @@ with DAG(
         "promote": Param(
             False,
             type="boolean",
+            section="Registry",
             title="Promote to production",
             description="Move the registry alias 'production' to the new version when it passes the gate; "
             "off: it becomes 'latest' only and waits for the promote_adapter DAG",

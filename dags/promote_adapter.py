@@ -3,8 +3,14 @@
 
 Manual promotion in the S3 adapter registry: points an alias (default `production`) at a
 registered adapter version (default `latest`, the newest version that passed its
-evaluation gate). Trigger it from the UI after reviewing a `finetune_adapter` run that
-was not promoted automatically (its `promote` Param off).
+evaluation gate) of an adapter (default: the one registered last). Trigger it from the UI
+after reviewing a `finetune_adapter` run that was not promoted automatically (its `promote`
+Param off).
+
+`review` → `approve` → `promote`: `review` resolves the adapter and version and reads its
+manifest; with `require_approval` on, a promotion to `production` waits in `approve` for a
+human (the UI's required actions, or `PATCH /api/v2/hitlDetails/...`): the request shows the
+gate and the metrics; Reject skips `promote`. Without it `approve` is skipped.
 
 * A version whose manifest records a failed gate (`gate.passed: false`) is refused with
   the gate's reasons, unless `force` is set; the alias pointer then records
@@ -20,8 +26,15 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import DAG, Param
-from llmops_airflow.finetune_defaults import PRODUCTION_ALIAS, aws_conn_id_param, registry_uri_param
-from llmops_airflow.finetune_tasks import promote_version
+from llmops_airflow.approval import PromotionApproval
+from llmops_airflow.finetune_defaults import (
+    NAME_PATTERN,
+    PRODUCTION_ALIAS,
+    aws_conn_id_param,
+    optional_name_param,
+    registry_uri_param,
+)
+from llmops_airflow.finetune_tasks import promote_version, review_promotion
 
 with DAG(
     dag_id="promote_adapter",
@@ -29,37 +42,50 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,  # manual only (no schedule): unpaused, a trigger runs at once
     tags=["llmops", "training", "registry"],
     doc_md=__doc__,
     default_args={"retries": 2},
     params={
         "registry_uri": registry_uri_param(),
-        "adapter_name": Param(
-            "",
-            type="string",
-            minLength=1,
-            title="Adapter name",
-            description="Registry name of the adapter (as finetune_adapter registered it)",
+        "adapter_name": optional_name_param(
+            "Adapter name",
+            "Registry name of the adapter (as finetune_adapter registered it). Empty: the adapter registered last",
+            "Adapter",
         ),
         "version": Param(
             "latest",
             type="string",
+            minLength=1,
+            section="Adapter",
             title="Version",
             description="N, vN, latest (newest version that passed its gate) or another alias (e.g. staging)",
         ),
         "alias": Param(
             PRODUCTION_ALIAS,
             type="string",
+            pattern=NAME_PATTERN,
+            section="Adapter",
             title="Alias",
             description="Alias to move (letters, digits, . _ -); latest and v<N> are reserved",
+        ),
+        "require_approval": Param(
+            False,
+            type="boolean",
+            section="Adapter",
+            title="Require approval",
+            description="Promotion to production waits for a human: a required action in the UI (Browse > "
+            "Required Actions) showing the version's gate and metrics; Reject leaves the alias unchanged",
         ),
         "aws_conn_id": aws_conn_id_param(),
         "force": Param(
             False,
             type="boolean",
+            section="Adapter",
             title="Force",
             description="Promote even a version whose evaluation gate failed (recorded in the alias pointer)",
         ),
     },
 ) as dag:
-    promote_version()
+    reviewed = review_promotion()
+    reviewed >> PromotionApproval(task_id="approve") >> promote_version(reviewed)

@@ -198,3 +198,11 @@ def delete_dir(uri: str, s3_endpoint: str | None = None) -> None:
     fs, path = filesystem(uri, s3_endpoint)
     if fs.get_file_info(path).type == pafs.FileType.Directory:
         fs.delete_dir(path)
+
+
+def probe_write(uri: str, name: str, s3_endpoint: str | None = None) -> None:
+    """Write and delete ``<uri>/<name>``: raises what the storage raises when ``uri`` is not writable."""
+    probe = join(uri, name)
+    write_bytes(probe, b"ok\n", s3_endpoint)
+    fs, path = filesystem(probe, s3_endpoint)
+    fs.delete_file(path)

@@ -33,6 +33,7 @@ from spark_jobs.frames import (  # noqa: F401  (re-exported: stage jobs import t
     spread,
     write_parquet,
 )
+from spark_jobs.progress import StageProgress
 
 log = logging.getLogger("spark_jobs")
 
@@ -162,17 +163,19 @@ def run_stage(
     own_session = spark is None
     spark = spark or get_spark(cfg, f"llmops-{stage}")
     try:
-        if not cfg.enabled(stage):
-            log.warning("stage %s is disabled in config: rows pass through unchanged", stage)
-            out = StageOutput(
-                read_parquet(spark, input_uri, cfg), None, note="disabled in config: pass-through"
-            )
-        else:
-            out = fn(spark, cfg, input_uri, ctx)
         curated_uri = storage.join(output_uri, "curated")
         rejects_uri = storage.join(output_uri, "rejects")
-        write_parquet(out.curated, curated_uri, cfg)
-        write_parquet(out.rejects if out.rejects is not None else empty_rejects(spark), rejects_uri, cfg)
+        # Spark is lazy: the work happens in the writes, so the reporter spans them too
+        with StageProgress(spark, stage, None if stage == "ingest" else count_rows(input_uri, cfg)[0]):
+            if not cfg.enabled(stage):
+                log.warning("stage %s is disabled in config: rows pass through unchanged", stage)
+                out = StageOutput(
+                    read_parquet(spark, input_uri, cfg), None, note="disabled in config: pass-through"
+                )
+            else:
+                out = fn(spark, cfg, input_uri, ctx)
+            write_parquet(out.curated, curated_uri, cfg)
+            write_parquet(out.rejects if out.rejects is not None else empty_rejects(spark), rejects_uri, cfg)
         n_out, _ = count_rows(curated_uri, cfg)
         n_rej, reasons = count_rows(rejects_uri, cfg, by="reason")
         n_in = out.input_count if out.input_count is not None else count_rows(input_uri, cfg)[0]

@@ -66,6 +66,7 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
     ]
     if missing:
         raise AirflowFailException(f"decontaminate.benchmarks: file not found: {', '.join(missing)}")
+    check_writable(output_uri, run_id, cfg.storage.s3_endpoint_url)
     paths = RunPaths(output_uri, run_id)
     snapshot = snapshot_of(
         [
@@ -106,6 +107,29 @@ def prepare_run(source_uri: str, output_uri: str, config: dict | str | None, run
         "expected_version": expected,
         "already_published": done,
     }
+
+
+def safe_name(run_id: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in run_id)
+
+
+def check_writable(output_uri: str, run_id: str, endpoint: str | None) -> None:
+    """Write and delete a probe file under ``output_uri``: an unreachable or read-only output
+    fails here, naming the Param and the fix, instead of after the first stage's retries."""
+    try:
+        storage.probe_write(
+            storage.join(output_uri, "_staging"), f".write-check-{safe_name(run_id)}", endpoint
+        )
+    except Exception as exc:
+        fix = (
+            "check the bucket exists and the credentials (AWS_* environment of the workers) may write "
+            "there, or set config storage.s3_endpoint_url for MinIO / a local S3 server"
+            if storage.is_s3(output_uri)
+            else "give a folder the Airflow workers may write to"
+        )
+        raise AirflowFailException(
+            f"Param output_uri={output_uri!r} is not writable: {type(exc).__name__}: {exc}; fix: {fix}"
+        ) from None
 
 
 def secret_env(stage: str, cfg: PipelineConfig) -> dict[str, str]:
@@ -154,6 +178,7 @@ class CurationStageOperator(BaseOperator):
         super().__init__(**kwargs)
         self.stage = stage
         self.prepare_task_id = prepare_task_id
+        self._lineage_stats: dict | None = None  # what execute read, for OpenLineage
 
     def execute(self, context) -> dict:
         run = context["ti"].xcom_pull(task_ids=self.prepare_task_id)
@@ -179,7 +204,14 @@ class CurationStageOperator(BaseOperator):
             except GateFailed as exc:
                 raise AirflowFailException(f"{self.stage} gate failed (not retried):\n{exc}") from None
         stats = storage.read_json(paths.stats(self.stage), cfg.storage.s3_endpoint_url)
+        self._lineage_stats = stats
         return {k: stats.get(k) for k in ("stage", "in", "out", "rejected", "rejected_by_reason", "note")}
+
+    def get_openlineage_facets_on_complete(self, task_instance):
+        """OpenLineage: the stage's input -> curated/ + rejects/ datasets with row counts."""
+        from llmops_airflow.lineage import operator_lineage, stage_lineage
+
+        return stage_lineage(self._lineage_stats) if self._lineage_stats else operator_lineage([], [])
 
     def _publish(self, run: dict, cfg: PipelineConfig, context) -> dict:
         try:
@@ -192,6 +224,14 @@ class CurationStageOperator(BaseOperator):
             )
         except (AccountingError, ConfigMismatch) as exc:
             raise AirflowFailException(str(exc)) from None
+        self._lineage_stats = {
+            "input": stage_input(
+                self.stage, cfg, run["source_uri"], RunPaths(run["output_uri"], run["run_id"])
+            ),
+            "in": result["rows"],
+            "curated": storage.join(result["version_uri"], "curated"),
+            "out": result["rows"],
+        }
         if not result["published"]:
             raise AirflowSkipException(
                 f"dataset version {result['version']} is already published: no new event"

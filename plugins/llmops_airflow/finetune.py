@@ -64,11 +64,74 @@ def default_adapter_name(base_model: str, method: str, peft: str) -> str:
     return f"{base}-{method}-{peft}"[:128]
 
 
-def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_check: bool = True) -> dict:
-    """Validate the Params, check dataset/model/backend and plan GPU memory. Fails before any work."""
+def event_output_uri(triggering_asset_events) -> str | None:
+    """The curate ``output_uri`` named by the newest triggering asset event (the profile key)."""
+    events = [ev for evs in (triggering_asset_events or {}).values() for ev in (evs or [])]
+    for ev in reversed(events):
+        uri = (getattr(ev, "extra", None) or {}).get("output_uri")
+        if uri:
+            return str(uri)
+    return None
+
+
+def with_profile(params: dict, conf: dict | None, triggering_asset_events) -> tuple[dict, dict]:
+    """Params <- the training profile matching the dataset <- the trigger's conf (see profiles)."""
+    from include.training.profiles import effective_params
+
+    key = event_output_uri(triggering_asset_events) or (params.get("dataset_uri") or "")
+    try:
+        return effective_params(params, conf, key)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def check_reachable(registry_uri: str, aws_conn_id: str | None, work_uri: str, run_id: str) -> None:
+    """Write and delete a probe in the registry (with its connection) and the work folder, so a
+    missing server, bucket or credential fails here, naming the Param, the connection and the fix."""
+    from urllib.parse import urlparse
+
+    from include.registry.connection import s3_client
+
+    name = ".write-check-" + re.sub(r"[^A-Za-z0-9]", "_", run_id)
+    via = (
+        f"connection aws_conn_id={aws_conn_id!r}"
+        if aws_conn_id
+        else "the AWS_* environment (aws_conn_id empty)"
+    )
+    try:  # the registry writes through boto3 with its connection: probe the same way
+        parsed = urlparse(registry_uri)
+        key = "/".join(x for x in (parsed.path.strip("/"), name) if x)
+        client = s3_client(None, aws_conn_id)
+        client.put_object(Bucket=parsed.netloc, Key=key, Body=b"ok\n")
+        client.delete_object(Bucket=parsed.netloc, Key=key)
+    except Exception as exc:  # noqa: BLE001 - any S3 / connection error: the message says what to fix
+        fail(
+            f"Param registry_uri={registry_uri!r} is not writable with {via}: {type(exc).__name__}: {exc}; fix: "
+            "start the S3 server or create the bucket, and give credentials and endpoint (Param aws_conn_id: an "
+            "Airflow AWS connection with extra.endpoint_url, or AWS_ENDPOINT_URL / AWS_ACCESS_KEY_ID on the workers)"
+        )
+    try:
+        storage.probe_write(work_uri, name)
+    except Exception as exc:  # noqa: BLE001
+        fail(
+            f"Param work_uri={work_uri!r} is not writable: {type(exc).__name__}: {exc}; fix: give a folder the "
+            "Airflow workers may write to, or an s3:// prefix their AWS_* environment may write to"
+        )
+
+
+def plan_run(
+    params: dict,
+    run_id: str,
+    triggering_asset_events=None,
+    local_gpu_check: bool = True,
+    conf: dict | None = None,
+) -> dict:
+    """Apply the training profile, validate the Params, check the dataset, model, backend, registry
+    and work folder, and plan GPU memory. Fails before any work."""
     from include.training.backends import BackendError, get_backend
 
-    p = dict(params or {})
+    p, profile = with_profile(dict(params or {}), conf, triggering_asset_events)
+    log.info("training profile: %s", profile)
     for key, allowed in (("method", METHODS), ("peft", PEFT_MODES), ("backend", BACKENDS)):
         if p.get(key) not in allowed:
             fail(f"Param {key}={p.get(key)!r} is invalid; choose one of {', '.join(allowed)}")
@@ -80,7 +143,12 @@ def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_
         )
     base_model = (p.get("base_model") or "").strip()
     if not base_model:
-        fail("Param base_model is required: a local model folder or a hub id available in the HF cache")
+        fail(
+            f"Param base_model is empty and no training profile gives one (profiles file "
+            f"{profile['profiles_file']}, matched: {profile['profile']}): add a profile with base_model there "
+            "(or point LLMOPS_TRAINING_PROFILES at your file), set LLMOPS_BASE_MODEL for the Param's default, "
+            "or trigger with base_model (a local model folder or a hub id in the HF cache)"
+        )
     work_uri = (p.get("work_uri") or DEFAULT_WORK_URI).strip()
     paths = run_paths(work_uri, run_id)
     hp = p.get("hyperparameters") or {}
@@ -113,6 +181,8 @@ def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_
     _check_dataset(cfg)
     model_config = _model_config(cfg)
     plan = _plan_memory(cfg, model_config, local_gpu_check)
+    aws_conn_id = (p.get("aws_conn_id") or "").strip() or None
+    check_reachable(registry_uri, aws_conn_id, work_uri, run_id)
     run = {
         "run_id": run_id,
         "paths": paths,
@@ -120,8 +190,9 @@ def plan_run(params: dict, run_id: str, triggering_asset_events=None, local_gpu_
         "config_hash": cfg.digest(),
         "adapter_name": adapter_name,
         "registry_uri": registry_uri,
-        "aws_conn_id": (p.get("aws_conn_id") or "").strip() or None,
+        "aws_conn_id": aws_conn_id,
         "promote": bool(p.get("promote")),
+        "profile": profile,
         "plan": plan,
     }
     storage.write_json(paths["plan"], run)
@@ -315,6 +386,9 @@ def train(run: dict) -> dict:
         )
     except BackendError as exc:
         raise RuntimeError(str(exc)) from None  # retried: may be transient (OOM from a neighbour, spot loss)
+    from llmops_airflow.lineage import record_edge
+
+    record_edge([run["config"]["dataset_uri"]], [run["paths"]["model"]])  # OpenLineage: dataset -> model
     metrics = storage.read_json(storage.join(run["paths"]["model"], "metrics.json"))
     summary = {
         k: metrics.get(k)

@@ -6,21 +6,23 @@ Cheap to import (the DAG files import it at parse time).
 
 from __future__ import annotations
 
-import os
-
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.settings import REPO_ROOT
+from include.registry.layout import NAME_RE
+from include.settings import (  # noqa: F401  (re-exported: the DAG files import them from here)
+    DEFAULT_AWS_CONN_ID,
+    DEFAULT_BASE_MODEL,
+    DEFAULT_REGISTRY_URI,
+    DEFAULT_WORK_URI,
+)
 from llmops_airflow.assets import CURATED_DATASET
 
 #: finetune_adapter is scheduled on the curated dataset curate_dataset's publish task emits
 #: (event extra: version, rows, manifest, curated, output_uri)
 CURATED_DATASET_ASSET = CURATED_DATASET
 
-DEFAULT_WORK_URI = os.environ.get("LLMOPS_FINETUNE_WORK_URI", str(REPO_ROOT / "output" / "finetune"))
-DEFAULT_REGISTRY_URI = os.environ.get("LLMOPS_REGISTRY_URI", "s3://llmops-adapters/registry")
-DEFAULT_BASE_MODEL = os.environ.get("LLMOPS_BASE_MODEL", "")
-DEFAULT_AWS_CONN_ID = os.environ.get("LLMOPS_REGISTRY_AWS_CONN_ID", "")
+#: the registry's name rule as a JSON-schema pattern (the form checks what the registry checks)
+NAME_PATTERN = NAME_RE.pattern
 
 PLAN_TASK_ID = "plan"
 #: the branch task that renders the launch; its XCom ``launch`` is what the remote operators apply
@@ -31,6 +33,19 @@ TRAIN_TASK_IDS = {"local": "train", "kubernetes": "train_kubernetes", "sagemaker
 #: the operator each remote backend's train task is
 TRAIN_OPERATORS = {"kubernetes": "KubernetesPodOperator", "sagemaker": "SageMakerTrainingOperator"}
 PRODUCTION_ALIAS = "production"
+#: what the trigger form shows for the method / peft / backend choices
+CHOICE_LABELS = {
+    "sft": "SFT: supervised fine-tuning",
+    "reward": "Reward model (preference pairs)",
+    "dpo": "DPO: direct preference optimisation",
+    "grpo": "GRPO: RL from a reward model",
+    "none": "None: full fine-tuning",
+    "lora": "LoRA",
+    "qlora": "QLoRA: 4-bit base + LoRA",
+    "local": "Local worker",
+    "kubernetes": "Kubernetes GPU pod",
+    "sagemaker": "SageMaker training job",
+}
 
 
 def registry_uri_param():
@@ -40,8 +55,11 @@ def registry_uri_param():
     return Param(
         DEFAULT_REGISTRY_URI,
         type="string",
+        pattern=r"^s3a?://[^/]+",
         title="Registry URI",
-        description="S3 adapter registry root, s3://bucket[/prefix] (endpoint: aws_conn_id or $AWS_ENDPOINT_URL)",
+        description="S3 adapter registry root, s3://bucket[/prefix] (endpoint: aws_conn_id or $AWS_ENDPOINT_URL). "
+        "Default: LLMOPS_REGISTRY_URI",
+        section="Registry",
     )
 
 
@@ -49,18 +67,53 @@ def choice_param(default: str, choices: tuple[str, ...], title: str, description
     """A string Param whose trigger form offers ``choices`` (the config's Literal values)."""
     from airflow.sdk import Param
 
-    return Param(default, type="string", enum=list(choices), title=title, description=description)
+    return Param(
+        default,
+        type="string",
+        enum=list(choices),
+        values_display={c: CHOICE_LABELS.get(c, c) for c in choices},
+        title=title,
+        description=description,
+        section="Training",
+    )
+
+
+def optional_name_param(title: str, description: str, section: str):
+    """An optional registry name: empty/null allowed, else the registry's name rule."""
+    from airflow.sdk import Param
+
+    return Param(
+        None,
+        type=["null", "string"],
+        anyOf=[
+            {"type": "null"},
+            {"type": "string", "maxLength": 0},
+            {"type": "string", "pattern": NAME_PATTERN},
+        ],
+        title=title,
+        description=description,
+        section=section,
+    )
 
 
 def aws_conn_id_param():
     """The ``aws_conn_id`` Param of the registry, the same in every DAG that uses it."""
+
+    return optional_text_param(
+        DEFAULT_AWS_CONN_ID,
+        "AWS connection",
+        "Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: the AWS "
+        "environment variables of the workers. Default: LLMOPS_REGISTRY_AWS_CONN_ID",
+        "Registry",
+    )
+
+
+def optional_text_param(default: str, title: str, description: str, section: str):
+    """A string Param the form may leave empty (``["null", "string"]``: no "required")."""
     from airflow.sdk import Param
 
     return Param(
-        DEFAULT_AWS_CONN_ID,
-        type="string",
-        title="AWS connection",
-        description="Airflow AWS connection for the registry (extra.endpoint_url for MinIO); empty: environment",
+        default or None, type=["null", "string"], title=title, description=description, section=section
     )
 
 

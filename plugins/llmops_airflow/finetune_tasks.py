@@ -14,14 +14,16 @@ from llmops_airflow.finetune_defaults import LAUNCH_KEY, LAUNCH_TASK_ID, PLAN_TA
 
 
 @task(task_id=PLAN_TASK_ID)
-def plan(params=None, run_id=None, triggering_asset_events=None) -> dict:
-    """Validate the Params (a bad one fails here, before any work, naming the key), check the dataset,
+def plan(params=None, run_id=None, triggering_asset_events=None, dag_run=None) -> dict:
+    """Apply the training profile (asset-triggered runs: include/training/profiles.py), validate the
+    Params (a bad one fails here, before any work, naming the key), check the registry and work folder
+    are writable with the configured connection, check the dataset,
     the base model's config and the backend's settings, and estimate peak GPU memory (weights +
     gradients + optimizer states + activations) to pick the smallest GPU / SageMaker instance of the
     catalog that fits with a margin. Writes `<work_uri>/<run>/plan.json`."""
     from llmops_airflow.finetune import plan_run
 
-    return plan_run(params, run_id, triggering_asset_events)
+    return plan_run(params, run_id, triggering_asset_events, conf=getattr(dag_run, "conf", None))
 
 
 @task(task_id="build_set")
@@ -94,10 +96,20 @@ def promote(run: dict, registration: dict) -> dict:
     return run_promote(run, registration)
 
 
-@task(task_id="promote")
-def promote_version(params=None) -> dict:
-    """`promote_adapter`: point `alias` at `version`; a version whose gate failed is refused unless
-    `force` (then recorded in the alias pointer). A refused promotion fails without retry."""
+@task(task_id="review")
+def review_promotion(params=None) -> dict:
+    """`promote_adapter`: resolve the adapter (empty: the one registered last) and the version, read its
+    manifest, and say whether a human must approve (`require_approval` and alias `production`)."""
+    from llmops_airflow.approval import review
+
+    return review(params)
+
+
+@task(task_id="promote", trigger_rule="none_failed")
+def promote_version(reviewed: dict, params=None) -> dict:
+    """`promote_adapter`: point `alias` at the reviewed version; a version whose gate failed is refused
+    unless `force` (then recorded in the alias pointer). A refused promotion fails without retry;
+    a rejected approval skips this task."""
     from llmops_airflow.registration import promote_version as run_promotion
 
-    return run_promotion(params)
+    return run_promotion(params, reviewed)

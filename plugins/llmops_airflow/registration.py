@@ -102,6 +102,9 @@ def register(run: dict, evaluation: dict) -> dict:
         "gate": evaluation.get("status", "passed" if evaluation.get("passed") else "failed"),
     }
     storage.write_json(run["paths"]["registration"], out)
+    from llmops_airflow.lineage import record_edge
+
+    record_edge([cfg.dataset_uri, model_uri], [version.uri])  # OpenLineage: dataset -> adapter version
     log.info(
         "registered %s v%d at %s (manifest %s, %s)",
         version.adapter_name,
@@ -147,16 +150,37 @@ def promote(run: dict, registration: dict) -> dict:
     return out
 
 
-def promote_version(params: dict) -> dict:
-    """``promote_adapter``: point ``alias`` at ``version``; a failed-gate version needs ``force``."""
+def newest_adapter(reg) -> str:
+    """The adapter whose latest version was registered last (promote_adapter's empty ``adapter_name``)."""
+    from include.registry import RegistryError
+
+    dated = []
+    for name in reg.list_adapters():
+        try:
+            dated.append((reg.get(name, "latest").get("created_at") or "", name))
+        except RegistryError:  # no version passed its gate yet
+            continue
+    if not dated:
+        raise RegistryError(f"no adapter with a passing version in {reg.uri}: run finetune_adapter first")
+    name = max(dated)[1]
+    log.info("adapter_name empty: %s (its latest version is the newest in the registry)", name)
+    return name
+
+
+def promote_version(params: dict, reviewed: dict | None = None) -> dict:
+    """``promote_adapter``: point ``alias`` at ``version``; a failed-gate version needs ``force``.
+    ``reviewed`` (the review task's result) pins the adapter, version number and alias approved."""
     from include.registry import AdapterRegistry, RegistryError
 
     p = dict(params or {})
     name, ref, alias = (str(p.get(k) or "").strip() for k in ("adapter_name", "version", "alias"))
+    if reviewed:
+        name, ref, alias = reviewed["adapter_name"], reviewed["version"], reviewed["alias"]
     try:
         reg = AdapterRegistry(
             str(p.get("registry_uri") or "").strip(), aws_conn_id=(p.get("aws_conn_id") or "").strip() or None
         )
+        name = name or newest_adapter(reg)
         pointer = reg.set_alias(name, alias or PRODUCTION_ALIAS, ref or "latest", force=bool(p.get("force")))
     except RegistryError as exc:
         fail(str(exc))  # a refused promotion is final: no retry

@@ -112,8 +112,9 @@ def test_promote_adapter_task_has_its_doc(airflow_db):
     from tests.dags.test_dagbag import DAGS
 
     dag = DagBag(dag_folder=str(DAGS)).dags["promote_adapter"]
-    assert [t.task_id for t in dag.tasks] == ["promote"]
+    assert [t.task_id for t in dag.tasks] == ["review", "approve", "promote"]
     assert "force" in dag.get_task("promote").doc_md
+    assert "require_approval" in dag.get_task("approve").doc_md
 
 
 def test_end_to_end_local_backend_registers_the_adapter(
@@ -206,7 +207,7 @@ def _plan(params, tiny_model_dir, canonical_dir, tmp_path, **over):
         ({"method": "grpo"}, "grpo.reward_model is required"),
         ({"registry_uri": "/local/path"}, "registry_uri must be s3://"),
         ({"adapter_name": "bad name"}, "adapter_name='bad name' is invalid"),
-        ({"base_model": ""}, "Param base_model is required"),
+        ({"base_model": ""}, "Param base_model is empty and no training profile gives one"),
         ({"base_model": "/nonexistent/model"}, "cannot read its config"),
         ({"dataset_uri": ""}, "dataset_uri is empty"),
         (
@@ -228,12 +229,12 @@ def test_plan_error_messages(tiny_model_dir, canonical_dir, tmp_path, override, 
     assert message in str(err.value)
 
 
-def test_dataset_uri_from_the_triggering_asset_event(tiny_model_dir, canonical_dir, tmp_path):
+def test_dataset_uri_from_the_triggering_asset_event(tiny_model_dir, canonical_dir, tmp_path, s3_bucket):
     from types import SimpleNamespace
 
     from llmops_airflow.finetune import CURATED_DATASET_ASSET, plan_run
 
-    conf = _conf(tiny_model_dir, canonical_dir, tmp_path, "b", dataset_uri="")
+    conf = _conf(tiny_model_dir, canonical_dir, tmp_path, s3_bucket, dataset_uri="")
     extra = {
         "version": "ds-1",
         "rows": 68,

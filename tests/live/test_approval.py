@@ -1,0 +1,77 @@
+"""promote_adapter with require_approval under the real services: the promotion waits as a required
+action (HITL) whose request shows the gate and the metrics; approving it through the REST API the
+UI uses moves production to exactly the reviewed version; rejecting leaves the alias alone."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from include.registry import AdapterRegistry
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+NAME = "approval-demo"
+
+
+def _registry(stack) -> AdapterRegistry:
+    return AdapterRegistry("s3://llmops-adapters/registry", client=stack.s3())
+
+
+def _register(stack, tmp_path, tag: str) -> int:
+    src = tmp_path / tag
+    src.mkdir()
+    (src / "adapter_config.json").write_text(json.dumps({"tag": tag}))
+    manifest = {
+        "base_model": "tiny",
+        "metrics": {"eval_loss": 1.25, "base_eval_loss": 2.5},
+        "gate": {"passed": True, "reasons": []},
+    }
+    return _registry(stack).register(NAME, src, manifest).version  # a passing gate: becomes latest
+
+
+def _pending(stack, run_id: str, timeout: float = 600) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        details = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}/hitlDetails")["hitl_details"]
+        if details:
+            return details[0]
+        run = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}")
+        assert run["state"] in ("queued", "running"), f"run ended without asking: {run['state']}"
+        time.sleep(5)
+    raise AssertionError("no required action appeared")
+
+
+def _trigger(stack, conf: dict) -> str:
+    body = {"logical_date": None, "conf": conf}
+    return stack.api("/api/v2/dags/promote_adapter/dagRuns", body, "POST")["dag_run_id"]
+
+
+def _answer(stack, run_id: str, option: str) -> None:
+    path = f"/api/v2/dags/promote_adapter/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails"
+    stack.api(path, {"chosen_options": [option], "params_input": {}}, "PATCH")
+
+
+def test_promotion_waits_for_approval_with_the_gate_metrics(stack, tmp_path):
+    version = _register(stack, tmp_path, "a")
+    conf = {"adapter_name": NAME, "require_approval": True}
+
+    run_id = _trigger(stack, conf)
+    detail = _pending(stack, run_id)
+    assert detail["subject"] == f"Promote {NAME} v{version} to production?"
+    assert "gate: **passed**" in detail["body"] and "eval_loss: 1.25" in detail["body"]
+    assert detail["options"] == ["Approve", "Reject"]
+    _answer(stack, run_id, "Approve")
+    stack.wait_run("promote_adapter", lambda r: r["dag_run_id"] == run_id, timeout=600)
+    assert _registry(stack).aliases(NAME)["production"] == version
+
+    newer = _register(stack, tmp_path, "b")
+    run_id = _trigger(stack, conf)
+    _pending(stack, run_id)
+    _answer(stack, run_id, "Reject")
+    stack.wait_run("promote_adapter", lambda r: r["dag_run_id"] == run_id, timeout=600)
+    tis = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}/taskInstances")["task_instances"]
+    assert {t["task_id"]: t["state"] for t in tis}["promote"] == "skipped"
+    assert _registry(stack).aliases(NAME)["production"] == version != newer
