@@ -194,7 +194,7 @@ def sft_config(args: dict, max_length: int, packed: bool = False):
 
     return SFTConfig(
         **args,
-        max_length=max_length,
+        max_length=None if packed else max_length,  # packed sequences are within max_length already
         assistant_only_loss=False,
         packing=False,
         padding_free=packed,
