@@ -10,10 +10,12 @@ import logging
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.training.train import quiet_third_party, run
+from include.training.train import run
+from tests.dags.test_finetune_adapter_e2e import _conf
 from tests.unit import test_training_dataset as _fixtures
 from tests.unit.test_training_tokenized_set import BROKEN_TEMPLATE
 
+# session fixtures shared with the other training tests
 tiny_model_dir, sample_rows, canonical_dir = (
     _fixtures.tiny_model_dir,
     _fixtures.sample_rows,
@@ -22,27 +24,14 @@ tiny_model_dir, sample_rows, canonical_dir = (
 
 pytestmark = pytest.mark.slow
 
-quiet_third_party()
-
 
 def _run(tiny_model_dir, canonical_dir, work, run_id, **data):
     from llmops_airflow.finetune import plan_run
 
-    params = {
-        "dataset_uri": str(canonical_dir),
-        "base_model": str(tiny_model_dir),
-        "method": "sft",
-        "peft": "lora",
-        "backend": "local",
-        "registry_uri": "s3://unused/adapters",
-        "work_uri": str(work),
-        "hyperparameters": {
-            "max_steps": 2,
-            "per_device_train_batch_size": 2,
-            "logging_steps": 1,
-            "data": {"max_length": 256, "max_rows": 12, "eval_fraction": 0.2, **data},
-        },
-    }
+    hp = {"max_steps": 2, "per_device_train_batch_size": 2, "logging_steps": 1}
+    hp["data"] = {"max_length": 256, "max_rows": 12, "eval_fraction": 0.2, **data}
+    params = _conf(tiny_model_dir, canonical_dir, work.parent, "unused", hyperparameters=hp)
+    params["work_uri"] = str(work)
     return plan_run(params, run_id, local_gpu_check=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from include.config import STAGES
 from include.dataset_report import write_report
 from include.dataset_report.html import SECTIONS
 from include.dataset_report.svg import histogram_counts
@@ -28,22 +29,7 @@ def test_report_sections_and_numbers_equal_the_manifest(version):
     m = storage.read_json(version["manifest"])
     assert all(f'<section id="{sid}">' in html for sid in SECTIONS)
     rows = funnel_rows(html)
-    assert list(rows) == [
-        s
-        for s in (
-            "ingest",
-            "normalize",
-            "exact_dedup",
-            "near_dedup",
-            "pii",
-            "filters",
-            "semantic_dedup",
-            "quality",
-            "validate",
-            "publish",
-        )
-        if s in m["stages"]
-    ]
+    assert list(rows) == [s for s in STAGES if s in m["stages"]]  # in run order
     for stage, st in m["stages"].items():
         assert rows[stage] == (fmt(st["in"]), fmt(st["out"]), fmt(st["rejected"] or 0))
         assert f"| {stage} | {st['in']} | {st['out']} | {st['rejected']} |" in card
