@@ -52,7 +52,9 @@ def main() -> int:
         ts = ds.build_training_set(rows, "sft", eval_fraction=0.1)
         data = DataSettings(max_length=a.max_length, packing=a.packing)
         cache = str(Path(tmp) / "_tokenized")
-        tk.tokenized_sft_dataset(ts.train[:20], tok, template, a.max_length, True)  # warm-up (template compile)
+        tk.tokenized_sft_dataset(
+            ts.train[:20], tok, template, a.max_length, True
+        )  # warm-up (template compile)
         _, base = timed(lambda: tk.tokenized_sft_dataset(ts.train, tok, template, a.max_length, True))
         first, t1 = timed(lambda: tks.prepare(ts, tok, template, data, cache))
         second, t2 = timed(lambda: tks.prepare(ts, tok, template, data, cache))
