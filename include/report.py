@@ -1,4 +1,5 @@
-"""Print the stage-count table of a curation run under an output URI.
+"""Print the stage-count table of a curation run under an output URI, and for a published
+version (re)write its ``report.html`` and ``DATA_CARD.md`` and print their paths.
 
 ``python -m include.report OUTPUT_URI [RUN_ID]``: the current published version
 (``_latest``), else the newest run manifest in ``_staging/`` (publish disabled or
@@ -40,6 +41,11 @@ def main(argv: list[str]) -> int:
     if manifest.get("version"):
         print(f"dataset version {manifest['version']} (published {manifest.get('published_at')})")
     print(summary_table(manifest))
+    if manifest.get("version"):
+        from include.dataset_report import write_report
+
+        paths = write_report(uri.rsplit("/", 1)[0])
+        print(f"dataset report: {paths['report']}\ndata card: {paths['data_card']}")
     return 0
 
 

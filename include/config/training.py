@@ -76,6 +76,30 @@ class DataSettings(_Strict):
         512, ge=8, description="GRPO: prompts longer than this (tokens) are left out of the RL set"
     )
     max_rows: int | None = Field(None, ge=1, description="cap rows per split after the split (null = all)")
+    packing: Literal["none", "greedy", "first_fit"] = Field(
+        "none",
+        description="SFT: pack tokenized examples into max_length sequences (greedy: in order, first_fit: "
+        "longest first into the first bin with room); position ids restart per example (no cross-example "
+        "attention with padding-free attention)",
+    )
+    tokenized_cache: bool = Field(
+        True,
+        description="SFT: build_set writes the tokenized set as Parquet under <work_uri>/_tokenized/<key>/ "
+        "and any run with the same key (dataset, tokenizer, template, max_length, packing) reuses it",
+    )
+    mask_check_sample: int = Field(
+        64, ge=0, description="SFT: examples whose supervised spans are decoded and checked on every build"
+    )
+    min_supervised_tokens: int = Field(
+        1, ge=0, description="SFT: build_set fails when the train split has fewer supervised (label) tokens"
+    )
+    max_truncated_share: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="SFT: build_set fails when a larger share of train examples is cut at max_length "
+        "(1.0: never; 0.1 is a good production setting)",
+    )
 
 
 class LoraSettings(_Strict):

@@ -192,7 +192,7 @@ def example_for(method: str, row: dict) -> tuple[dict | None, str | None]:
     if method == "sft":
         if not any(m["role"] == "assistant" for m in msgs):
             return None, "no_assistant_turn"
-        return {"id": row["id"], "messages": msgs, "tools": tools}, None
+        return {"id": row["id"], "source": row.get("source"), "messages": msgs, "tools": tools}, None
     if method in ("reward", "dpo"):
         chosen = [hf_message(m) for m in row.get("chosen") or []]
         rejected = [hf_message(m) for m in row.get("rejected") or []]

@@ -212,7 +212,15 @@ def lineage_manifest(
         "dataset_content_hash": trainset_info.get("dataset_content_hash"),
         "trainset": {
             k: trainset_info.get(k)
-            for k in ("train_rows", "eval_rows", "split", "train_ids_hash", "eval_ids_hash", "skipped")
+            for k in (
+                "train_rows",
+                "eval_rows",
+                "split",
+                "train_ids_hash",
+                "eval_ids_hash",
+                "skipped",
+                "tokenized",
+            )
         },
         "method": cfg_dict["method"],
         "peft": cfg_dict["peft"],

@@ -185,16 +185,19 @@ class Built:
     lora_task_type: str = "CAUSAL_LM"
 
 
-def sft_config(args: dict, max_length: int):
+def sft_config(args: dict, max_length: int, packed: bool = False):
     """trl's ``SFTConfig``: the examples come tokenized with their labels already masked
-    (:func:`~include.training.tokenization.tokenize_sft`), so trl neither masks nor packs."""
+    (:func:`~include.training.tokenization.tokenize_sft`), so trl neither masks nor packs; a set
+    packed by :mod:`include.training.tokenized_set` trains padding-free (position ids restart at
+    each example's ``seq_lengths`` boundary)."""
     from trl import SFTConfig
 
     return SFTConfig(
         **args,
-        max_length=max_length,
+        max_length=None if packed else max_length,  # packed sequences are within max_length already
         assistant_only_loss=False,
         packing=False,
+        padding_free=packed,
         completion_only_loss=False,
     )
 
@@ -202,7 +205,22 @@ def sft_config(args: dict, max_length: int):
 def build_sft(c: Context) -> Built:
     from trl import SFTTrainer
 
+    from include.training import tokenized_set
+
     d = c.cfg.data
+    cached = tokenized_set.load_datasets(c.ts, c.tokenizer, c.template, d)
+    if cached:
+        train_ds, eval_ds, stats = cached
+        c.facts["train_tokens"], c.facts["eval_tokens"] = stats.get("train"), stats.get("eval")
+        c.facts["tokenized_set"] = c.ts.info["tokenized"]["key"]
+        packed = d.packing != "none"
+        return Built(
+            SFTTrainer,
+            load_model(c.cfg),
+            sft_config(c.args, d.max_length, packed),
+            train_ds,
+            {"eval_dataset": eval_ds},
+        )
     train_ds, c.facts["train_tokens"] = tk.tokenized_sft_dataset(
         c.ts.train, c.tokenizer, c.template, d.max_length, d.assistant_only_loss
     )

@@ -119,38 +119,57 @@ def tokenize_sft(
     return {"input_ids": ids[:max_length], "labels": labels[:max_length], "full_length": len(ids)}
 
 
-def tokenized_sft_dataset(
+def tokenize_examples(
     examples: list[dict], tokenizer, template: str, max_length: int, assistant_only_loss: bool
-):
-    """A ``datasets.Dataset`` of input_ids/labels plus token statistics.
-
-    Examples left with no trained token (e.g. the answer truncated away) are dropped and counted.
-    """
-    from datasets import Dataset
-
-    rows, dropped = [], 0
-    total = trained = truncated = 0
+) -> tuple[list[dict | None], dict]:
+    """One token row per example (None for an example left with no trained token, e.g. the answer
+    truncated away) and the token statistics: examples, tokens, trained (supervised) tokens,
+    truncated examples and tokens cut, per source."""
+    rows: list[dict | None] = []
+    dropped = total = trained = truncated = cut = 0
+    by_source: dict[str, dict] = {}
     for ex in examples:
         tok = tokenize_sft(ex, tokenizer, template, max_length, assistant_only_loss)
         n_trained = sum(1 for label in tok["labels"] if label != -100)
         if n_trained == 0:
             dropped += 1
+            rows.append(None)
             continue
         truncated += tok["full_length"] > max_length
+        cut += max(0, tok["full_length"] - max_length)
         total += len(tok["input_ids"])
         trained += n_trained
-        rows.append({"input_ids": tok["input_ids"], "labels": tok["labels"]})
+        src = by_source.setdefault(str(ex.get("source")), {"examples": 0, "tokens": 0, "tokens_trained": 0})
+        src["examples"] += 1
+        src["tokens"] += len(tok["input_ids"])
+        src["tokens_trained"] += n_trained
+        rows.append(tok)
+    kept = len(rows) - dropped
     stats = {
-        "examples": len(rows),
+        "examples": kept,
         "dropped_no_trained_tokens": dropped,
         "truncated": truncated,
+        "truncated_tokens": cut,
+        "truncated_share": round(truncated / kept, 4) if kept else 0.0,
         "tokens_total": total,
         "tokens_trained": trained,
         "pct_tokens_trained": round(100.0 * trained / total, 2) if total else 0.0,
+        "by_source": dict(sorted(by_source.items())),
     }
-    if not rows:
+    return rows, stats
+
+
+def tokenized_sft_dataset(
+    examples: list[dict], tokenizer, template: str, max_length: int, assistant_only_loss: bool
+):
+    """A ``datasets.Dataset`` of input_ids/labels plus token statistics (:func:`tokenize_examples`)."""
+    from datasets import Dataset
+
+    rows, stats = tokenize_examples(examples, tokenizer, template, max_length, assistant_only_loss)
+    kept = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows if r is not None]
+    if not kept:
         raise DatasetError(f"no SFT example has a trained token within max_length={max_length}")
-    return Dataset.from_list(rows), stats
+    return Dataset.from_list(kept), stats
 
 
 def _ids(msgs: list[dict], tokenizer, template: str, tools, add_generation_prompt: bool = False) -> list:

@@ -306,6 +306,7 @@ def finalize(run: dict, published: dict | None = None) -> dict:
     when it had nothing new to publish (then prepare's expected version is checked).
     Without publish, the manifest is written to the staging folder.
     """
+    from include.dataset_report import write_report
     from include.publish import current_version, version_dir
     from include.run import summary_table
 
@@ -320,7 +321,10 @@ def finalize(run: dict, published: dict | None = None) -> dict:
         log.info("%s", summary_table(manifest))
         if not manifest["accounting"]["ok"]:
             raise AirflowFailException("rows do not add up: " + "; ".join(manifest["accounting"]["errors"]))
+        report = write_report(version_dir(run["output_uri"], vid), ep)  # report.html + DATA_CARD.md
+        log.info("dataset report: %s", report["report"])
         return {
+            **report,
             "manifest": uri,
             "curated": manifest["outputs"]["curated"],
             "version": vid,

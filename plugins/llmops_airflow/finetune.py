@@ -280,10 +280,12 @@ def _local_device_check(cfg: TrainingConfig, result: dict) -> dict:
 def build_set(run: dict) -> dict:
     """Canonical rows -> training set under ``<run>/trainset`` (deterministic split)."""
     from include.training import dataset as ds
+    from include.training.tokenized_set import prepare_for_config as prepare_tokenized
 
     cfg = TrainingConfig.model_validate(run["config"])
     try:
         ts = ds.prepare_training_set(cfg.dataset_uri, cfg.method, cfg.data)
+        tokenized = prepare_tokenized(cfg, ts, run["paths"].get("tokenized_cache"))
     except ds.DatasetError as exc:
         fail(str(exc))
     ds.write_training_set(ts, run["paths"]["trainset"])
@@ -296,8 +298,11 @@ def build_set(run: dict) -> dict:
         run["paths"]["trainset"],
     )
     return {
-        k: ts.info[k]
-        for k in ("train_rows", "eval_rows", "skipped", "dataset_content_hash", "dataset_manifest")
+        **{
+            k: ts.info[k]
+            for k in ("train_rows", "eval_rows", "skipped", "dataset_content_hash", "dataset_manifest")
+        },
+        "tokenized": tokenized and {k: tokenized[k] for k in ("key", "uri", "reused", "seconds")},
     }
 
 
