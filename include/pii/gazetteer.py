@@ -46,7 +46,8 @@ sandy say sea season sharp shore short silver sky small smart smith snow so son 
 start steel stone storm street strong summer sun sunday sunny sweet swift tan tea teal the their then
 there thursday today top tower town true tuesday turner under union up us van very walker wall ward
 water way we wednesday well west white wild will win wind winter wise wolf wood woods word work world
-worth yeah year yes young
+worth yeah year yes young hi hello hey dear thanks thank please contact mail email ask tell meet send reply
+regards cheers sincerely yours welcome sorry okay ok sure note notes update dr mr mrs ms sir madam
 """
 
 

@@ -137,6 +137,8 @@ class GazetteerPersonRecognizer(LocalRecognizer):
 
     def _run(self, text, toks, i, lower):
         """Longest run of name-shaped tokens from ``i`` (words joined by one space, initials, particles)."""
+        if toks[i][2].lower() in self.common:  # "Contact John Carter": the run starts at "John"
+            return []
         run = []
         for k in range(i, min(len(toks), i + 5)):
             s, e, w = toks[k]
