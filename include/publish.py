@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import os
-from pathlib import Path
 
 import pyarrow.fs as pafs
 
@@ -44,9 +43,9 @@ from include.commit import (
 )
 from include.config import STAGES, PipelineConfig, load_config
 from include.run import AccountingError, RunPaths, build_manifest
+from include.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CODE_DIRS = ("include", "spark_jobs")
 __all__ = ["CRASH_ENV", "current_version", "is_committed", "latest_uri", "publish_run", "version_dir"]
 

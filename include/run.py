@@ -16,13 +16,16 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from include import storage
 from include.config import STAGES, PipelineConfig
+from include.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+#: exit code of a stage whose data failed a gate (not retried: the data, not the run, is wrong)
+EXIT_GATE_FAILED = 3
 
 
 class GateFailed(RuntimeError):
@@ -109,7 +112,7 @@ def stage_command(stage: str, input_uri: str, output_uri: str, cfg: PipelineConf
 def run_local(cmd: list[str], env: dict | None = None) -> None:
     """Run a stage job in a subprocess, streaming its output line by line to the log."""
     started = time.time()
-    log.info("running: %s", " ".join(cmd[:6] + ["--config", "<effective config>"]))
+    log.info("running: %s", " ".join(cmd[:7] + ["--config", "<effective config>"]))
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -120,7 +123,7 @@ def run_local(cmd: list[str], env: dict | None = None) -> None:
         log.info("%s", line)
         tail = (tail + [line])[-30:]
     rc = proc.wait()
-    if rc == 3:
+    if rc == EXIT_GATE_FAILED:
         raise GateFailed("\n".join(tail))
     if rc != 0:
         raise RuntimeError(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from include import storage
 from include.config import ConfigError, PipelineConfig, load_config
+from include.run import EXIT_GATE_FAILED
 from include.settings import REPO_ROOT
 from spark_jobs.frames import (  # noqa: F401  (re-exported: stage jobs import them from here)
     REJECT_FIELDS_ALL,
@@ -123,9 +124,6 @@ def kept(out):
 
 
 # ------------------------------------------------------------------ the stage CLI
-
-#: exit code of a stage whose data failed a gate (not retried: the data, not the run, is wrong)
-EXIT_GATE_FAILED = 3
 
 
 class ValidationFailed(RuntimeError):

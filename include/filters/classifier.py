@@ -9,10 +9,8 @@ configured device and come back as raw logits, one row per text.
 from __future__ import annotations
 
 import inspect
-import threading
 
-_MODELS: dict[tuple[str, str], tuple] = {}
-_LOCK = threading.Lock()
+from include.process_cache import process_cached
 
 
 def resolve_device(device: str = "cpu") -> str:
@@ -27,19 +25,19 @@ def resolve_device(device: str = "cpu") -> str:
 def load(path: str, device: str = "cpu") -> tuple:
     """``(tokenizer, model)`` for the folder ``path`` on ``device`` (cached per process)."""
     key = (path, resolve_device(device))
-    if key not in _MODELS:
-        with _LOCK:
-            if key not in _MODELS:
-                from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-                tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-                if tok.pad_token is None:  # decoder-based classifiers often ship without one
-                    tok.pad_token = tok.eos_token or tok.unk_token
-                model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
-                if model.config.pad_token_id is None:  # needed to find each row's last token in a batch
-                    model.config.pad_token_id = tok.pad_token_id
-                _MODELS[key] = (tok, model.to(key[1]).eval())
-    return _MODELS[key]
+    def build():
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        if tok.pad_token is None:  # decoder-based classifiers often ship without one
+            tok.pad_token = tok.eos_token or tok.unk_token
+        model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
+        if model.config.pad_token_id is None:  # needed to find each row's last token in a batch
+            model.config.pad_token_id = tok.pad_token_id
+        return tok, model.to(key[1]).eval()
+
+    return process_cached("hf_sequence_classifier", key, build)
 
 
 def logits(

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from include.process_cache import process_cached
+
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "injection-tfidf-lr-v1"
-_DETECTORS: dict[str, InjectionDetector] = {}
-_LOCK = threading.Lock()
 
 
 def resolve(model: str) -> Path:
@@ -141,9 +140,4 @@ class InjectionDetector:
 def get_detector(model: str = DEFAULT_MODEL) -> InjectionDetector:
     """The detector artifact ``model`` (name or folder), loaded once per process."""
     path = resolve(model).resolve()
-    key = str(path)
-    if key not in _DETECTORS:
-        with _LOCK:
-            if key not in _DETECTORS:
-                _DETECTORS[key] = InjectionDetector.load(path)
-    return _DETECTORS[key]
+    return process_cached("injection_detector", str(path), lambda: InjectionDetector.load(path))

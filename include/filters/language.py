@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import re
-import threading
 
-_IDENT = None
-_LOCK = threading.Lock()
+from include.process_cache import process_cached
+
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 
 
 def _identifier():
-    global _IDENT
-    if _IDENT is None:
-        with _LOCK:
-            if _IDENT is None:
-                from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    def build():
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-                _IDENT = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    return _IDENT
+        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+    return process_cached("langid", None, build)
 
 
 def detect(text: str, sample_chars: int = 2000) -> tuple[str | None, float]:

@@ -21,6 +21,8 @@ import unicodedata
 from importlib import resources
 from pathlib import Path
 
+from include.settings import REPO_ROOT
+
 LEET = str.maketrans(
     {
         "0": "o",
@@ -43,7 +45,6 @@ _WORD = re.compile(r"[\w@$!|+*€]+")
 _SPACED = re.compile(r"(?<![\w])(?:\w[ .\-_*]){2,}\w(?![\w])")
 #: a neighbour that makes a token part of an identifier, path or expression
 _JOINERS = set(".-_/\\:=#<>[](){}'\"`")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def shipped_list(lang: str) -> tuple[set[str], set[str]]:

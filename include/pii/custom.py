@@ -11,8 +11,7 @@ from presidio_analyzer import Pattern, PatternRecognizer
 
 from include.config.pii import RecognizerSpec
 from include.pii.validators import VALIDATORS
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from include.settings import REPO_ROOT
 
 
 class SpecRecognizer(PatternRecognizer):

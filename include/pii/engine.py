@@ -13,17 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 
 from include.config.pii import PiiConfig
+from include.process_cache import process_cached
 
 log = logging.getLogger(__name__)
 
 #: spaCy labels -> Presidio entities we use (ORG, DATE, NORP, ... are ignored)
 NER_MAPPING = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
-
-_ENGINES: dict[str, PiiEngine] = {}
-_LOCK = threading.Lock()
 
 
 def analysis_key(cfg: PiiConfig) -> str:
@@ -48,14 +45,7 @@ def analysis_key(cfg: PiiConfig) -> str:
 
 def get_engine(cfg: PiiConfig) -> PiiEngine:
     """The process-wide engine for ``cfg`` (built on first use, then reused by every task)."""
-    key = analysis_key(cfg)
-    engine = _ENGINES.get(key)
-    if engine is None:
-        with _LOCK:
-            engine = _ENGINES.get(key)
-            if engine is None:
-                engine = _ENGINES[key] = PiiEngine(cfg)
-    return engine
+    return process_cached("pii_engine", analysis_key(cfg), lambda: PiiEngine(cfg))
 
 
 def _nlp_engine(model: str, language: str):

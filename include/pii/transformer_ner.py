@@ -18,36 +18,35 @@ de-identification: PATIENT, STAFF/HCW, PHONE, ID, ...), ``dslim/bert-base-NER`` 
 from __future__ import annotations
 
 import logging
-import threading
 
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from include.pii.recognizers import result
+from include.process_cache import process_cached
 
 log = logging.getLogger(__name__)
-
-_PIPES: dict[str, object] = {}
-_LOCK = threading.Lock()
 
 
 def load_pipeline(folder: str):
     """The token-classification pipeline for ``folder`` (one per process, CPU unless CUDA is there)."""
-    with _LOCK:
-        if folder not in _PIPES:
-            import torch
-            from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
-            tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            model = AutoModelForTokenClassification.from_pretrained(folder, local_files_only=True)
-            _PIPES[folder] = pipeline(
-                "token-classification",
-                model=model,
-                tokenizer=tok,
-                aggregation_strategy="first",  # one label per word, from its first piece
-                device=0 if torch.cuda.is_available() else -1,
-            )
-            log.info("PII transformer NER loaded from %s", folder)
-    return _PIPES[folder]
+    def build():
+        import torch
+        from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForTokenClassification.from_pretrained(folder, local_files_only=True)
+        pipe = pipeline(
+            "token-classification",
+            model=model,
+            tokenizer=tok,
+            aggregation_strategy="first",  # one label per word, from its first piece
+            device=0 if torch.cuda.is_available() else -1,
+        )
+        log.info("PII transformer NER loaded from %s", folder)
+        return pipe
+
+    return process_cached("pii_transformer_ner", folder, build)
 
 
 def windows(text: str, size: int) -> list[tuple[int, int]]:
