@@ -135,8 +135,9 @@ NAMES = ["zorblat", "quenby", "marvix", "tellaphine"]
 def tiny_ner(tmp_path_factory):
     """A 1-layer BERT trained here (seconds) to tag four made-up names as B-PER."""
     import torch
-    from include.tiny_model import train_tokenizer
     from transformers import BertConfig, BertForTokenClassification
+
+    from scripts.tiny_model import train_tokenizer
 
     frames = ["yesterday {} fixed the sink", "i saw {} at the station", "{} wrote the report", "ask {} later"]
     others = ["the", "cat", "report", "sink", "station", "river", "blue", "table"]
