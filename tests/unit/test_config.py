@@ -64,3 +64,36 @@ def test_deep_merge_does_not_mutate_inputs():
     base = {"a": {"b": 1, "c": 2}}
     out = deep_merge(base, {"a": {"b": 3}})
     assert out == {"a": {"b": 3, "c": 2}} and base == {"a": {"b": 1, "c": 2}}
+
+
+def _settings(model, path=""):
+    """(dotted path, FieldInfo) of every setting, nested models included."""
+    import typing
+
+    from pydantic import BaseModel
+
+    for name, info in model.model_fields.items():
+        dotted = f"{path}.{info.alias or name}" if path else (info.alias or name)
+        yield dotted, info
+        for t in (info.annotation, *typing.get_args(info.annotation)):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                yield from _settings(t, dotted)
+
+
+def test_every_setting_has_a_description():
+    from include.config import PipelineConfig
+
+    missing = [p for p, info in _settings(PipelineConfig) if len((info.description or "").strip()) < 8]
+    assert missing == []
+
+
+def test_default_yaml_repeats_the_model_defaults():
+    """default.yaml is the reference users read: it validates to exactly the model's defaults."""
+    from pathlib import Path
+
+    import yaml
+
+    from include.config import PipelineConfig
+
+    path = Path(__file__).resolve().parents[2] / "include" / "config" / "default.yaml"
+    assert PipelineConfig.model_validate(yaml.safe_load(path.read_text())) == PipelineConfig()
