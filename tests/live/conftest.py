@@ -30,8 +30,15 @@ class Stack:
     def token(self) -> str:
         return live.token(self.base, self.home)
 
-    def api(self, path: str, body: dict | None = None, method: str = "GET"):
-        return live.api(self.base, path, self.token(), body=body, method=method)
+    def api(self, path: str, body: dict | None = None, method: str = "GET", attempts: int = 4):
+        """One REST call; a loaded machine may time a request out: reads are retried."""
+        for attempt in range(attempts):
+            try:
+                return live.api(self.base, path, self.token(), body=body, method=method)
+            except (TimeoutError, urllib.error.URLError) as exc:
+                if method != "GET" or attempt == attempts - 1 or isinstance(exc, urllib.error.HTTPError):
+                    raise
+                time.sleep(5)
 
     def runs(self, dag_id: str) -> list[dict]:
         return self.api(f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=50")["dag_runs"]

@@ -76,7 +76,7 @@ class Browser:
         self.goto(f"/dags/{dag_id}")
         self.page.get_by_role("button", name="Trigger").first.click()
         dialog = self.page.locator("[role=dialog][data-state=open]")
-        dialog.get_by_text("Data", exact=True).first.wait_for()
+        dialog.get_by_role("button", name="Trigger").last.wait_for()  # the form (its sections differ per DAG)
         self.shot(f"{dag_id}-form")
         dialog.get_by_role("button", name="Trigger").last.click()
         dialog.wait_for(state="detached")
