@@ -25,25 +25,31 @@ tiny_model_dir, sample_rows, canonical_dir = (
 pytestmark = pytest.mark.slow
 
 
-def _run(tiny_model_dir, canonical_dir, work, run_id, **data):
+@pytest.fixture
+def registry(s3_bucket):
+    """A real (moto) bucket: plan checks that the registry is writable before any work."""
+    return s3_bucket
+
+
+def _run(tiny_model_dir, canonical_dir, work, run_id, bucket, **data):
     from llmops_airflow.finetune import plan_run
 
     hp = {"max_steps": 2, "per_device_train_batch_size": 2, "logging_steps": 1}
     hp["data"] = {"max_length": 256, "max_rows": 12, "eval_fraction": 0.2, **data}
-    params = _conf(tiny_model_dir, canonical_dir, work.parent, "unused", hyperparameters=hp)
+    params = _conf(tiny_model_dir, canonical_dir, work.parent, bucket, hyperparameters=hp)
     params["work_uri"] = str(work)
     return plan_run(params, run_id, local_gpu_check=False)
 
 
 def test_second_run_reuses_the_tokenized_set_and_training_reads_it(
-    tiny_model_dir, canonical_dir, tmp_path, caplog, capsys
+    tiny_model_dir, canonical_dir, tmp_path, caplog, capsys, registry
 ):
     from llmops_airflow.finetune import build_set, launch_config
 
     work = tmp_path / "work"
-    r1 = _run(tiny_model_dir, canonical_dir, work, "manual__1")
+    r1 = _run(tiny_model_dir, canonical_dir, work, "manual__1", registry)
     first = build_set(r1)["tokenized"]
-    r2 = _run(tiny_model_dir, canonical_dir, work, "manual__2")
+    r2 = _run(tiny_model_dir, canonical_dir, work, "manual__2", registry)
     with caplog.at_level(logging.INFO, logger="include.training.tokenized_set"):
         second = build_set(r2)["tokenized"]
     assert not first["reused"] and second["reused"] and second["key"] == first["key"]
@@ -64,11 +70,17 @@ def test_second_run_reuses_the_tokenized_set_and_training_reads_it(
     assert metrics["trainset"]["tokenized"]["key"] == first["key"]  # registered in the adapter manifest
 
 
-def test_packed_set_trains_padding_free(tiny_model_dir, canonical_dir, tmp_path, capsys):
+def test_packed_set_trains_padding_free(tiny_model_dir, canonical_dir, tmp_path, capsys, registry):
     from llmops_airflow.finetune import build_set, launch_config
 
     r = _run(
-        tiny_model_dir, canonical_dir, tmp_path / "work", "manual__p", packing="first_fit", max_length=1024
+        tiny_model_dir,
+        canonical_dir,
+        tmp_path / "work",
+        "manual__p",
+        registry,
+        packing="first_fit",
+        max_length=1024,
     )
     tokenized = build_set(r)["tokenized"]
     metrics = run(launch_config(r))
@@ -76,10 +88,14 @@ def test_packed_set_trains_padding_free(tiny_model_dir, canonical_dir, tmp_path,
     assert metrics["global_steps"] == 2 and metrics["train_loss"] > 0
 
 
-def test_build_set_fails_when_the_template_supervises_user_text(tiny_model_dir, canonical_dir, tmp_path):
+def test_build_set_fails_when_the_template_supervises_user_text(
+    tiny_model_dir, canonical_dir, tmp_path, registry
+):
     from llmops_airflow.finetune import build_set
 
-    r = _run(tiny_model_dir, canonical_dir, tmp_path / "work", "manual__b", chat_template=BROKEN_TEMPLATE)
+    r = _run(
+        tiny_model_dir, canonical_dir, tmp_path / "work", "manual__b", registry, chat_template=BROKEN_TEMPLATE
+    )
     with pytest.raises(AirflowFailException, match=r"loss-mask check failed for example '.+': the user turn"):
         build_set(r)
     assert not list((tmp_path / "work").rglob("tokenized.json"))
