@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 
 DEMO_OUTPUT ?= $(CURDIR)/output/demo
 
-.PHONY: install up down demo test lint clean
+.PHONY: install up down demo test test-live lint clean
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ demo: $(STAMP) $(AIRFLOW_HOME)/airflow.db
 ## The whole test suite (unit, spark, dags, integration).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## The live stack tests (real Airflow services, the whole chain, Chromium): 25-40 min.
+test-live: $(STAMP)
+	LLMOPS_LIVE_TESTS=1 CI=true $(BIN)/python -m pytest -q tests/live
 
 ## Lint and format check (CI runs it before the tests).
 lint: $(STAMP)
