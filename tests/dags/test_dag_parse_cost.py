@@ -7,22 +7,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
-#: libraries a DAG file must not load at parse time (the scheduler parses every file often)
-HEAVY = (
-    "torch",
-    "pyspark",
-    "transformers",
-    "peft",
-    "trl",
-    "presidio_analyzer",
-    "spacy",
-    "great_expectations",
-)
+from tests.dags.test_dagbag import DAGS, HEAVY  # libraries a DAG file must not load at parse time
 
 _PROBE = """
 import json, runpy, sys
@@ -34,7 +22,7 @@ print(json.dumps(sorted(m for m in sys.argv[2:] if m in sys.modules)))
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
 def test_dag_file_loads_no_heavy_module(dag_file, airflow_db):
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(DAGS / dag_file), *HEAVY],
+        [sys.executable, "-c", _PROBE, str(DAGS / dag_file), *sorted(HEAVY)],
         capture_output=True,
         text=True,
         timeout=180,
