@@ -29,6 +29,12 @@ class StageProgress:
         self.interval = interval
         self.started = time.time()
         self.tasks: dict[int, tuple[int, int]] = {}  # Spark stage id -> (completed, total)
+        # jobs and stages that ran before this reporter started (a shared session) are not ours
+        self._before_jobs = set(self.tracker.getJobIdsForGroup(None) or [])
+        self._before_stages = set(self.tracker.getActiveStageIds())
+        for jid in self._before_jobs:
+            job = self.tracker.getJobInfo(jid)
+            self._before_stages.update(job.stageIds if job else [])
         self.lines: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"progress-{stage}", daemon=True)
@@ -36,10 +42,14 @@ class StageProgress:
     def poll(self) -> tuple[int, int]:
         """Update the per-Spark-stage task counts; return (tasks done, tasks total) so far."""
         for sid in self.tracker.getActiveStageIds():
+            if sid in self._before_stages:
+                continue
             info = self.tracker.getStageInfo(sid)
             if info is not None:
                 self.tasks[sid] = (info.numCompletedTasks, info.numTasks)
         for jid in self.tracker.getJobIdsForGroup(None) or []:
+            if jid in self._before_jobs:
+                continue
             job = self.tracker.getJobInfo(jid)
             for sid in job.stageIds if job else []:
                 info = self.tracker.getStageInfo(sid)

@@ -11,6 +11,7 @@ import pytest
 
 from include import dedup_index as di
 from include import storage
+from include.commit import write_marker
 from include.config import load_config
 from spark_jobs import exact_dedup, near_dedup, normalize
 from spark_jobs.common import run_stage
@@ -54,6 +55,7 @@ def publish(out, run, vid, cfg):
     shutil.copytree(out / "_staging" / run / "near_dedup" / "curated", vdir / "curated")
     shutil.copytree(out / "_staging" / run / "near_dedup" / di.STAGED_DIR, vdir / di.STAGED_DIR)
     (vdir / "manifest.json").write_text("{}")
+    write_marker(str(out), vid)  # the commit
     return di.index_published(cfg, str(out), vid)
 
 
@@ -66,8 +68,10 @@ def test_second_night_rejects_published_duplicates(spark, cfg, tmp_path):
     n1 = {f"a{i}": text(i) for i in range(20)}
     stats1, rej1 = night(spark, cfg, out, "r1", rows_of(n1, "night1.jsonl"))
     assert stats1["near_dedup"]["details"]["index"]["segments"] == []  # empty index: nothing to check
-    assert publish(out, "r1", "ds-1", cfg)["added"] == 20
-    assert publish_again(out, cfg, "ds-1")["note"] == "already indexed"  # a publish retry adds nothing
+    assert publish(out, "r1", "ds-0000000000000001", cfg)["added"] == 20
+    assert (
+        publish_again(out, cfg, "ds-0000000000000001")["note"] == "already indexed"
+    )  # a publish retry adds nothing
 
     n2 = {f"b{i}": n1[f"a{i}"] for i in range(3)}  # re-sent verbatim under new ids
     n2 |= {f"c{i}": edit(n1[f"a{i}"]) for i in range(3, 6)}  # re-sent with a light edit
@@ -82,21 +86,28 @@ def test_second_night_rejects_published_duplicates(spark, cfg, tmp_path):
     assert {k: v[:2] for k, v in near.items()} == {
         f"c{i}": ("near_duplicate_of_published", f"a{i}") for i in range(3, 6)
     }
-    assert all("ds-1" in v[2] for v in [*exact.values(), *near.values()])
+    assert all("ds-0000000000000001" in v[2] for v in [*exact.values(), *near.values()])
     assert stats2["near_dedup"]["out"] == 11 and stats2["near_dedup"]["details"]["index"]["rejected"] == 3
     info = stats2["near_dedup"]["details"]["index"]
-    assert info["versions"] == ["ds-1"] and info["rows"] == 20 and info["segments"] == ["ds-1"]
+    assert (
+        info["versions"] == ["ds-0000000000000001"]
+        and info["rows"] == 20
+        and info["segments"] == ["ds-0000000000000001"]
+    )
 
     # a crashed index write (files, no marker) is invisible; compaction merges and answers the same
-    publish(out, "r2", "ds-2", cfg)
-    marker = out / di.INDEX_DIR / "_segments" / "ds-2.json"
+    publish(out, "r2", "ds-0000000000000002", cfg)
+    marker = out / di.INDEX_DIR / "_segments" / "ds-0000000000000002.json"
     marker.unlink()
-    assert [s["segment"] for s in di.segments(str(out / di.INDEX_DIR))] == ["ds-1"]
-    assert publish_again(out, cfg, "ds-2")["added"] == 11  # the retry rewrites the segment
+    assert [s["segment"] for s in di.segments(str(out / di.INDEX_DIR))] == ["ds-0000000000000001"]
+    assert publish_again(out, cfg, "ds-0000000000000002")["added"] == 11  # the retry rewrites the segment
     result = di.compact(cfg, str(out))
     assert result["segments_before"] == 2 and result["segments_after"] == 1
     # a7 was published twice (a rerun under another version): the merged index keeps its oldest entry
-    assert result["compacted"][0]["rows"] == 30 and result["compacted"][0]["versions"] == ["ds-1", "ds-2"]
+    assert result["compacted"][0]["rows"] == 30 and result["compacted"][0]["versions"] == [
+        "ds-0000000000000001",
+        "ds-0000000000000002",
+    ]
     segment = result["compacted"][0]["segment"]
     assert sorted(p.name for p in (out / di.INDEX_DIR / "records").iterdir()) == [f"{segment}.parquet"]
     z = {f"z{k}": v for k, v in n2.items()}  # night 2 re-sent under new ids, against the compacted index

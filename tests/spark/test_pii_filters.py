@@ -256,6 +256,7 @@ def test_filters_stage_rules_or_detector(spark, tmp_path):
     assert rejects["r20"].startswith("detector injection-tfidf-lr-v1 ") and rejects["r20"].endswith(
         "rules: no hit"
     )
-    assert rejects["r21"].startswith("instruction_override in messages[2].content")
+    rules, _, where = rejects["r21"].partition(" in ")
+    assert "instruction_override" in rules.split(", ") and where.startswith("messages[2].content")
     assert "detector injection-tfidf-lr-v1" in rejects["r21"]
     assert [r["id"] for r in read(tmp_path / "out" / "curated")] == ["r22"]  # the tutorial is kept
