@@ -107,13 +107,26 @@ def test_failing_gate_stops_before_publish(dag, sample_data, tmp_path):
     assert [e["expectation"] for e in failed] == ["expect_table_row_count_to_be_between"]
 
 
+def test_invalid_config_is_refused_by_the_form_schema(dag, sample_data, tmp_path):
+    """The config Param's JSON schema (derived from PipelineConfig) refuses a bad value at trigger."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    out = tmp_path / "out"
+    conf = {"source_uri": str(sample_data), "output_uri": str(out)}
+    with pytest.raises(ParamValidationError, match="NFX"):
+        dag.test(run_conf={**conf, "config": {"normalize": {"unicode_form": "NFX"}}})
+    assert not out.exists()
+
+
 def test_invalid_config_fails_first_task_and_runs_nothing(dag, sample_data, tmp_path):
+    """A config the schema lets through but the typed config refuses (a rule across keys)
+    fails prepare_run, naming the key; no stage runs."""
     out = tmp_path / "out"
     dr = dag.test(
         run_conf={
             "source_uri": str(sample_data),
             "output_uri": str(out),
-            "config": {"normalize": {"unicode_form": "NFX"}},
+            "config": {"quality": {"judge": {"enabled": True}}},
         }
     )
     states = _states(dr)
@@ -122,4 +135,4 @@ def test_invalid_config_fails_first_task_and_runs_nothing(dag, sample_data, tmp_
     assert all(
         s in ("upstream_failed", "None", "skipped") for t, s in states.items() if t != "prepare_run"
     ), states
-    assert not out.exists()
+    assert not (out / "versions").exists()
