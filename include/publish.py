@@ -183,7 +183,6 @@ def publish_run(
     final = enabled[-1]
     stats["publish"] = {
         "enabled": True,
-        "implemented": True,
         "in": stats[final]["out"],
         "out": stats[final]["out"],
         "rejected": 0,

@@ -79,7 +79,6 @@ def write_disabled_stats(stage: str, cfg: PipelineConfig, paths: RunPaths) -> di
     stats = {
         "stage": stage,
         "enabled": False,
-        "implemented": None,
         "note": "disabled in config: skipped, the next stage reads the previous curated output",
         "in": None,
         "out": None,
@@ -185,7 +184,6 @@ def build_manifest(
                     k: stats[s].get(k)
                     for k in (
                         "enabled",
-                        "implemented",
                         "note",
                         "in",
                         "out",

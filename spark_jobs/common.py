@@ -142,7 +142,6 @@ class StageContext:
 class StageOutput:
     curated: object  # DataFrame
     rejects: object | None = None  # DataFrame of reject rows, or None
-    implemented: bool = True
     note: str | None = None
     # For ingest: source records counted separately from rows (one record may make several rows).
     input_count: int | None = None
@@ -180,7 +179,6 @@ def run_stage(
         stats = {
             "stage": stage,
             "enabled": cfg.enabled(stage),
-            "implemented": out.implemented,
             "note": out.note,
             "input": input_uri,
             "output": output_uri,

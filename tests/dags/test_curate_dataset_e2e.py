@@ -65,7 +65,7 @@ def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_pa
     nd = m["stages"]["near_dedup"]["details"]  # what the stage measured survives publish
     assert (nd["bands"], nd["rows"], nd["removed"]) == (17, 7, 1)
     assert "files" not in m["stages"]["ingest"]["details"]
-    assert m["stages"]["near_dedup"]["implemented"] is True
+    assert m["stages"]["near_dedup"]["enabled"] is True
     assert m["stages"]["pii"]["enabled"] is False and m["stages"]["pii"]["in"] is None  # disabled: skipped
     assert m["stages"]["validate"]["in"] == m["stages"]["validate"]["out"]
     assert m["version"] == version and m["config"]["pii"]["enabled"] is False and len(m["config_hash"]) == 16

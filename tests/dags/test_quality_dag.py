@@ -54,7 +54,7 @@ def test_curate_dataset_with_classifier_quality(dag, tmp_path, tiny_regressor):
     m = json.loads((vdir / "manifest.json").read_text())
     assert m["accounting"]["ok"]
     q = m["stages"]["quality"]
-    assert q["implemented"] and q["in"] == q["out"] == 4 and q["rejected"] == 0
+    assert q["in"] == q["out"] == 4 and q["rejected"] == 0
     assert m["config"]["quality"]["classifier"]["model_path"] == tiny_regressor
     rows = pq.read_table(str(vdir / "curated")).to_pylist()
     assert len(rows) == 4 and all(0.0 <= r["quality"] <= 1.0 for r in rows)

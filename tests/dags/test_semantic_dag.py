@@ -62,7 +62,7 @@ def test_nightly_semantic_dedup_across_two_runs(dag, shared_datasets, tmp_path):
     out = tmp_path / "dataset"
     vdir, m = run(dag, write(tmp_path / "night1", [adams, adams2, sing, alpaca[0], alpaca[1]]), out)
     sd = m["stages"]["semantic_dedup"]
-    assert m["accounting"]["ok"] and sd["implemented"] is True
+    assert m["accounting"]["ok"] and sd["enabled"] is True
     assert (sd["in"], sd["out"], sd["rejected_by_reason"]) == (5, 4, {"semantic_duplicate": 1})
     night1 = pq.read_table(vdir / "curated").to_pylist()
     assert len(night1) == 4 and not any("Summarize the passage below" in r["text"] for r in night1)

@@ -71,7 +71,6 @@ def stage_run(output_uri: str, run_id: str, *, curated_rows: int = 3, lose_one: 
         stats = {
             "stage": stage,
             "enabled": True,
-            "implemented": True,
             "in": n_in,
             "out": n_out,
             "rejected": n_rej,
