@@ -107,13 +107,13 @@ def decide(df, make_decider, fields=()):
     return df.mapInArrow(run, schema).persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def split_decisions(out, stage: str, drop=(), note: str | None = None) -> StageOutput:
+def split_decisions(out, stage: str, drop=()) -> StageOutput:
     """Curated rows (no reason; decision columns and ``drop`` removed) and rejects of ``stage``."""
     from pyspark.sql import functions as F
 
-    curated = out.where(F.col(REASON).isNull()).drop(REASON, DETAIL, *drop)
+    curated = kept(out).drop(REASON, DETAIL, *drop)
     rejects = as_rejects(out.where(F.col(REASON).isNotNull()), stage, F.col(REASON), F.col(DETAIL))
-    return StageOutput(curated, rejects, note=note)
+    return StageOutput(curated, rejects)
 
 
 def kept(out):
