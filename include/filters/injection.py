@@ -12,8 +12,11 @@ overlapping windows and its sentences. Artifacts are loaded once per process.
 from __future__ import annotations
 
 import json
+import io
 import re
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +27,14 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "injection-tfidf-lr-v1"
 
 
-def resolve(model: str) -> Path:
-    """A shipped artifact name (``injection-tfidf-lr-v1``) or a folder path."""
+def resolve(model: str) -> Path | Traversable:
+    """A folder path, or a shipped artifact name (``injection-tfidf-lr-v1``) read as package data
+    (so it loads from the code zip Spark executors import from, too)."""
     path = Path(model).expanduser()
-    if not path.is_dir():
-        path = MODELS_DIR / model
-    if not (path / "model.json").is_file():
-        raise FileNotFoundError(f"injection detector {model!r}: no model.json in {path}")
-    return path
+    found = path if path.is_dir() else resources.files("include.filters").joinpath("models", model)
+    if not found.joinpath("model.json").is_file():
+        raise FileNotFoundError(f"injection detector {model!r}: no model.json in {found}")
+    return found
 
 
 def vectorizer(block: dict):
@@ -94,9 +97,9 @@ class InjectionDetector:
         )
 
     @classmethod
-    def load(cls, path: Path) -> InjectionDetector:
-        meta = json.loads((path / "model.json").read_text())
-        with np.load(path / "weights.npz", allow_pickle=False) as w:
+    def load(cls, path: Path | Traversable) -> InjectionDetector:
+        meta = json.loads(path.joinpath("model.json").read_text())
+        with np.load(io.BytesIO(path.joinpath("weights.npz").read_bytes()), allow_pickle=False) as w:
             return cls.from_weights(meta, {k: w[k] for k in w.files})
 
     @property
@@ -139,5 +142,5 @@ class InjectionDetector:
 
 def get_detector(model: str = DEFAULT_MODEL) -> InjectionDetector:
     """The detector artifact ``model`` (name or folder), loaded once per process."""
-    path = resolve(model).resolve()
+    path = resolve(model)
     return process_cached("injection_detector", str(path), lambda: InjectionDetector.load(path))

@@ -284,16 +284,14 @@ def spark_submit_env(cfg: PipelineConfig, extra: dict[str, str] | None = None) -
 
 
 def build_code_zip(folder: Path) -> str:
-    """``include/`` and ``spark_jobs/`` as a zip for spark-submit ``--py-files``."""
+    """``include/`` and ``spark_jobs/`` as a zip for spark-submit ``--py-files``: the code and its
+    package data (name lists, detector weights, templates), which executors read with
+    ``importlib.resources`` from inside the zip."""
     target = folder / "llmops_code.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
         for pkg in ("include", "spark_jobs"):
             for path in sorted((REPO_ROOT / pkg).rglob("*")):
-                if (
-                    path.is_file()
-                    and "__pycache__" not in path.parts
-                    and path.suffix in (".py", ".yaml", ".json")
-                ):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                     zf.write(path, path.relative_to(REPO_ROOT).as_posix())
     return str(target)
 
