@@ -11,8 +11,8 @@ overlapping windows and its sentences. Artifacts are loaded once per process.
 
 from __future__ import annotations
 
-import json
 import io
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources

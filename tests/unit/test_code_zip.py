@@ -9,8 +9,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from include.settings import REPO_ROOT
 from llmops_airflow.curation import build_code_zip
+
+from include.settings import REPO_ROOT
 
 
 def test_the_zip_holds_every_package_file(tmp_path):
