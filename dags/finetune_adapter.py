@@ -56,6 +56,7 @@ from llmops_airflow.finetune_tasks import (
     train,
     unpack_sagemaker_model,
 )
+from llmops_airflow.forms import hyperparameters_schema
 from llmops_airflow.launchers import kubernetes_training_task, sagemaker_training_task
 
 from include.config.training import BACKENDS, METHODS, PEFT_MODES
@@ -119,6 +120,7 @@ with DAG(
             title="Hyperparameters",
             description='Deep-merged over include/config/training_default.yaml, e.g. {"lora": {"r": 16}, '
             '"train": {"max_steps": 100, "learning_rate": 0.0002}} or bare train keys',
+            **hyperparameters_schema(),
         ),
         "work_uri": Param(
             DEFAULT_WORK_URI,

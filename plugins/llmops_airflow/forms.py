@@ -27,3 +27,16 @@ def override_schema(model) -> dict:
     the Param sets itself)."""
     schema = _strip(model.model_json_schema())
     return {k: v for k, v in schema.items() if k in ("properties", "additionalProperties", "$defs")}
+
+
+def hyperparameters_schema() -> dict:
+    """JSON-schema keywords for the ``hyperparameters`` Param of ``finetune_adapter``: what
+    :func:`include.config.training.hyperparameters_to_overrides` takes — a section of the training
+    config (``{"lora": {"r": 16}}``) or a bare ``train`` setting (``{"max_steps": 10}``), nothing else."""
+    from include.config.training import SECTIONS, TrainingConfig, TrainSettings
+
+    full = _strip(TrainingConfig.model_json_schema())
+    train = _strip(TrainSettings.model_json_schema())
+    properties = {k: v for k, v in full["properties"].items() if k in SECTIONS}
+    properties.update({k: v for k, v in train["properties"].items() if k not in properties})
+    return {"properties": properties, "additionalProperties": False, "$defs": full.get("$defs", {})}

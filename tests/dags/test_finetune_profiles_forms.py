@@ -148,3 +148,29 @@ def test_forms_check_names_and_choices_like_the_registry(dags):
 def test_event_dags_are_not_paused_on_creation(dags):
     assert dags["finetune_adapter"].is_paused_upon_creation is False
     assert dags["promote_adapter"].is_paused_upon_creation is False
+
+
+def test_hyperparameters_are_checked_in_the_form_against_the_training_config(dags):
+    """The hyperparameters Param's JSON schema is derived from TrainingConfig: sections and bare
+    train keys pass with values of their type; an unknown key or a wrongly typed value is refused
+    at trigger, before any task runs."""
+    from include.config.training import hyperparameters_to_overrides, load_training_config
+
+    param = dags["finetune_adapter"].params.get_param("hyperparameters")
+    for good in (
+        {},
+        {"lora": {"r": 16, "alpha": 32}},
+        {"train": {"max_steps": 100, "learning_rate": 0.0002}},
+        {"max_steps": 10, "learning_rate": 1e-4},
+        {"gate": {"max_eval_loss_ratio": 1.0}},
+    ):
+        param.resolve(good)
+        load_training_config(hyperparameters_to_overrides(good))  # the run accepts what the form does
+    for bad in (
+        {"lora": {"rank": 16}},  # no such lora key
+        {"max_step": 10},  # a typo of a train key
+        {"train": {"max_steps": "ten"}},
+        {"lora": "r=16"},
+    ):
+        with pytest.raises(ParamValidationError):
+            param.resolve(bad)
