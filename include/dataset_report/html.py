@@ -88,7 +88,10 @@ def _rejects(data: dict) -> str:
                     if ex["text"]
                     else '<span class="off"> (text withheld: rejected before PII scrubbing)</span>'
                 )
-                parts.append(f"<div><code>{escape(str(ex['id']))}</code> {escape(ex['detail'])}{text}</div>")
+                rid = (
+                    f"<code>{escape(str(ex['id']))}</code> " if ex["id"] is not None else ""
+                )  # none before ingest
+                parts.append(f"<div>{rid}{escape(ex['detail'])}{text}</div>")
     return "".join(parts) or '<p class="empty">no rejects</p>'
 
 

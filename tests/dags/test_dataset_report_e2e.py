@@ -51,6 +51,7 @@ def test_published_version_has_a_report_and_data_card(dag, sample_data, tmp_path
     for sid in SECTIONS:
         assert f'<section id="{sid}">' in html, sid
     assert "<script" not in html and "<link" not in html and " src=" not in html  # self-contained
+    assert "<code>None</code>" not in html  # ingest rejects have no id: their detail names file and row
     rows = funnel_rows(html)
     assert set(rows) == set(m["stages"])
     for stage, st in m["stages"].items():
