@@ -213,6 +213,35 @@ def run_stage(
             spark.stop()
 
 
+def run_in_process(stage: str, input_uri: str, output_uri: str, cfg: PipelineConfig) -> dict:
+    """Run ``spark_jobs.<stage>`` in this process on its Spark session (started on first use:
+    master, driver memory and other static settings come from the config of the first stage it
+    runs; ``shuffle_partitions`` and runtime SQL settings are applied per stage). Raises
+    :class:`include.run.GateFailed` when the stage's gate fails, as the subprocess does."""
+    import importlib
+
+    from include.run import GateFailed
+
+    job = importlib.import_module(f"spark_jobs.{stage}")
+    spark = get_spark(cfg, "llmops-curation")
+    settings = {"spark.sql.shuffle.partitions": cfg.spark.shuffle_partitions, **cfg.spark.conf}
+    saved = {k: spark.conf.get(k, None) for k in settings if spark.conf.isModifiable(k)}
+    for k in saved:
+        spark.conf.set(k, str(settings[k]))
+    log.info("stage %s in process (Spark %s, %s)", stage, spark.version, spark.sparkContext.master)
+    try:
+        return run_stage(stage, job.run, input_uri, output_uri, cfg, spark=spark)
+    except ValidationFailed as exc:
+        raise GateFailed(f"{stage} gate failed: {exc}") from None
+    finally:  # nothing of this stage is left for the next one: its cache, its runtime settings
+        spark.catalog.clearCache()
+        for k, v in saved.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
+
+
 def main(stage: str, fn: StageFn, argv: list[str] | None = None) -> int:
     """Command-line entry point shared by every ``spark_jobs/<stage>.py``."""
     parser = argparse.ArgumentParser(

@@ -115,3 +115,11 @@ def airflow_db():
         env=dict(os.environ),
     )
     return _AF_HOME
+
+
+@pytest.fixture(autouse=True)
+def _dag_stages_share_the_suite_session(request):
+    """DAG tests run their stages in process (``spark.in_process``) on this process's Spark
+    session: make it the suite's one (started after the S3 server, so Python workers see it)."""
+    if request.node.get_closest_marker("dag") and request.node.get_closest_marker("spark"):
+        request.getfixturevalue("spark")

@@ -60,6 +60,10 @@ class SparkConfig(_Strict):
     conf: dict[str, str | int | float | bool] = Field(
         {}, description='extra Spark conf, e.g. {"spark.executor.memory": "8g"}'
     )
+    in_process: bool = Field(
+        True,
+        description="local mode: run each stage inside its Airflow task process, reusing that process's Spark session (`airflow dags test` / make demo: one session for the whole run); false = one `python -m spark_jobs.<stage>` subprocess per stage. Stages that need a secret always use a subprocess",
+    )
 
 
 class StorageConfig(_Strict):

@@ -1,8 +1,9 @@
 """Tasks of the ``curate_dataset`` DAG: prepare the run, run each stage, finalize.
 
-Each stage runs its Spark job (``spark_jobs/<stage>.py``): in a subprocess of the
-worker in local mode by default, or through ``spark-submit`` on a cluster when
-``spark.conn_id`` names an Airflow Spark connection.
+Each stage runs its Spark job (``spark_jobs/<stage>.py``): in local mode inside the task's
+process on that process's Spark session (``spark.in_process``, the default; a stage that needs
+a secret, or ``in_process: false``, runs ``python -m spark_jobs.<stage>`` in a subprocess), or
+through ``spark-submit`` on a cluster when ``spark.conn_id`` names an Airflow Spark connection.
 """
 
 from __future__ import annotations
@@ -196,11 +197,17 @@ class CurationStageOperator(BaseOperator):
         if cfg.spark.conn_id:
             self._spark_submit(cfg, input_uri, output_uri)
         else:
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-            env.update(secret_env(self.stage, cfg))
+            secrets = secret_env(self.stage, cfg)
             try:
-                run_local(stage_command(self.stage, input_uri, output_uri, cfg, sys.executable), env=env)
+                if cfg.spark.in_process and not secrets:
+                    from spark_jobs.common import run_in_process
+
+                    run_in_process(self.stage, input_uri, output_uri, cfg)
+                else:  # a subprocess: its Python workers see the secrets, nothing else does
+                    env = dict(os.environ)
+                    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+                    env.update(secrets)
+                    run_local(stage_command(self.stage, input_uri, output_uri, cfg, sys.executable), env=env)
             except GateFailed as exc:
                 raise AirflowFailException(f"{self.stage} gate failed (not retried):\n{exc}") from None
         stats = storage.read_json(paths.stats(self.stage), cfg.storage.s3_endpoint_url)

@@ -88,6 +88,37 @@ def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_pa
     assert _asset_events(dr2.run_id) == []  # nothing new published: no event for finetune_adapter
 
 
+def _published(out) -> tuple[dict, set]:
+    import pyarrow.parquet as pq
+
+    vdir = out / "versions" / (out / "_latest").read_text().strip()
+    curated = {r["id"]: r["text"] for r in pq.read_table(vdir / "curated").to_pylist()}
+    rejects = {
+        (r["id"], r["stage"], r["reason"], r["detail"])
+        for d in (vdir / "rejects").iterdir()
+        for r in pq.read_table(d).to_pylist()
+    }
+    return curated, rejects
+
+
+def test_stages_in_process_and_in_subprocesses_publish_the_same_rows(dag, sample_data, tmp_path):
+    """spark.in_process (the default: every stage on the task process's Spark session) and
+    in_process: false (``python -m spark_jobs.<stage>`` per stage) publish identical rows and
+    rejects."""
+    runs = {}
+    for in_process in (True, False):
+        out = tmp_path / f"in_process_{in_process}"
+        spark = {**SPARK, "in_process": in_process}
+        dr = dag.test(
+            run_conf={"source_uri": str(sample_data), "output_uri": str(out), "config": {"spark": spark}}
+        )
+        assert str(dr.state) == "success", _states(dr)
+        runs[in_process] = _published(out)
+    assert runs[True] == runs[False]
+    curated, rejects = runs[True]
+    assert len(curated) > 0 and len(rejects) > 0
+
+
 def test_failing_gate_stops_before_publish(dag, sample_data, tmp_path):
     out = tmp_path / "out"
     dr = dag.test(
