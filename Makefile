@@ -54,9 +54,9 @@ demo: $(STAMP) $(AIRFLOW_HOME)/airflow.db
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## The live stack tests (real Airflow services, the whole chain, Chromium): 25-40 min.
+## Only the live stack tests (real Airflow services, the whole chain, Chromium; `make test` runs them too).
 test-live: $(STAMP)
-	LLMOPS_LIVE_TESTS=1 CI=true $(BIN)/python -m pytest -q tests/live
+	CI=true $(BIN)/python -m pytest -q tests/live
 
 ## Lint and format check (CI runs it before the tests).
 lint: $(STAMP)
