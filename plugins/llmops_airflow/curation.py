@@ -11,9 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
-import zipfile
-from pathlib import Path
 
 from airflow.sdk import BaseOperator, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -195,7 +192,9 @@ class CurationStageOperator(BaseOperator):
         input_uri = stage_input(self.stage, cfg, run["source_uri"], paths)
         output_uri = paths.stage_dir(self.stage)
         if cfg.spark.conn_id:
-            self._spark_submit(cfg, input_uri, output_uri)
+            from llmops_airflow.spark_submit import submit_stage
+
+            submit_stage(self.stage, cfg, input_uri, output_uri, secret_env(self.stage, cfg))
         else:
             secrets = secret_env(self.stage, cfg)
             try:
@@ -252,55 +251,6 @@ class CurationStageOperator(BaseOperator):
                 "output_uri": run["output_uri"],
             }
         return result
-
-    def _spark_submit(self, cfg: PipelineConfig, input_uri: str, output_uri: str) -> None:
-        from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
-
-        args = stage_command(self.stage, input_uri, output_uri, cfg, "python")[3:]
-        with tempfile.TemporaryDirectory() as tmp:
-            hook = SparkSubmitHook(
-                conn_id=cfg.spark.conn_id,
-                name=f"llmops-{self.stage}",
-                py_files=build_code_zip(Path(tmp)),
-                conf={k: str(v) for k, v in cfg.spark.conf.items()},
-                driver_memory=cfg.spark.driver_memory,
-                application_args=args,
-            )
-            hook.submit(
-                str(REPO_ROOT / "spark_jobs" / f"{self.stage}.py"),
-                env=spark_submit_env(cfg, secret_env(self.stage, cfg)),
-            )
-
-
-def spark_submit_env(cfg: PipelineConfig, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of ``spark-submit``: the pinned pyspark's ``bin/`` first on ``PATH`` (the
-    hook runs whatever ``spark-submit`` ``PATH`` finds; a worker started from ``.venv/bin/``
-    has none), and this worker's Python as the executors' Python unless the config or the
-    environment names one (``spark.pyspark.python`` / ``PYSPARK_PYTHON``)."""
-    import importlib.util
-
-    env = dict(os.environ)
-    spec = importlib.util.find_spec("pyspark")
-    if spec is not None and spec.submodule_search_locations:
-        spark_bin = Path(next(iter(spec.submodule_search_locations))) / "bin"
-        env["PATH"] = os.pathsep.join(filter(None, [str(spark_bin), env.get("PATH")]))
-    if "spark.pyspark.python" not in cfg.spark.conf:
-        env.setdefault("PYSPARK_PYTHON", sys.executable)
-    env.update(extra or {})
-    return env
-
-
-def build_code_zip(folder: Path) -> str:
-    """``include/`` and ``spark_jobs/`` as a zip for spark-submit ``--py-files``: the code and its
-    package data (name lists, detector weights, templates), which executors read with
-    ``importlib.resources`` from inside the zip."""
-    target = folder / "llmops_code.zip"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for pkg in ("include", "spark_jobs"):
-            for path in sorted((REPO_ROOT / pkg).rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                    zf.write(path, path.relative_to(REPO_ROOT).as_posix())
-    return str(target)
 
 
 def finalize(run: dict, published: dict | None = None) -> dict:

@@ -21,7 +21,7 @@ def plan(params=None, run_id=None, triggering_asset_events=None, dag_run=None) -
     the base model's config and the backend's settings, and estimate peak GPU memory (weights +
     gradients + optimizer states + activations) to pick the smallest GPU / SageMaker instance of the
     catalog that fits with a margin. Writes `<work_uri>/<run>/plan.json`."""
-    from llmops_airflow.finetune import plan_run
+    from llmops_airflow.planning import plan_run
 
     return plan_run(params, run_id, triggering_asset_events, conf=getattr(dag_run, "conf", None))
 

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from llmops_airflow.curation import build_code_zip
+from llmops_airflow.spark_submit import build_code_zip
 
 from include.settings import REPO_ROOT
 

@@ -1,0 +1,171 @@
+"""Whole-DAG speed: ``airflow dags test curate_dataset`` end to end, default config.
+
+    python benchmarks/curate_dag.py                       # the bundled demo data (35 records)
+    python benchmarks/curate_dag.py --records 10000 100000
+
+Each size runs with the stages in process (``spark.in_process: true``, the default: one Spark
+session for the whole ``dags test``) and, side by side in the same run, as one
+``python -m spark_jobs.<stage>`` subprocess per stage (``in_process: false``, the previous
+default). Each run gets a fresh ``AIRFLOW_HOME`` (migrated before the clock starts) and prints
+per stage: seconds (from the stage's stats) and rows/s; then the wall time of the whole
+``dags test`` and the peak RSS of its process tree (Airflow, JVM, Python workers), sampled.
+
+``--records N`` builds N Alpaca-format records (instruction = first sentence, output = the
+rest) from the real texts in ``../shared/datasets`` (benchmarks/near_dedup.py: Alpaca, C4,
+HH-RLHF, OASST), with exact and near duplicates (~30 % of the originals get 1-3 edited variants)
+and a name / e-mail / phone planted in 5 % of the answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from benchmarks.near_dedup import _tree_rss, build_dataset  # noqa: E402
+
+SAMPLE = REPO / "include" / "sample_data"
+MODES = {"in process": True, "subprocess per stage": False}
+PLANTS = (
+    "Please forward this to {name} at {email} or call {phone}.",
+    "My colleague {name} ({phone}) can confirm; write to {email}.",
+)
+
+
+def make_records(n: int, folder: Path, seed: int = 11) -> Path:
+    """``n`` Alpaca records from real texts (duplicates, near duplicates, planted PII)."""
+    from faker import Faker
+
+    fake, rnd = Faker("en_US"), random.Random(seed)
+    Faker.seed(seed)
+    docs, _ = build_dataset(n, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "bench.jsonl").open("w") as fh:
+        for doc in docs:
+            head, _, rest = doc.partition(". ")
+            answer = rest or doc
+            if rnd.random() < 0.05:
+                answer += " " + rnd.choice(PLANTS).format(
+                    name=fake.name(), email=fake.email(), phone=fake.phone_number()
+                )
+            fh.write(json.dumps({"instruction": head + ".", "input": "", "output": answer}) + "\n")
+    return folder
+
+
+def _env(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "plugins")]),
+        SPARK_LOCAL_IP="127.0.0.1",
+        TOKENIZERS_PARALLELISM="false",
+        HF_HUB_OFFLINE="1",
+    )
+    return env
+
+
+def run_dag(source: Path, work: Path, in_process: bool) -> dict:
+    home, out = work / "airflow", work / "out"
+    home.mkdir(parents=True)
+    env = _env(home)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    conf = {
+        "source_uri": str(source),
+        "output_uri": str(out),
+        "config": {"spark": {"in_process": in_process}},
+    }
+    log = work / "dags-test.log"
+    started = time.time()
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [airflow, "dags", "test", "curate_dataset", "--conf", json.dumps(conf)],
+            env=env,
+            cwd=work,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+        peak = [0]
+
+        def sample():
+            while proc.poll() is None:
+                peak[0] = max(peak[0], _tree_rss(proc.pid))
+                time.sleep(0.5)
+
+        threading.Thread(target=sample, daemon=True).start()
+        rc = proc.wait()
+    wall = time.time() - started
+    latest = out / "_latest"
+    if rc != 0 or not latest.exists():
+        raise SystemExit(f"dags test failed (rc {rc}); log {log}:\n" + log.read_text()[-3000:])
+    manifest = json.loads((out / "versions" / latest.read_text().strip() / "manifest.json").read_text())
+    return {
+        "wall": wall,
+        "peak_rss": peak[0],
+        "stages": manifest["stages"],
+        "accounting": manifest["accounting"],
+    }
+
+
+def table(label: str, results: dict[str, dict]) -> None:
+    names = list(results)
+    first = results[names[0]]
+    print(f"\n### {label}: {first['accounting']['source_records']:,} source records\n")
+    print("| stage | rows in | " + " | ".join(f"{n}: s (rows/s)" for n in names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for stage, st in first["stages"].items():
+        if not st.get("enabled", True) or st.get("seconds") is None:
+            continue
+        cells = []
+        for n in names:
+            s = results[n]["stages"][stage]
+            rate = f"{(s.get('in') or 0) / s['seconds']:,.0f}" if s.get("seconds") else "-"
+            cells.append(f"{s['seconds']:.1f} ({rate})")
+        print(f"| {stage} | {st.get('in') or 0:,} | " + " | ".join(cells) + " |")
+    print(
+        "| **whole `dags test` (wall)** | | "
+        + " | ".join(f"**{results[n]['wall']:.0f}**" for n in names)
+        + " |"
+    )
+    print(
+        "| peak RSS, process tree | | "
+        + " | ".join(f"{results[n]['peak_rss'] / 2**30:.1f} GiB" for n in names)
+        + " |"
+    )
+    same = len({json.dumps(r["accounting"], sort_keys=True) for r in results.values()}) == 1
+    print(
+        f"\naccounting identical across modes: {same}; curated rows: {first['accounting']['curated_rows']:,}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, nargs="*", default=[0], help="0 = the bundled demo data")
+    ap.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
+    a = ap.parse_args()
+    print(f"cores: {os.cpu_count()}; Python {sys.version.split()[0]}")
+    for n in a.records:
+        tmp = Path(tempfile.mkdtemp(prefix="curate-dag-"))
+        try:
+            source = SAMPLE if n == 0 else make_records(n, tmp / "source")
+            results = {m: run_dag(source, tmp / m.replace(" ", "_"), MODES[m]) for m in a.modes}
+            table("demo data (include/sample_data)" if n == 0 else f"{n:,} records", results)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
