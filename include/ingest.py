@@ -118,33 +118,21 @@ def convert_file(
     uri: str,
     relative: str,
     *,
-    source: str,
-    fmt: str | None = None,
-    options: FormatOptions = FormatOptions(),
-    detect_sample: int = 50,
-    max_raw_chars: int = 4000,
     s3_endpoint: str | None = None,
     extra_fields: dict | None = None,
     limits: RecordLimits = RecordLimits(),
+    **settings,
 ) -> tuple[list[dict], list[dict], FileReport]:
     """Convert one file. Returns (canonical rows, reject rows, report). Never raises for bad data.
 
     ``extra_fields`` (e.g. a Delta file's partition values, absent from its Parquet data)
-    are added to every record that lacks them.
+    are added to every record that lacks them; ``settings`` (``source``, ``fmt``, ...) are
+    those of :func:`convert_records`.
     """
     records = list(iter_records(uri, s3_endpoint, limits.max_json_depth))
     if extra_fields:
         records = [(ln, {**extra_fields, **r} if isinstance(r, dict) else r) for ln, r in records]
-    return convert_records(
-        records,
-        relative,
-        source=source,
-        fmt=fmt,
-        options=options,
-        detect_sample=detect_sample,
-        max_raw_chars=max_raw_chars,
-        limits=limits,
-    )
+    return convert_records(records, relative, limits=limits, **settings)
 
 
 def convert_records(
@@ -158,7 +146,10 @@ def convert_records(
     max_raw_chars: int = 4000,
     limits: RecordLimits = RecordLimits(),
 ) -> tuple[list[dict], list[dict], FileReport]:
-    """Convert the ``(line, record)`` pairs of one source file (see :func:`convert_file`)."""
+    """Convert the ``(line, record)`` pairs of one source file (see :func:`convert_file`).
+
+    Returns (canonical rows, reject rows, report); bad records become rejects, never errors.
+    """
     if fmt is None:
         sample = [r for _, r in records if isinstance(r, dict)][:detect_sample]
         fmt = detect_format(sample)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from include.formats.base import FormatOptions, RecordError, canonical_json, finalize
@@ -201,32 +201,47 @@ def build_tiny_model(
     return out
 
 
+def tiny_bert_config(tokenizer, labels: Sequence[str] = (), **fields):
+    """A 1-layer ``BertConfig`` sized for ``tokenizer``; ``labels`` name the classes in order and
+    ``fields`` override any other field (``hidden_size``, ``num_labels``, ...)."""
+    from transformers import BertConfig
+
+    if labels:
+        named = {"id2label": dict(enumerate(labels)), "label2id": {n: i for i, n in enumerate(labels)}}
+        fields = {"num_labels": len(labels), **named, **fields}
+    shape = {
+        "hidden_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "max_position_embeddings": 128,
+    }
+    return BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **(shape | fields))
+
+
 def build_tiny_classifier(
-    out_dir: str | Path, texts: Iterable[str], *, num_labels: int = 1, seed: int = 0
+    out_dir: str | Path,
+    texts: Iterable[str],
+    *,
+    num_labels: int = 1,
+    labels: Sequence[str] = (),
+    seed: int = 0,
 ) -> Path:
     """Save a tokenizer + randomly initialised 1-layer ``BertForSequenceClassification``.
 
-    ``num_labels=1`` is a regression head (fineweb-edu-classifier style score). Idempotent.
+    ``num_labels=1`` is a regression head (fineweb-edu-classifier style score); ``labels``
+    names the classes (and sets their number). Idempotent.
     """
     out = Path(out_dir)
     if (out / "config.json").exists() and (out / "model.safetensors").exists():
         return out
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     tokenizer = train_tokenizer(texts, vocab_size=300)
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=128,
-        num_labels=num_labels,
-        problem_type="regression" if num_labels == 1 else None,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    regression = {"num_labels": num_labels, "problem_type": "regression" if num_labels == 1 else None}
+    config = tiny_bert_config(tokenizer, labels, **({} if labels else regression))
     out.mkdir(parents=True, exist_ok=True)
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)

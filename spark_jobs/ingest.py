@@ -64,15 +64,28 @@ def native_table_records(spark, table, input_uri: str, configured_format: str):
     )
 
 
-def _convert_native(source, options, ing, arrow_out, names):
-    import json
-
+def _file_batches(rel, converted, names, arrow_out):
+    """Arrow batches (4096 rows at most) of one file's rows, rejects and report, tagged in KIND."""
     import pyarrow as pa
 
+    rows, rejects, report = converted
+    for kind, items in (
+        ("row", rows),
+        ("reject", rejects),
+        ("report", [{"source_file": rel, "detail": json.dumps(report.to_dict())}]),
+    ):
+        for start in range(0, len(items), 4096):
+            chunk = items[start : start + 4096]
+            cols = {n: [r.get(n) for r in chunk] for n in names}
+            cols[KIND] = [kind] * len(chunk)
+            yield pa.RecordBatch.from_pydict(cols, schema=arrow_out)
+
+
+def _convert_native(settings, arrow_out, names):
     from include.formats.reader import check_value
     from include.ingest import convert_records
 
-    limits = RecordLimits.from_config(ing)
+    depth = settings["limits"].max_json_depth
 
     def convert(batches):
         for batch in batches:
@@ -80,33 +93,14 @@ def _convert_native(source, options, ing, arrow_out, names):
                 *(batch.column(c).to_pylist() for c in ("rel", "fmt", "records")), strict=True
             ):
                 records = [(i, json.loads(r)) for i, r in enumerate(recs, start=1)]
-                records = [(i, check_value(r, limits.max_json_depth) or r) for i, r in records]
-                rows, rejects, report = convert_records(
-                    records,
-                    rel,
-                    source=source,
-                    fmt=fmt,
-                    options=options,
-                    detect_sample=ing.detect_sample,
-                    max_raw_chars=ing.max_raw_chars,
-                    limits=limits,
-                )
-                for kind, items in (
-                    ("row", rows),
-                    ("reject", rejects),
-                    ("report", [{"source_file": rel, "detail": json.dumps(report.to_dict())}]),
-                ):
-                    for start in range(0, len(items), 4096):
-                        chunk = items[start : start + 4096]
-                        cols = {n: [r.get(n) for r in chunk] for n in names}
-                        cols[KIND] = [kind] * len(chunk)
-                        yield pa.RecordBatch.from_pydict(cols, schema=arrow_out)
+                records = [(i, check_value(r, depth) or r) for i, r in records]
+                converted = convert_records(records, rel, fmt=fmt, **settings)
+                yield from _file_batches(rel, converted, names, arrow_out)
 
     return convert
 
 
 def run(spark, cfg, input_uri, ctx) -> StageOutput:
-    import pyarrow as pa
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -116,12 +110,17 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     files, table = resolve_source(input_uri, cfg.lakehouse, ing.extensions, endpoint)
     partitions = table.partition_values if table else {}
     source = ing.source_name or default_source_name(input_uri)
-    options = FormatOptions(
-        oasst_paths=ing.oasst_paths,
-        preference_pairs=ing.preference_pairs,
-        oasst_skip_review_failed=ing.oasst_skip_review_failed,
-    )
-    limits = RecordLimits.from_config(ing)
+    settings = {  # how both conversion paths convert a file
+        "source": source,
+        "options": FormatOptions(
+            oasst_paths=ing.oasst_paths,
+            preference_pairs=ing.preference_pairs,
+            oasst_skip_review_failed=ing.oasst_skip_review_failed,
+        ),
+        "detect_sample": ing.detect_sample,
+        "max_raw_chars": ing.max_raw_chars,
+        "limits": RecordLimits.from_config(ing),
+    }
     tasks = [
         (
             f.uri,
@@ -147,32 +146,15 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         for batch in batches:
             cols = (batch.column(c).to_pylist() for c in ("uri", "rel", "fmt", "parts"))
             for uri, rel, fmt, parts in zip(*cols, strict=True):
-                rows, rejects, report = convert_file(
-                    uri,
-                    rel,
-                    source=source,
-                    fmt=fmt,
-                    options=options,
-                    extra_fields=json.loads(parts or "{}"),
-                    detect_sample=ing.detect_sample,
-                    max_raw_chars=ing.max_raw_chars,
-                    s3_endpoint=endpoint,
-                    limits=limits,
+                extra = json.loads(parts or "{}")
+                converted = convert_file(
+                    uri, rel, fmt=fmt, extra_fields=extra, s3_endpoint=endpoint, **settings
                 )
-                for start in range(0, len(rows), 4096):
-                    yield _batch(rows[start : start + 4096], "row")
-                if rejects:
-                    yield _batch(rejects, "reject")
-                yield _batch([{"source_file": rel, "detail": json.dumps(report.to_dict())}], "report")
-
-    def _batch(items, kind):
-        cols = {n: [r.get(n) for r in items] for n in names}
-        cols[KIND] = [kind] * len(items)
-        return pa.RecordBatch.from_pydict(cols, schema=arrow_out)
+                yield from _file_batches(rel, converted, names, arrow_out)
 
     if table is not None and cfg.lakehouse.native_readers:
         both = native_table_records(spark, table, input_uri, ing.format).mapInArrow(
-            _convert_native(source, options, ing, arrow_out, names), out_schema
+            _convert_native(settings, arrow_out, names), out_schema
         )
     else:
         listing = spark.createDataFrame(

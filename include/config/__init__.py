@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError
 
-from include.config.base import StageConfig, _Strict
+from include.config.base import StageConfig, _Strict, format_errors
 from include.config.decontaminate import DecontaminateConfig
 from include.config.filters import FiltersConfig
 from include.config.lakehouse import LakehouseConfig
@@ -198,19 +198,6 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _format_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join("validate" if p == "validate_" else str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(
-            f"  {loc}: {msg} (got {err.get('input')!r})"
-            if err["type"] != "extra_forbidden"
-            else f"  {loc}: {msg}"
-        )
-    return "invalid pipeline config:\n" + "\n".join(lines)
-
-
 def parse_overrides(overrides: dict | str | Path | None) -> dict:
     """Overrides as a dict, a JSON/YAML string, or a path to a YAML/JSON file."""
     if overrides is None or overrides == "":
@@ -241,7 +228,7 @@ def load_config(overrides: dict | str | Path | None = None) -> PipelineConfig:
     try:  # JSON mode: strict types (no "0.5" for a float, no "yes"/1 for a bool), keys as text
         cfg = PipelineConfig.model_validate_json(json.dumps(merged, default=str))
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+        raise ConfigError(format_errors(exc, "pipeline", {"validate_": "validate"})) from None
     if cfg.ingest.format != "auto" or cfg.ingest.formats:
         from include.formats import ADAPTERS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class _Strict(BaseModel):
@@ -27,3 +27,18 @@ def check_regexes(patterns: list[str], engine: str = "re") -> list[str]:
         except module.error as exc:
             raise ValueError(f"invalid regex {rx!r}: {exc}") from None
     return patterns
+
+
+def format_errors(exc: ValidationError, what: str, rename: dict[str, str] | None = None) -> str:
+    """``invalid <what> config:`` and a line a bad key (``  lora.r: <message> (got 0)``);
+    ``rename`` maps field names to the keys users write."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join((rename or {}).get(str(p), str(p)) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {loc or 'config'}: unknown key")
+        elif loc:
+            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
+        else:  # a check of the whole config
+            lines.append(f"  {err['msg']}")
+    return f"invalid {what} config:\n" + "\n".join(lines)

@@ -22,7 +22,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from include.config import ConfigError, deep_merge, parse_overrides
-from include.config.base import _Strict
+from include.config.base import _Strict, format_errors
 from include.config.training_backends import KubernetesSettings, SagemakerSettings
 
 DEFAULT_TRAINING_CONFIG_PATH = Path(__file__).with_name("training_default.yaml")
@@ -362,19 +362,6 @@ def hyperparameters_to_overrides(hyperparameters: dict | None) -> dict:
     return out
 
 
-def _format_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "config"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  {loc}: unknown key")
-        else:
-            lines.append(
-                f"  {loc}: {err['msg']} (got {err.get('input')!r})" if loc != "config" else f"  {err['msg']}"
-            )
-    return "invalid training config:\n" + "\n".join(lines)
-
-
 def default_training_dict() -> dict:
     return yaml.safe_load(DEFAULT_TRAINING_CONFIG_PATH.read_text())
 
@@ -386,4 +373,4 @@ def load_training_config(overrides: dict | str | Path | None = None, **fields: A
     try:
         return TrainingConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+        raise ConfigError(format_errors(exc, "training")) from None

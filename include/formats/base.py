@@ -183,6 +183,18 @@ def tools_json(value: Any) -> str | None:
     raise RecordError("bad_tools", f"tools must be JSON text or a list, got {type(value).__name__}")
 
 
+def sft_row(rec: dict, system: str | None, messages: list[dict], where: str) -> dict:
+    """The ``kind=sft`` row of a conversation (checked as ``where``) with ``rec``'s tools and id."""
+    check_messages(messages, where)
+    return {
+        "kind": "sft",
+        "system": system,
+        "messages": messages,
+        "tools": tools_json(rec.get("tools")),
+        "id": rec.get("id"),
+    }
+
+
 # ---------------------------------------------------------------- rows
 
 

@@ -10,12 +10,11 @@ from include.formats.base import (
     FormatOptions,
     RecordError,
     canonical_role,
-    check_messages,
     message,
     parse_tool_call_json,
     require_items,
+    sft_row,
     tool_call,
-    tools_json,
 )
 
 _TEXT_PARTS = ("text", "input_text", "output_text")
@@ -119,16 +118,7 @@ def convert_messages(raw: Any, where: str = "messages") -> tuple[str | None, lis
 
 def convert(rec: dict, options: FormatOptions) -> list[dict]:
     system, msgs = convert_messages(rec.get("messages"))
-    check_messages(msgs, "messages")
-    return [
-        {
-            "kind": "sft",
-            "system": system,
-            "messages": msgs,
-            "tools": tools_json(rec.get("tools")),
-            "id": rec.get("id"),
-        }
-    ]
+    return [sft_row(rec, system, msgs, "messages")]
 
 
 def detect(rec: dict) -> bool:

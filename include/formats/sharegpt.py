@@ -13,12 +13,11 @@ from include.formats.base import (
     Adapter,
     FormatOptions,
     canonical_role,
-    check_messages,
     message,
     parse_tool_call_json,
     require_items,
     require_str,
-    tools_json,
+    sft_row,
 )
 from include.formats.openai import link_tool_calls
 
@@ -50,16 +49,7 @@ def convert(rec: dict, options: FormatOptions) -> list[dict]:
     system, msgs = convert_turns(rec.get("conversations"))
     if rec.get("system") not in (None, ""):
         system = require_str(rec["system"], "system")
-    check_messages(msgs, "conversations")
-    return [
-        {
-            "kind": "sft",
-            "system": system,
-            "messages": msgs,
-            "tools": tools_json(rec.get("tools")),
-            "id": rec.get("id"),
-        }
-    ]
+    return [sft_row(rec, system, msgs, "conversations")]
 
 
 def detect(rec: dict) -> bool:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import regex as re
 from presidio_analyzer import EntityRecognizer
 
-from include.pii.recognizers import _PO_BOX, _STREET, _SUFFIXES, RegexRecognizer, result
+from include.pii.recognizers.address import _PO_BOX, _STREET, _SUFFIXES
+from include.pii.recognizers.base import RegexRecognizer, result
 
 # ------------------------------------------------------------------ IBAN
 

@@ -48,7 +48,8 @@ def test_delta_input_at_two_versions(spark, tmp_path):
         assert all(f["table_version"] == pinned for f in stats["details"]["files"])
 
 
-def test_iceberg_input_at_two_snapshots(spark, tmp_path, monkeypatch):
+def iceberg_table(name, tmp_path, monkeypatch):
+    """An empty table ``raw.<name>`` of alpaca rows in the local Iceberg catalog under ``tmp_path``."""
     from pyiceberg.catalog import load_catalog
 
     from include.lakehouse import iceberg_catalog_properties
@@ -57,7 +58,11 @@ def test_iceberg_input_at_two_snapshots(spark, tmp_path, monkeypatch):
     props = iceberg_catalog_properties({})
     catalog = load_catalog(props.pop("name", "llmops"), **props)
     catalog.create_namespace("raw")
-    table = catalog.create_table("raw.alpaca", schema=alpaca(0, 1).schema)
+    return catalog.create_table(f"raw.{name}", schema=alpaca(0, 1).schema)
+
+
+def test_iceberg_input_at_two_snapshots(spark, tmp_path, monkeypatch):
+    table = iceberg_table("alpaca", tmp_path, monkeypatch)
     table.append(alpaca(0, 2))
     first = table.current_snapshot().snapshot_id
     table.append(alpaca(2, 6))
@@ -122,16 +127,11 @@ def test_delta_table_with_deletion_vectors_is_refused(tmp_path):
 def test_iceberg_snapshot_with_delete_files_is_refused(tmp_path, monkeypatch):
     """pyiceberg 0.12 cannot write delete files (merge-on-read falls back to copy-on-write),
     so a real scan task of a real table gets a real data file attached as its delete file."""
-    from pyiceberg.catalog import load_catalog
     from pyiceberg.table import DataScan, FileScanTask
 
-    from include.lakehouse import iceberg_catalog_properties, resolve_iceberg
+    from include.lakehouse import resolve_iceberg
 
-    monkeypatch.setenv("LLMOPS_ICEBERG_HOME", str(tmp_path / "iceberg"))
-    props = iceberg_catalog_properties({})
-    catalog = load_catalog(props.pop("name", "llmops"), **props)
-    catalog.create_namespace("raw")
-    table = catalog.create_table("raw.t", schema=alpaca(0, 1).schema)
+    table = iceberg_table("t", tmp_path, monkeypatch)
     table.append(alpaca(0, 2))
     real_plan = DataScan.plan_files
 

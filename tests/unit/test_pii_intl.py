@@ -135,9 +135,9 @@ NAMES = ["zorblat", "quenby", "marvix", "tellaphine"]
 def tiny_ner(tmp_path_factory):
     """A 1-layer BERT trained here (seconds) to tag four made-up names as B-PER."""
     import torch
-    from transformers import BertConfig, BertForTokenClassification
+    from transformers import BertForTokenClassification
 
-    from scripts.tiny_model import train_tokenizer
+    from scripts.tiny_model import tiny_bert_config, train_tokenizer
 
     frames = ["yesterday {} fixed the sink", "i saw {} at the station", "{} wrote the report", "ask {} later"]
     others = ["the", "cat", "report", "sink", "station", "river", "blue", "table"]
@@ -148,19 +148,9 @@ def tiny_ner(tmp_path_factory):
             sents.append(s)
             spans.append((s.index(w), s.index(w) + len(w)) if w in NAMES else None)
     tok = train_tokenizer(sents * 5, vocab_size=200)
-    labels = {0: "O", 1: "B-PER", 2: "I-PER"}
     torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=3,
-        id2label=labels,
-        label2id={v: k for k, v in labels.items()},
-        pad_token_id=tok.pad_token_id,
+    cfg = tiny_bert_config(
+        tok, ("O", "B-PER", "I-PER"), hidden_size=32, intermediate_size=64, max_position_embeddings=64
     )
     model = BertForTokenClassification(cfg)
     enc = tok(sents, padding=True, return_offsets_mapping=True, return_tensors="pt")

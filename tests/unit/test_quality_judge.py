@@ -15,25 +15,14 @@ from include.quality.judge import Endpoint, Judge, judge_view, model_family, sam
 from include.quality.parse import JudgeParseError, parse_preference, parse_verdict
 from include.quality.rubric import load_rubric
 from tests.judge_server import ScriptedJudge
+from tests.rows import msg, sft_row
 
 CRITERIA = ("relevance", "clarity", "completeness", "accuracy")
 GOOD = json.dumps({c: {"score": s, "why": f"{c} ok"} for c, s in zip(CRITERIA, (5, 4, 4, 3), strict=True)})
 
 
-def msg(role, content):
-    return {"role": role, "content": content, "tool_calls": None}
-
-
 def sft(i, answer, user="What is the capital of France?"):
-    return {
-        "id": f"r{i}",
-        "kind": "sft",
-        "system": None,
-        "messages": [msg("user", user), msg("assistant", answer)],
-        "chosen": None,
-        "rejected": None,
-        "text": f"{user}\n\n{answer}",
-    }
+    return sft_row(user, answer, id=f"r{i}")
 
 
 # ------------------------------------------------------------------ rubric and parser
