@@ -26,13 +26,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.near_dedup import _tree_rss, build_dataset  # noqa: E402
+from benchmarks.near_dedup import build_dataset, sample_peak_rss  # noqa: E402
 
 SAMPLE = REPO / "include" / "sample_data"
 MODES = {"in process": True, "subprocess per stage": False}
@@ -98,15 +97,9 @@ def run_dag(source: Path, work: Path, in_process: bool) -> dict:
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
-        peak = [0]
-
-        def sample():
-            while proc.poll() is None:
-                peak[0] = max(peak[0], _tree_rss(proc.pid))
-                time.sleep(0.5)
-
-        threading.Thread(target=sample, daemon=True).start()
+        peak, sampler = sample_peak_rss(proc, interval=0.5)
         rc = proc.wait()
+        sampler.join()
     wall = time.time() - started
     latest = out / "_latest"
     if rc != 0 or not latest.exists():

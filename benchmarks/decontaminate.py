@@ -27,13 +27,12 @@ import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.near_dedup import SHARED, _tree_rss, real_texts  # noqa: E402
+from benchmarks.near_dedup import SHARED, real_texts, sample_peak_rss  # noqa: E402
 
 BENCH = SHARED / "eval-benchmarks"
 SPARK = {"master": "local[2]", "shuffle_partitions": 8, "driver_memory": "6g"}
@@ -254,14 +253,7 @@ def measure(args: list[str], extra_path: str | None = None, timeout: float = 300
     if extra_path:
         cmd += ["--datatrove-path", extra_path]
     proc = subprocess.Popen(cmd, cwd=REPO)
-    peak = [0]
-
-    def sample():
-        while proc.poll() is None:
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
-            time.sleep(0.2)
-
-    threading.Thread(target=sample, daemon=True).start()
+    peak, _ = sample_peak_rss(proc)
     if proc.wait(timeout) != 0:
         raise RuntimeError(f"{args} failed")
     return {**json.loads(result.read_text()), "peak_gb": peak[0] / 1e9}

@@ -242,6 +242,21 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def sample_peak_rss(proc: subprocess.Popen, interval: float = 0.2) -> tuple[list[int], threading.Thread]:
+    """Sample the RSS of ``proc``'s process tree in a thread until it exits: ``peak[0]`` holds the
+    highest so far (join the thread for the final value)."""
+    peak = [0]
+
+    def sample():
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(interval)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    return peak, th
+
+
 def measure(method: str, data: Path, timeout: float) -> dict:
     out = data.with_suffix(f".{method}.json")
     proc = subprocess.Popen(
@@ -252,15 +267,7 @@ def measure(method: str, data: Path, timeout: float) -> dict:
         stderr=subprocess.PIPE,
         text=True,
     )
-    peak = [0]
-
-    def sample():
-        while proc.poll() is None:
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
-            time.sleep(0.2)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
+    peak, th = sample_peak_rss(proc)
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
