@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.near_dedup import build_dataset, sample_peak_rss  # noqa: E402
+from include.config import STAGES  # noqa: E402
 
 SAMPLE = REPO / "include" / "sample_data"
 MODES = {"in process": True, "subprocess per stage": False}
@@ -119,7 +120,8 @@ def table(label: str, results: dict[str, dict]) -> None:
     print(f"\n### {label}: {first['accounting']['source_records']:,} source records\n")
     print("| stage | rows in | " + " | ".join(f"{n}: s (rows/s)" for n in names) + " |")
     print("|---|---|" + "---|" * len(names))
-    for stage, st in first["stages"].items():
+    for stage in STAGES:
+        st = first["stages"].get(stage) or {}
         if not st.get("enabled", True) or st.get("seconds") is None:
             continue
         cells = []

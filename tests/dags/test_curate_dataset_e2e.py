@@ -106,12 +106,12 @@ def test_stages_in_process_and_in_subprocesses_publish_the_same_rows(dag, sample
     in_process: false (``python -m spark_jobs.<stage>`` per stage) publish identical rows and
     rejects."""
     runs = {}
+    # near_dedup and quality (a pass-through by default) off: a subprocess costs a JVM start each
+    off = {"near_dedup": {"enabled": False}, "quality": {"enabled": False}}
     for in_process in (True, False):
         out = tmp_path / f"in_process_{in_process}"
-        spark = {**SPARK, "in_process": in_process}
-        dr = dag.test(
-            run_conf={"source_uri": str(sample_data), "output_uri": str(out), "config": {"spark": spark}}
-        )
+        config = {"spark": {**SPARK, "in_process": in_process}, **off}
+        dr = dag.test(run_conf={"source_uri": str(sample_data), "output_uri": str(out), "config": config})
         assert str(dr.state) == "success", _states(dr)
         runs[in_process] = _published(out)
     assert runs[True] == runs[False]
