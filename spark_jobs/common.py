@@ -232,7 +232,7 @@ def run_in_process(stage: str, input_uri: str, output_uri: str, cfg: PipelineCon
     try:
         return run_stage(stage, job.run, input_uri, output_uri, cfg, spark=spark)
     except ValidationFailed as exc:
-        raise GateFailed(f"{stage} gate failed: {exc}") from None
+        raise GateFailed(str(exc)) from None  # the operator says which stage and that it is not retried
     finally:  # nothing of this stage is left for the next one: its cache, its runtime settings
         spark.catalog.clearCache()
         for k, v in saved.items():
