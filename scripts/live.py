@@ -16,6 +16,7 @@ generated password file). ``down`` stops what ``up`` started (pid files in ``run
 
     python scripts/live.py up [--port 8080] [--timeout 600]
     python scripts/live.py down
+    python scripts/live.py prepare   # docker-compose's airflow-init: model + profile only
 """
 
 from __future__ import annotations
@@ -148,6 +149,20 @@ def write_profiles(path: Path, env: dict[str, str]) -> None:
     path.write_text(header + yaml.safe_dump({"profiles": [profile]}, sort_keys=False))
 
 
+def prepare(env: dict[str, str]) -> None:
+    """What the chain needs before the services start: the tiny local base model (built once, at
+    ``LLMOPS_BASE_MODEL``) and the training profile (``LLMOPS_TRAINING_PROFILES``). ``up`` calls it;
+    docker-compose's ``airflow-init`` runs it as ``python scripts/live.py prepare``."""
+    sys.path[:0] = [str(REPO)]
+    from scripts.tiny_model import build_tiny_model
+
+    model = build_tiny_model(env["LLMOPS_BASE_MODEL"], sample_texts())
+    print(f"base model: {model} (tiny local Llama)")
+    profiles = Path(env["LLMOPS_TRAINING_PROFILES"])
+    profiles.parent.mkdir(parents=True, exist_ok=True)
+    write_profiles(profiles, env)
+
+
 def read_env(home: Path) -> dict[str, str]:
     path = home / ENV_FILE
     if not path.exists():
@@ -245,12 +260,7 @@ def up(port: int, timeout: float) -> int:
     env = {**os.environ, **env_vars}
     os.environ.update(env_vars)
 
-    sys.path[:0] = [str(REPO)]
-    from scripts.tiny_model import build_tiny_model
-
-    model = build_tiny_model(env_vars["LLMOPS_BASE_MODEL"], sample_texts())
-    print(f"base model: {model} (tiny local Llama)")
-    write_profiles(Path(env_vars["LLMOPS_TRAINING_PROFILES"]), env_vars)
+    prepare(env_vars)
     migrate = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True
     )
@@ -315,9 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--port", type=int, default=int(os.environ.get("LLMOPS_UI_PORT", "8080")))
     u.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for health")
     sub.add_parser("down", help="stop what up started")
+    sub.add_parser("prepare", help="build the tiny base model and the training profile from $LLMOPS_*")
     args = p.parse_args(argv)
     if args.cmd == "down":
         return down()
+    if args.cmd == "prepare":
+        prepare(dict(os.environ))
+        return 0
     try:
         return up(args.port, args.timeout)
     except BaseException:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from include.config.base import StageConfig, _Strict, format_errors
 from include.config.decontaminate import DecontaminateConfig
@@ -43,6 +44,9 @@ STAGES = (
     "publish",
 )
 
+#: environment variable that sets ``spark.conn_id``'s default (docker-compose sets it to its cluster)
+SPARK_CONN_ENV = "LLMOPS_SPARK_CONN_ID"
+
 
 class ConfigError(ValueError):
     """Invalid configuration; the message names every bad key."""
@@ -51,7 +55,9 @@ class ConfigError(ValueError):
 class SparkConfig(_Strict):
     master: str = Field("local[*]", description="used when no Airflow Spark connection is configured")
     conn_id: str | None = Field(
-        None, description="Airflow Spark connection id -> stages run via spark-submit"
+        None,
+        validate_default=True,
+        description=f"Airflow Spark connection id -> stages run via spark-submit; null = ${SPARK_CONN_ENV} (unset: local mode)",
     )
     driver_memory: str = Field("2g", description="driver memory (spark.driver.memory)")
     shuffle_partitions: int = Field(
@@ -64,6 +70,11 @@ class SparkConfig(_Strict):
         True,
         description="local mode: run each stage inside its Airflow task process, reusing that process's Spark session (`airflow dags test` / make demo: one session for the whole run); false = one `python -m spark_jobs.<stage>` subprocess per stage. Stages that need a secret always use a subprocess",
     )
+
+    @field_validator("conn_id", mode="after")
+    @classmethod
+    def _conn_from_env(cls, value: str | None) -> str | None:
+        return value or os.environ.get(SPARK_CONN_ENV) or None
 
 
 class StorageConfig(_Strict):
