@@ -24,6 +24,8 @@ from pydantic import Field, ValidationError, model_validator
 from include.config import ConfigError, deep_merge, parse_overrides
 from include.config.base import _Strict, format_errors
 from include.config.training_backends import KubernetesSettings, SagemakerSettings
+from include.config.training_methods import DpoSettings, GrpoSettings, RewardSettings
+from include.config.training_planner import PlannerSettings
 
 DEFAULT_TRAINING_CONFIG_PATH = Path(__file__).with_name("training_default.yaml")
 
@@ -167,57 +169,6 @@ class TrainSettings(_Strict):
     save_total_limit: int = Field(2, ge=1, description="checkpoints kept in checkpoint_dir")
 
 
-class DpoSettings(_Strict):
-    """``method: dpo``: direct preference optimisation."""
-
-    beta: float = Field(0.1, gt=0, description="strength of the KL anchor to the reference")
-    loss_type: Literal[
-        "sigmoid",
-        "hinge",
-        "ipo",
-        "exo_pair",
-        "nca_pair",
-        "robust",
-        "bco_pair",
-        "sppo_hard",
-        "aot",
-        "aot_unpaired",
-        "apo_zero",
-        "apo_down",
-        "discopop",
-        "sft",
-        "sigmoid_norm",
-    ] = Field("sigmoid", description="trl DPO loss")
-    label_smoothing: float = Field(
-        0.0, ge=0.0, lt=0.5, description="assumed share of flipped preference labels"
-    )
-    reference_model: str | None = Field(
-        None, description="full fine-tuning only; null = a second copy of base_model"
-    )
-
-
-class RewardSettings(_Strict):
-    """``method: reward``: a reward model on preference pairs."""
-
-    center_rewards_coefficient: float | None = Field(
-        None, description="e.g. 0.01 keeps rewards centred around 0; null: off"
-    )
-
-
-class GrpoSettings(_Strict):
-    """RL from a reward model (trl 1.16 has no PPOTrainer: GRPO, or RLOO)."""
-
-    algorithm: Literal["grpo", "rloo"] = Field("grpo", description="the RL trainer")
-    reward_model: str | None = Field(
-        None, description="folder or s3:// URI of a model trained with method=reward (required)"
-    )
-    num_generations: int = Field(4, ge=2, description="completions sampled per prompt (the group)")
-    max_completion_length: int = Field(128, ge=1, description="tokens per sampled completion")
-    temperature: float = Field(1.0, gt=0, description="sampling temperature")
-    beta: float = Field(0.0, ge=0.0, description="KL coefficient; 0 = no reference model (trl default)")
-    reward_batch_size: int = Field(8, ge=1, description="completions the reward model scores at once")
-
-
 class GateSettings(_Strict):
     """Evaluation gate applied before registration."""
 
@@ -241,41 +192,6 @@ class GateSettings(_Strict):
         "skipped (and recorded) when there is none",
     )
     production_version: int | None = Field(None, description="registry version of production_adapter_uri")
-
-
-class GpuSpec(_Strict):
-    """One GPU offering: per-device memory as ``nvidia-smi`` reports it, and how to get it."""
-
-    name: str = Field(..., description="catalog name, e.g. L4-24GB")
-    memory_mib: int = Field(..., ge=1024, description="total device memory as nvidia-smi reports it")
-    bf16: bool = Field(True, description="the GPU computes in bfloat16")
-    sagemaker_instance: str | None = Field(
-        None, description="smallest SageMaker training instance with this GPU"
-    )
-    gpus_per_instance: int = Field(1, ge=1, description="GPUs of that instance")
-    k8s_gpu_product: str | None = Field(None, description="value of the nvidia.com/gpu.product node label")
-
-
-class PlannerSettings(_Strict):
-    """GPU memory planner and its catalog."""
-
-    enabled: bool = Field(True, description="false: no memory plan (sagemaker then needs instance_type)")
-    margin: float = Field(0.10, ge=0.0, lt=0.9, description="keep this share of device memory free")
-    cuda_overhead_mib: int = Field(
-        1024, ge=0, description="CUDA context, cuBLAS workspace, allocator slack, added to the estimate"
-    )
-    gpu: str | None = Field(None, description="force this catalog entry (fail if it does not fit)")
-    catalog: list[GpuSpec] = Field(
-        [], description="preference order, smallest/cheapest first: the first entry that fits is picked"
-    )
-
-    @model_validator(mode="after")
-    def _gpu_in_catalog(self):
-        if self.gpu is not None and self.gpu not in {g.name for g in self.catalog}:
-            raise ValueError(
-                f"planner.gpu {self.gpu!r} is not in the catalog: {', '.join(g.name for g in self.catalog)}"
-            )
-        return self
 
 
 class TrainingConfig(_Strict):
