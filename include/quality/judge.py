@@ -138,9 +138,14 @@ def model_family(name: str | None) -> str | None:
     return None
 
 
+def shared_family(a: str | None, b: str | None) -> str | None:
+    """The family of two models when it is one, else None."""
+    fam = model_family(a)
+    return fam if fam and fam == model_family(b) else None
+
+
 def same_family_warning(judge_model: str | None, base_model: str | None) -> str | None:
-    fam = model_family(judge_model)
-    if fam and fam == model_family(base_model):
+    if fam := shared_family(judge_model, base_model):
         return (
             f"judge model {judge_model!r} and base model {base_model!r} are both {fam}: a judge tends to "
             "favour its own family's style (self-preference bias); prefer a judge from another family"

@@ -25,7 +25,7 @@ from include.formats.base import record_hash
 from include.normalize import norm_hash
 from include.quality.cache import VerdictCache, cache_key, content_hash
 from include.quality.client import Budget, BudgetExhausted, ChatClient, JudgeRequestError
-from include.quality.judge import Endpoint, model_family
+from include.quality.judge import Endpoint, model_family, shared_family
 from include.synthesize.prompt import Demo, GenerationRejected, load_prompt, parse_generation
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,7 @@ log = logging.getLogger(__name__)
 
 def family_warning(generator_model: str | None, judge_model: str | None) -> str | None:
     """A warning when the generator and the quality judge are of one model family, else None."""
-    fam = model_family(generator_model)
-    if fam and fam == model_family(judge_model):
+    if fam := shared_family(generator_model, judge_model):
         return (
             f"generator model {generator_model!r} and judge model {judge_model!r} are both {fam}: a judge "
             "tends to prefer its own family's outputs, so synthetic rows may pass the quality judge "
