@@ -20,7 +20,8 @@ When examples are few, generates more from seed examples with an OpenAI-compatib
   the prompt (name, hash, text).
 * **curate**: triggers `curate_dataset` on `<output_uri>/runs/<run>/data/` (seeds + new rows):
   exact and near dedup against the seeds and each other, filters, quality judge, validation,
-  publish — and so `finetune_adapter`, on the published version's asset event.
+  publish — and so `finetune_adapter`, on the published version's asset event. A paused
+  `curate_dataset` keeps the triggered run queued until it is unpaused.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,  # manual only (no schedule): unpaused, a trigger runs at once
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
     tags=["llmops", "curation", "synthetic"],

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from include import storage
 from include.config import load_config
 from include.config.synthesize import SynthesizeConfig, load_synthesize_config
+from include.run import safe_run_id
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class SynthPaths:
 
     @property
     def run_dir(self) -> str:
-        return storage.join(self.output_uri, "runs", "".join(c if c.isalnum() else "_" for c in self.run_id))
+        return storage.join(self.output_uri, "runs", safe_run_id(self.run_id))
 
     @property
     def data(self) -> str:
