@@ -25,7 +25,8 @@ record already published, in a Qdrant collection that `publish` updates after it
 * **Output**: stages work in `<output_uri>/_staging/<run_id>/<stage>/{curated,rejects,stats.json}`.
   `validate` (Great Expectations) stops the run before publish when the suite fails.
   `publish` commits `<output_uri>/versions/<version>/` (`curated/`, `rejects/<stage>/`,
-  `data_docs/`, `manifest.json`), then `<output_uri>/_latest`, and emits the
+  `data_docs/`, `manifest.json`; `finalize_run` adds `report.html` and `DATA_CARD.md`, opened
+  from the publish task's "Dataset report" link), then `<output_uri>/_latest`, and emits the
   `curated_dataset` Asset event (extra: version, rows, manifest, curated) that
   `finetune_adapter` is scheduled on. The version id derives from the input snapshot,
   the config and the code: a rerun on unchanged input skips every stage and publishes
@@ -39,7 +40,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Param, chain
 from llmops_airflow.assets import CURATED_DATASET
-from llmops_airflow.curation import CurationStageOperator, finalize_task, prepare_task
+from llmops_airflow.curation import finalize_task, prepare_task, stage_operator
 from llmops_airflow.forms import override_schema
 
 from include.config import STAGES, PipelineConfig
@@ -86,8 +87,5 @@ with DAG(
     },
 ) as dag:
     run = prepare_task()
-    stages = [
-        CurationStageOperator(task_id=s, stage=s, outlets=[CURATED_DATASET] if s == "publish" else [])
-        for s in STAGES
-    ]
+    stages = [stage_operator(s, outlets=[CURATED_DATASET] if s == "publish" else []) for s in STAGES]
     chain(run, *stages, finalize_task(run))

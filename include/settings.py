@@ -27,3 +27,8 @@ DEFAULT_REGISTRY_URI = os.environ.get("LLMOPS_REGISTRY_URI", "s3://llmops-adapte
 DEFAULT_BASE_MODEL = os.environ.get("LLMOPS_BASE_MODEL", "")
 #: finetune_adapter / promote_adapter ``aws_conn_id``: empty = the AWS environment variables
 DEFAULT_AWS_CONN_ID = os.environ.get("LLMOPS_REGISTRY_AWS_CONN_ID", "")
+#: synthesize_dataset ``output_uri``: seeds, generated records, rejects and manifests per run
+DEFAULT_SYNTH_OUTPUT_URI = os.environ.get("LLMOPS_SYNTH_OUTPUT_URI", str(DATA_HOME / "synthetic"))
+#: synthesize_dataset ``generator_base_url`` / ``generator_model``: the generating endpoint
+DEFAULT_SYNTH_BASE_URL = os.environ.get("LLMOPS_SYNTH_BASE_URL", "")
+DEFAULT_SYNTH_MODEL = os.environ.get("LLMOPS_SYNTH_MODEL", "")

@@ -19,6 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file by spark-submit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from include.quality.client import without_userinfo
 from include.quality.engine import FLAG_INVERTED, FLAG_UNSCORED, INFO_KEYS
 from spark_jobs.common import (
     DETAIL,
@@ -144,7 +145,7 @@ def _judge_stats(out, jcfg, endpoint, rubric) -> dict:
     corr = sums["corr"]
     return {
         "model": endpoint.model,
-        "base_url": _without_userinfo(endpoint.base_url),
+        "base_url": without_userinfo(endpoint.base_url),
         "rubric": rubric.name,
         "rubric_hash": rubric.digest,
         "threshold": jcfg.threshold,
@@ -177,13 +178,6 @@ def _judge_stats(out, jcfg, endpoint, rubric) -> dict:
             "unscored": sums["pair_unscored"],
         },
     }
-
-
-def _without_userinfo(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
 
 
 def _classifier_stats(out, ccfg) -> dict:
@@ -238,7 +232,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         log.info(
             "quality: judge %s at %s, rubric %s (%s), cache %s",
             endpoint.model,
-            _without_userinfo(endpoint.base_url),
+            without_userinfo(endpoint.base_url),
             rubric.name,
             rubric.digest,
             cache_uri,

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -53,10 +54,17 @@ class ScriptedJudge:
     """``ThreadingHTTPServer`` answering POST /v1/chat/completions.
 
     ``script``: a list of HTTP statuses to return first (e.g. ``[429, 200]``); after it runs out
-    every request gets 200 with :func:`rubric_answer`. Every request is recorded.
+    every request gets 200 with ``answer(body)`` (default: :func:`rubric_answer` of the
+    messages). Every request is recorded.
     """
 
-    def __init__(self, script: list[int] | None = None, retry_after: str | None = None):
+    def __init__(
+        self,
+        script: list[int] | None = None,
+        retry_after: str | None = None,
+        answer: Callable[[dict], str] | None = None,
+    ):
+        self.answer = answer or (lambda body: rubric_answer(body["messages"]))
         self.script = list(script or [])
         self.retry_after = retry_after
         self.requests: list[dict] = []
@@ -86,7 +94,7 @@ class ScriptedJudge:
                     self.end_headers()
                     self.wfile.write(b'{"error": {"message": "try later"}}')
                     return
-                text = rubric_answer(body["messages"])
+                text = outer.answer(body)
                 data = json.dumps(
                     {
                         "id": "x",

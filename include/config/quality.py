@@ -6,17 +6,19 @@ Both scorers are off by default, so the stage is a cheap pass-through unless con
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from include.config.base import StageConfig, _Strict
 
 
-class JudgeConfig(_Strict):
-    """An OpenAI-compatible chat-completions endpoint scoring each record with a rubric."""
+class ChatEndpointConfig(_Strict):
+    """An OpenAI-compatible ``/chat/completions`` endpoint and the client's limits (shared by the
+    quality judge and the ``synthesize_dataset`` generator); ``_where`` names it in errors."""
 
-    enabled: bool = Field(False, description="score records with an LLM judge")
+    _where: ClassVar[str] = "quality.judge"
+
     base_url: str | None = Field(
         None, description="e.g. http://judge:8000/v1; null = the Airflow connection's host"
     )
@@ -27,10 +29,6 @@ class JudgeConfig(_Strict):
     api_key_env: str = Field(
         "LLMOPS_JUDGE_API_KEY", description="env var with the API key when no connection gives one"
     )
-    rubric: str = Field(
-        "en", description="en | ru (shipped in include/quality/prompts/) or a path to a rubric YAML file"
-    )
-    threshold: float = Field(0.8, ge=0.0, le=1.0, description="keep when mean score / 5 >= threshold")
     max_concurrency: int = Field(4, ge=1, description="requests in flight per executor process")
     max_retries: int = Field(4, ge=0, description="retries on 429 / 5xx / timeouts / connection errors")
     backoff_s: float = Field(
@@ -43,9 +41,6 @@ class JudgeConfig(_Strict):
     json_mode: bool = Field(
         False, description='send response_format {"type": "json_object"} (if the server supports it)'
     )
-    repair_retries: int = Field(
-        1, ge=0, le=3, description="re-asks after an unparseable answer (then: unscored)"
-    )
     budget_requests: int | None = Field(
         None, ge=0, description="judge calls per run (cache hits are free); null = no limit"
     )
@@ -54,6 +49,30 @@ class JudgeConfig(_Strict):
     )
     cache_uri: str | None = Field(
         None, description="verdict cache (local or s3://); null = <output root>/_cache/quality_judge"
+    )
+
+    @model_validator(mode="after")
+    def _required(self):
+        if getattr(self, "enabled", True) and not self.model:
+            raise ValueError(f"{self._where}.model is required when {self._where}.enabled is true")
+        if getattr(self, "enabled", True) and not (self.base_url or self.conn_id):
+            raise ValueError(
+                f"{self._where}.base_url (or {self._where}.conn_id) is required when "
+                f"{self._where}.enabled is true"
+            )
+        return self
+
+
+class JudgeConfig(ChatEndpointConfig):
+    """An OpenAI-compatible chat-completions endpoint scoring each record with a rubric."""
+
+    enabled: bool = Field(False, description="score records with an LLM judge")
+    rubric: str = Field(
+        "en", description="en | ru (shipped in include/quality/prompts/) or a path to a rubric YAML file"
+    )
+    threshold: float = Field(0.8, ge=0.0, le=1.0, description="keep when mean score / 5 >= threshold")
+    repair_retries: int = Field(
+        1, ge=0, le=3, description="re-asks after an unparseable answer (then: unscored)"
     )
     position_bias_check: bool = Field(True, description="preference pairs: pairwise verdict in both orders")
     max_chars: int = Field(6000, ge=100, description="conversation / answer text cut to this many characters")
@@ -68,17 +87,6 @@ class JudgeConfig(_Strict):
 
         load_rubric(v)  # raises ValueError naming what is wrong
         return v
-
-    @model_validator(mode="after")
-    def _required(self):
-        if self.enabled and not self.model:
-            raise ValueError("quality.judge.model is required when quality.judge.enabled is true")
-        if self.enabled and not (self.base_url or self.conn_id):
-            raise ValueError(
-                "quality.judge.base_url (or quality.judge.conn_id) is required when "
-                "quality.judge.enabled is true"
-            )
-        return self
 
 
 class QualityClassifierConfig(_Strict):

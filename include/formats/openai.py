@@ -118,7 +118,12 @@ def convert_messages(raw: Any, where: str = "messages") -> tuple[str | None, lis
 
 def convert(rec: dict, options: FormatOptions) -> list[dict]:
     system, msgs = convert_messages(rec.get("messages"))
-    return [sft_row(rec, system, msgs, "messages")]
+    row = sft_row(rec, system, msgs, "messages")
+    meta = rec.get("meta")  # a record's own ``meta`` object is kept (e.g. synthetic-row provenance)
+    if meta is not None and not isinstance(meta, dict):
+        raise RecordError("bad_field", f"meta: expected an object, got {type(meta).__name__}")
+    row["meta"] = meta or None
+    return [row]
 
 
 def detect(rec: dict) -> bool:

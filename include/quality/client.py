@@ -102,6 +102,24 @@ class ChatClient:
         self._lock = threading.Lock()
         self.counters: Counter = Counter()
 
+    @classmethod
+    def from_config(cls, cfg, endpoint, budget: Budget | None = None) -> ChatClient:
+        """The client of a ``ChatEndpointConfig`` (judge, generator) at its resolved ``Endpoint``."""
+        return cls(
+            endpoint.base_url,
+            endpoint.model,
+            endpoint.api_key,
+            max_concurrency=cfg.max_concurrency,
+            max_retries=cfg.max_retries,
+            backoff_s=cfg.backoff_s,
+            max_backoff_s=cfg.max_backoff_s,
+            timeout_s=cfg.timeout_s,
+            max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature,
+            json_mode=cfg.json_mode,
+            budget=budget,
+        )
+
     def __repr__(self) -> str:  # never shows the key
         return f"ChatClient(url={self.url!r}, model={self.model!r})"
 
@@ -182,6 +200,14 @@ class ChatClient:
             self._count(tally, retries=1)
             time.sleep(delay)
             attempt += 1
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@`` (safe to log and store)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -67,12 +67,13 @@ def resolve_endpoint(cfg: JudgeConfig) -> Endpoint:
 
     from include.connections import airflow_connection
 
+    where = cfg._where  # quality.judge | synthesize.generator
     base_url, key = cfg.base_url, None
     if cfg.conn_id:
         conn = airflow_connection(cfg.conn_id)
         handed_over = os.environ.get(RESOLVED_BASE_URL_ENV)  # resolved by the Airflow task (see endpoint_env)
         if conn is None and not handed_over:
-            raise JudgeConfigError(f"quality.judge.conn_id: Airflow connection {cfg.conn_id!r} not found")
+            raise JudgeConfigError(f"{where}.conn_id: Airflow connection {cfg.conn_id!r} not found")
         if conn is not None:
             key = conn.password or (conn.extra_dejson or {}).get("api_key")
             if not base_url:
@@ -80,7 +81,7 @@ def resolve_endpoint(cfg: JudgeConfig) -> Endpoint:
         base_url = base_url or handed_over
     key = key or os.environ.get(cfg.api_key_env) or None
     if not base_url:
-        raise JudgeConfigError("quality.judge.base_url: not set and the connection gives no host")
+        raise JudgeConfigError(f"{where}.base_url: not set and the connection gives no host")
     return Endpoint(base_url.rstrip("/"), cfg.model or "", key)
 
 
@@ -137,9 +138,14 @@ def model_family(name: str | None) -> str | None:
     return None
 
 
+def shared_family(a: str | None, b: str | None) -> str | None:
+    """The family of two models when it is one, else None."""
+    fam = model_family(a)
+    return fam if fam and fam == model_family(b) else None
+
+
 def same_family_warning(judge_model: str | None, base_model: str | None) -> str | None:
-    fam = model_family(judge_model)
-    if fam and fam == model_family(base_model):
+    if fam := shared_family(judge_model, base_model):
         return (
             f"judge model {judge_model!r} and base model {base_model!r} are both {fam}: a judge tends to "
             "favour its own family's style (self-preference bias); prefer a judge from another family"
@@ -214,19 +220,7 @@ class Judge:
     ):
         self.cfg, self.endpoint = cfg, endpoint
         self.rubric = load_rubric(cfg.rubric)
-        self.client = ChatClient(
-            endpoint.base_url,
-            endpoint.model,
-            endpoint.api_key,
-            max_concurrency=cfg.max_concurrency,
-            max_retries=cfg.max_retries,
-            backoff_s=cfg.backoff_s,
-            max_backoff_s=cfg.max_backoff_s,
-            timeout_s=cfg.timeout_s,
-            max_tokens=cfg.max_tokens,
-            temperature=cfg.temperature,
-            json_mode=cfg.json_mode,
-        )
+        self.client = ChatClient.from_config(cfg, endpoint)
         self.cache = VerdictCache(cache_uri, s3_endpoint) if cache_uri else None
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_concurrency, thread_name_prefix="judge")
 

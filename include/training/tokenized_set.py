@@ -223,6 +223,18 @@ def load_datasets(ts: TrainingSet, tokenizer, template: str, data_cfg, method: s
     return out[0], out[1], ref.get("stats") or {}
 
 
+def attach(ts: TrainingSet, uri: str) -> dict:
+    """Point ``ts`` at the tokenized set at ``uri`` (a remote job's copy, e.g. SageMaker's
+    ``tokenized`` channel, or the set's S3 folder): :func:`load_datasets` then reads its Parquet
+    when the key matches this run instead of tokenizing. Raises DatasetError when ``uri`` has no set."""
+    meta_uri = storage.join(uri, META)
+    if not storage.exists(meta_uri):
+        raise DatasetError(f"tokenized set: no {META} under {uri}")
+    meta = storage.read_json(meta_uri)
+    ts.info["tokenized"] = {"key": meta["key"], "uri": uri, "parts": meta["parts"], "stats": meta["stats"]}
+    return ts.info["tokenized"]
+
+
 def prepare_for_config(cfg, ts: TrainingSet, cache_root: str | None) -> dict | None:
     """:func:`prepare` with the run's tokenizer and chat template (SFT with ``data.tokenized_cache``);
     records the set in ``ts.info["tokenized"]`` (so ``trainset.json`` and the registry manifest carry

@@ -96,17 +96,22 @@ def _upload_dir(local: Path, uri: str) -> None:
                 shutil.copyfileobj(src, dst, 8 << 20)
 
 
-def run(cfg: TrainingConfig, workdir: str | Path | None = None) -> dict[str, Any]:
-    """Train per ``cfg``; write model, tokenizer, metrics.json and training_config.json; return the metrics."""
+def run(
+    cfg: TrainingConfig, workdir: str | Path | None = None, tokenized_uri: str | None = None
+) -> dict[str, Any]:
+    """Train per ``cfg``; write model, tokenizer, metrics.json and training_config.json; return the metrics.
+
+    ``tokenized_uri``: the tokenized set ``build_set`` made for this run (SFT): its Parquet is read
+    instead of tokenizing (when its key matches this tokenizer, template and data settings)."""
     if not cfg.base_model or not cfg.dataset_uri or not cfg.output_uri:
         raise ConfigError("base_model, dataset_uri and output_uri are required")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="llmops-train-") as tmp:
-        return _run(cfg, Path(workdir) if workdir else Path(tmp), started)
+        return _run(cfg, Path(workdir) if workdir else Path(tmp), started, tokenized_uri)
 
 
-def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
+def _run(cfg: TrainingConfig, work: Path, started: float, tokenized_uri: str | None = None) -> dict[str, Any]:
     from include.training import dataset as ds
     from include.training import devices, methods
     from include.training.metrics import method_metrics, peak_memory, per_epoch
@@ -122,6 +127,10 @@ def _run(cfg: TrainingConfig, work: Path, started: float) -> dict[str, Any]:
         f"training set: {len(ts.train)} train / {len(ts.eval)} eval examples "
         f"(dataset hash {str(ts.info.get('dataset_content_hash'))[:12]})"
     )
+    if tokenized_uri:
+        from include.training.tokenized_set import attach
+
+        _say(f"tokenized set given: {attach(ts, tokenized_uri)['key']} at {tokenized_uri}")
 
     import torch
 
@@ -259,7 +268,8 @@ def production_comparison(cfg: TrainingConfig, trainer, work: Path, has_eval: bo
 
 def sagemaker_config(root: str | None = None) -> TrainingConfig:
     """The config inside a SageMaker training container: the ``config`` channel's JSON, trained on the
-    ``train`` channel, written to ``/opt/ml/model``, checkpoints in ``/opt/ml/checkpoints`` with spot."""
+    ``train`` channel, written to ``/opt/ml/model``, checkpoints in ``/opt/ml/checkpoints`` with spot
+    (the ``tokenized`` channel, when the job has one, is read by :func:`_sagemaker_main`)."""
     from include.training.backends.sagemaker import container_paths
 
     paths = container_paths(root)
@@ -284,8 +294,9 @@ def sagemaker_config(root: str | None = None) -> TrainingConfig:
 def _sagemaker_main(root: str | None = None) -> int:
     from include.training.backends.sagemaker import container_paths
 
+    tokenized = container_paths(root)["tokenized"]
     try:
-        run(sagemaker_config(root))
+        run(sagemaker_config(root), tokenized_uri=str(tokenized) if tokenized.is_dir() else None)
     except Exception as exc:
         failure = container_paths(root)["failure"]  # SageMaker shows this file as the job's FailureReason
         failure.parent.mkdir(parents=True, exist_ok=True)
@@ -331,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset-uri", help="overrides dataset_uri")
     p.add_argument("--output-uri", help="overrides output_uri")
     p.add_argument("--workdir", help="scratch folder (default: a temporary one)")
+    p.add_argument("--tokenized-uri", help="tokenized set to train from (SFT; read, not tokenized again)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_third_party()
@@ -338,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_training_config(
             load_config_file(args.config), dataset_uri=args.dataset_uri, output_uri=args.output_uri
         )
-        run(cfg, args.workdir)
+        run(cfg, args.workdir, args.tokenized_uri)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR

@@ -38,6 +38,7 @@ from include.run import (
     stage_input,
     write_disabled_stats,
 )
+from llmops_airflow.report_link import DatasetReportLink
 
 log = logging.getLogger(__name__)
 PREPARE_TASK_ID = "prepare_run"
@@ -251,6 +252,22 @@ class CurationStageOperator(BaseOperator):
                 "output_uri": run["output_uri"],
             }
         return result
+
+
+class PublishStageOperator(CurationStageOperator):
+    """The ``publish`` stage, with a "Dataset report" link to the version's report.html."""
+
+    operator_extra_links = (DatasetReportLink(),)
+
+    def __init__(self, **kwargs):
+        super().__init__(stage="publish", **kwargs)
+
+
+def stage_operator(stage: str, **kwargs) -> CurationStageOperator:
+    """The operator of one stage (publish has its own class: the report link)."""
+    if stage == "publish":
+        return PublishStageOperator(task_id=stage, **kwargs)
+    return CurationStageOperator(task_id=stage, stage=stage, **kwargs)
 
 
 def finalize(run: dict, published: dict | None = None) -> dict:

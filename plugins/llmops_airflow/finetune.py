@@ -77,12 +77,22 @@ def prepare_launch(run: dict, dag_id: str) -> tuple[str, dict]:
     the config URI, the production reference and, for remote backends, the rendered pod / job.
     """
     from include.training.backends import BackendError
+    from include.training.dataset import TRAINSET_INFO
     from llmops_airflow.registration import production_reference
 
     cfg, production = production_reference(launch_config(run), run)
     paths = run["paths"]
+    # the tokenized set build_set wrote (SFT): remote jobs read it instead of tokenizing again
+    info_uri = storage.join(paths["trainset"], TRAINSET_INFO)
+    info = storage.read_json(info_uri) if storage.exists(info_uri) else {}
+    tokenized_uri = (info.get("tokenized") or {}).get("uri")
     storage.write_json(paths["launch_config"], cfg.to_dict())
-    launch: dict = {"backend": cfg.backend, "config_uri": paths["launch_config"], "production": production}
+    launch: dict = {
+        "backend": cfg.backend,
+        "config_uri": paths["launch_config"],
+        "production": production,
+        "tokenized_uri": tokenized_uri,
+    }
     log.info("production comparison: %s", production)
     try:
         if cfg.backend == "kubernetes":
@@ -94,6 +104,7 @@ def prepare_launch(run: dict, dag_id: str) -> tuple[str, dict]:
                 config_uri=paths["launch_config"],
                 run_id=run["run_id"],
                 adapter_name=run["adapter_name"],
+                tokenized_uri=tokenized_uri,
             )
         elif cfg.backend == "sagemaker":
             from include.training.backends import sagemaker as sm
@@ -106,6 +117,7 @@ def prepare_launch(run: dict, dag_id: str) -> tuple[str, dict]:
                 config_uri=paths["launch_config"],
                 dataset_uri=run["config"]["dataset_uri"],
                 default_output_uri=paths["sagemaker"],
+                tokenized_uri=tokenized_uri,
             )
     except BackendError as exc:
         fail(str(exc))

@@ -184,6 +184,14 @@ def container_model_tar(tmp_path_factory, tiny_model_dir, canonical_dir):
     paths["hyperparameters"].parent.mkdir(parents=True)
     paths["hyperparameters"].write_text(json.dumps(sm.hyperparameters(cfg)))
     shutil.copytree(canonical_dir, paths["train"])
+    # the tokenized channel: the set build_set makes for this dataset and config
+    from include.training.dataset import prepare_training_set
+    from include.training.tokenized_set import prepare_for_config
+
+    tok = prepare_for_config(
+        cfg, prepare_training_set(str(canonical_dir), "sft", cfg.data), str(root / "cache")
+    )
+    shutil.copytree(tok["uri"], paths["tokenized"])
     env = {**os.environ, sm.SM_ROOT_ENV: str(root)}
     proc = subprocess.run(
         [sys.executable, "-m", "include.training.train", "train"],
@@ -194,6 +202,7 @@ def container_model_tar(tmp_path_factory, tiny_model_dir, canonical_dir):
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "step 3/3" in proc.stdout and (paths["model"] / "adapter_model.safetensors").exists()
+    assert f"reading tokenized set {tok['key']} from {paths['tokenized']} (no tokenization)" in proc.stdout
     tar_path = root / "model.tar.gz"
     with tarfile.open(tar_path, "w:gz") as tar:
         for f in sorted(paths["model"].iterdir()):
@@ -248,9 +257,14 @@ def test_sagemaker_backend_end_to_end_on_moto(
     assert desc["AlgorithmSpecification"]["TrainingImage"] == SM["image_uri"]
     assert desc["ResourceConfig"]["InstanceType"] == "ml.g6.xlarge"  # the planner's instance
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in desc["InputDataConfig"]}
+    build = next(ti for ti in dr.get_task_instances() if ti.task_id == "build_set").xcom_pull(
+        task_ids="build_set"
+    )
+    assert build["tokenized"]["uri"].startswith(f"s3://{s3_bucket}/work/_tokenized/")
     assert channels == {
         "train": dataset + "/",
         "config": f"s3://{s3_bucket}/work/{safe_run}/launch_config.json",
+        "tokenized": build["tokenized"]["uri"] + "/",  # the job reads it instead of tokenizing again
     }
     assert desc["EnableManagedSpotTraining"] is True
     assert desc["CheckpointConfig"]["S3Uri"] == f"s3://{s3_bucket}/checkpoints/{job}/"

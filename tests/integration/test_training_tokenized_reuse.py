@@ -118,3 +118,39 @@ def test_position_id_resets_stop_attention_across_packed_examples(tiny_model_dir
         leaked = model(input_ids=packed, use_cache=False).logits[0, 40:]
     assert torch.allclose(reset, alone, atol=1e-4)
     assert not torch.allclose(leaked, alone, atol=1e-4)  # without resets b attends to a
+
+
+def test_a_remote_job_given_the_uri_trains_from_the_parquet_without_tokenizing(
+    tiny_model_dir, canonical_dir, tmp_path, capsys, registry, monkeypatch
+):
+    """What a SageMaker job does: its ``train`` channel is the canonical dataset (its training set
+    knows no tokenized set) and its ``tokenized`` channel a copy of the set; the entry point given
+    ``--tokenized-uri`` reads that Parquet and never tokenizes."""
+    import shutil
+
+    from llmops_airflow.finetune import build_set, launch_config
+
+    from include.training import tokenization
+    from include.training.train import main
+
+    r1 = _run(tiny_model_dir, canonical_dir, tmp_path / "work", "manual__1", registry)
+    tok = build_set(r1)["tokenized"]
+    channel = tmp_path / "opt_ml" / "tokenized"
+    shutil.copytree(tok["uri"], channel)
+    config = tmp_path / "launch_config.json"
+    config.write_text(json.dumps(launch_config(r1).to_dict()))
+
+    def no_tokenizing(*args, **kwargs):
+        raise AssertionError("tokenized again")
+
+    monkeypatch.setattr(tokenization, "tokenized_sft_dataset", no_tokenizing)
+    out_dir = tmp_path / "model"
+    argv = ["--config", str(config), "--dataset-uri", str(canonical_dir), "--output-uri", str(out_dir)]
+    assert main([*argv, "--tokenized-uri", str(channel)]) == 0
+    out = capsys.readouterr().out
+    assert f"tokenized set given: {tok['key']} at {channel}" in out
+    assert f"reading tokenized set {tok['key']} from {channel} (no tokenization)" in out
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["resolved"]["tokenized_set"] == tok["key"] and metrics["global_steps"] == 2
+    with pytest.raises(AssertionError, match="tokenized again"):  # without the uri it would tokenize
+        main([*argv[:-1], str(tmp_path / "model2")])

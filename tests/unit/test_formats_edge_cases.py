@@ -124,6 +124,19 @@ def test_openai_rejects(rec, expect):
     assert got[0] == expect[0] and (expect[1] is None or got[1] == expect[1])
 
 
+def test_openai_record_meta_object_is_kept():
+    msgs = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    meta = {"synthetic": True, "generator_model": "m", "prompt_hash": "abc"}
+    (row,) = convert("openai", {"messages": msgs, "meta": meta})
+    assert json.loads(row["meta"]) == meta
+    (plain,) = convert("openai", {"messages": msgs})
+    assert plain["meta"] is None
+    assert reason("openai", {"messages": msgs, "meta": "x"}) == (
+        "bad_field",
+        "meta: expected an object, got str",
+    )
+
+
 # ------------------------------------------------------------------ alpaca / self-instruct / kto / text
 
 

@@ -70,6 +70,40 @@ def test_rendered_request():
     )
 
 
+def test_tokenized_set_travels_as_a_channel_and_as_the_pod_argument():
+    from include.training.backends.kubernetes import pod_spec
+
+    tokenized = "s3://work/_tokenized/0123abcd"
+    c = sm.training_job_config(
+        _cfg(),
+        PLAN,
+        name="j",
+        base_name="j",
+        config_uri="s3://work/run/launch_config.json",
+        dataset_uri="s3://data/curated",
+        output_s3_uri="s3://work/run/sagemaker",
+        tokenized_uri=tokenized,
+    )
+    channels = {ch["ChannelName"]: ch["DataSource"]["S3DataSource"]["S3Uri"] for ch in c["InputDataConfig"]}
+    assert channels["tokenized"] == tokenized + "/"  # copied to /opt/ml/input/data/tokenized
+    assert sm.container_paths("/opt/ml")["tokenized"].as_posix() == "/opt/ml/input/data/tokenized"
+
+    k8s = load_training_config(
+        {},
+        base_model="org/tiny",
+        backend="kubernetes",
+        dataset_uri="s3://work/run/trainset",
+        output_uri="s3://work/run/model",
+        kubernetes={"image": "img:1"},
+    )
+    pod = pod_spec(k8s, PLAN, config_uri="s3://c", run_id="r", adapter_name="a", tokenized_uri=tokenized)
+    assert pod["arguments"][-2:] == ["--tokenized-uri", "$(LLMOPS_TOKENIZED_URI)"]
+    assert {"name": "LLMOPS_TOKENIZED_URI", "value": tokenized} in pod["env"]
+    plain = pod_spec(k8s, PLAN, config_uri="s3://c", run_id="r", adapter_name="a")
+    assert "--tokenized-uri" not in plain["arguments"]
+    assert all(e["name"] != "LLMOPS_TOKENIZED_URI" for e in plain["env"])
+
+
 def test_managed_spot_needs_and_uses_a_per_run_checkpoint_prefix():
     with pytest.raises(ConfigError, match="sagemaker.checkpoint_s3_uri is required with sagemaker.use_spot"):
         _cfg(use_spot=True)

@@ -6,7 +6,8 @@
 
 * the training image (its ENTRYPOINT is ``python -m include.training.train``) with
   ``--config $(LLMOPS_TRAINING_CONFIG_URI) --dataset-uri $(LLMOPS_DATASET_URI) --output-uri
-  $(LLMOPS_OUTPUT_URI)`` (Kubernetes expands ``$(VAR)`` from the container env);
+  $(LLMOPS_OUTPUT_URI)`` (Kubernetes expands ``$(VAR)`` from the container env), and
+  ``--tokenized-uri $(LLMOPS_TOKENIZED_URI)`` when ``build_set`` wrote a tokenized set;
 * resources: ``nvidia.com/gpu`` limit, CPU request (``cpus_per_gpu`` x GPUs) and memory request
   from the planner (required GB + host overhead), memory limit = request;
 * ``node_selector`` / ``tolerations`` of the GPU node pool, service account;
@@ -27,6 +28,7 @@ from include.training.backends import BackendError, require_remote_uris
 ENV_CONFIG = "LLMOPS_TRAINING_CONFIG_URI"
 ENV_DATASET = "LLMOPS_DATASET_URI"
 ENV_OUTPUT = "LLMOPS_OUTPUT_URI"
+ENV_TOKENIZED = "LLMOPS_TOKENIZED_URI"
 ENTRYPOINT_ARGS = [
     "--config",
     f"$({ENV_CONFIG})",
@@ -76,8 +78,17 @@ def validate(cfg: TrainingConfig) -> None:
     require_remote_uris(cfg, "kubernetes")
 
 
-def pod_spec(cfg: TrainingConfig, plan: dict, *, config_uri: str, run_id: str, adapter_name: str) -> dict:
-    """Everything the pod needs, as plain data (see the module doc)."""
+def pod_spec(
+    cfg: TrainingConfig,
+    plan: dict,
+    *,
+    config_uri: str,
+    run_id: str,
+    adapter_name: str,
+    tokenized_uri: str | None = None,
+) -> dict:
+    """Everything the pod needs, as plain data (see the module doc); with ``tokenized_uri`` the pod
+    trains from that tokenized set (``--tokenized-uri``) instead of tokenizing again."""
     validate(cfg)
     k = cfg.kubernetes
     node_selector = dict(k.node_selector)
@@ -88,6 +99,7 @@ def pod_spec(cfg: TrainingConfig, plan: dict, *, config_uri: str, run_id: str, a
         ENV_CONFIG: config_uri,
         ENV_DATASET: cfg.dataset_uri,
         ENV_OUTPUT: cfg.output_uri,
+        **({ENV_TOKENIZED: tokenized_uri} if tokenized_uri else {}),
         "PYTHONUNBUFFERED": "1",
         "TOKENIZERS_PARALLELISM": "false",
         **({"AWS_ENDPOINT_URL": k.s3_endpoint_url} if k.s3_endpoint_url else {}),
@@ -107,7 +119,10 @@ def pod_spec(cfg: TrainingConfig, plan: dict, *, config_uri: str, run_id: str, a
         "name": pod_name(adapter_name),
         "image": k.image,
         "image_pull_policy": k.image_pull_policy,
-        "arguments": list(ENTRYPOINT_ARGS),
+        "arguments": [
+            *ENTRYPOINT_ARGS,
+            *(["--tokenized-uri", f"$({ENV_TOKENIZED})"] if tokenized_uri else []),
+        ],
         "env": [{"name": key, "value": str(value)} for key, value in env.items()],
         "env_from_secrets": [k.credentials_secret] if k.credentials_secret else [],
         "resources": {

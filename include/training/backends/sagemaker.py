@@ -5,8 +5,9 @@
   earlier tries (``llmops_airflow.launchers``): one that is running or completed is adopted, so a
   rerun never starts a second job; only a failed or stopped one is replaced by a new try.
 * :func:`training_job_config`: the request built from the training config and the memory plan:
-  image, ``RoleArn``, input channels ``train`` (the published dataset's S3 folder) and ``config``
-  (the run's launch config), output path, ``ResourceConfig`` with the planner's instance type,
+  image, ``RoleArn``, input channels ``train`` (the published dataset's S3 folder), ``config``
+  (the run's launch config) and ``tokenized`` (the tokenized set of ``build_set``, when there is
+  one: the container reads it instead of tokenizing again), output path, ``ResourceConfig`` with the planner's instance type,
   stopping condition, optional managed spot with ``CheckpointConfig`` (per run base name, so a
   retry resumes the earlier try's checkpoints), string hyperparameters.
 * In the container (``python -m include.training.train train``, SageMaker's convention), the
@@ -42,6 +43,7 @@ def container_paths(root: str | None = None) -> dict:
     return {
         "config_dir": base / "input" / "data" / "config",
         "train": base / "input" / "data" / "train",
+        "tokenized": base / "input" / "data" / "tokenized",
         "hyperparameters": base / "input" / "config" / "hyperparameters.json",
         "model": base / "model",
         "checkpoints": base / "checkpoints",
@@ -126,8 +128,10 @@ def training_job_config(
     config_uri: str,
     dataset_uri: str,
     output_s3_uri: str,
+    tokenized_uri: str | None = None,
 ) -> dict:
-    """The ``create_training_job`` request (the operator's ``config``)."""
+    """The ``create_training_job`` request (the operator's ``config``); with ``tokenized_uri`` (the
+    set ``build_set`` wrote) a ``tokenized`` channel, which the container trains from."""
     validate(cfg)
     s = cfg.sagemaker
     instance = s.instance_type or plan.get("sagemaker_instance")
@@ -151,7 +155,11 @@ def training_job_config(
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": s.image_uri, "TrainingInputMode": "File"},
         "RoleArn": s.role_arn,
-        "InputDataConfig": [channel("train", _prefix(dataset_uri)), channel("config", _s3(config_uri))],
+        "InputDataConfig": [
+            channel("train", _prefix(dataset_uri)),
+            channel("config", _s3(config_uri)),
+            *([channel("tokenized", _prefix(tokenized_uri))] if tokenized_uri else []),
+        ],
         "OutputDataConfig": {"S3OutputPath": _s3(output_s3_uri).rstrip("/")},
         "ResourceConfig": {
             "InstanceType": instance,
@@ -186,6 +194,7 @@ def launch_spec(
     config_uri: str,
     dataset_uri: str,
     default_output_uri: str,
+    tokenized_uri: str | None = None,
 ) -> dict:
     """What ``llmops_airflow.launchers.TrainingJobOperator`` applies: the job request of the first try
     (:func:`training_job_config`), the run's job base name and the operator's settings."""
@@ -200,6 +209,7 @@ def launch_spec(
         config_uri=config_uri,
         dataset_uri=dataset_uri,
         output_s3_uri=output,
+        tokenized_uri=tokenized_uri,
     )
     return {
         "base_name": base,
