@@ -1,7 +1,7 @@
 """Whole-DAG speed: ``airflow dags test curate_dataset`` end to end, default config.
 
     python benchmarks/curate_dag.py                       # the bundled demo data (35 records)
-    python benchmarks/curate_dag.py --records 10000 100000
+    python benchmarks/curate_dag.py --records 10000 100000 --datatrove-path /tmp/dt
 
 Each size runs with the stages in process (``spark.in_process: true``, the default: one Spark
 session for the whole ``dags test``) and, side by side in the same run, as one
@@ -14,6 +14,11 @@ per stage: seconds (from the stage's stats) and rows/s; then the wall time of th
 rest) from the real texts in ``../shared/datasets`` (benchmarks/near_dedup.py: Alpaca, C4,
 HH-RLHF, OASST), with exact and near duplicates (~30 % of the originals get 1-3 edited variants)
 and a name / e-mail / phone planted in 5 % of the answers.
+
+``--datatrove-path DIR`` (a ``pip install --target DIR datatrove orjson`` folder) adds, on the
+same records in the same run, the single-node baseline for the dedup and filter steps:
+datatrove's MinHash dedup + Gopher filters on a local executor with one worker per core
+(``benchmarks/datatrove_baseline.py``), beside our exact_dedup + near_dedup + filters.
 """
 
 from __future__ import annotations
@@ -146,10 +151,62 @@ def table(label: str, results: dict[str, dict]) -> None:
     )
 
 
+def run_datatrove(source: Path, work: Path, datatrove_path: str) -> dict:
+    cmd = [sys.executable, str(REPO / "benchmarks" / "datatrove_baseline.py"), str(source), str(work)]
+    log = work.with_suffix(".log")
+    started = time.time()
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [*cmd, "--datatrove-path", datatrove_path], stdout=subprocess.PIPE, stderr=fh, text=True
+        )
+        peak, sampler = sample_peak_rss(proc, interval=0.5)
+        out, _ = proc.communicate()
+        sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"datatrove baseline failed; log {log}:\n" + log.read_text()[-3000:])
+    return {**json.loads(out.strip().splitlines()[-1]), "wall": time.time() - started, "peak_rss": peak[0]}
+
+
+DEDUP_FILTER_STAGES = ("exact_dedup", "near_dedup", "filters")
+
+
+def baseline_table(ours: dict, dt: dict) -> None:
+    """Our dedup + filter stages vs datatrove's MinHash + Gopher steps on the same records."""
+    st = ours["stages"]
+    ours_s = sum(st[s]["seconds"] for s in DEDUP_FILTER_STAGES if st.get(s, {}).get("seconds"))
+    docs_in = st["exact_dedup"]["in"]
+    print(f"\n#### dedup + filter steps, same records: ours vs datatrove ({os.cpu_count()} workers)\n")
+    print("| pipeline | step | seconds | docs/s |\n|---|---|---|---|")
+    for s in DEDUP_FILTER_STAGES:
+        if st.get(s, {}).get("seconds"):
+            print(
+                f"| ours (Spark local) | {s} | {st[s]['seconds']:.1f} | {st[s]['in'] / st[s]['seconds']:,.0f} |"
+            )
+    print(f"| **ours** | **exact + near dedup + filters** | **{ours_s:.1f}** | **{docs_in / ours_s:,.0f}** |")
+    for step, sec in dt["seconds"].items():
+        print(f"| datatrove | {step} | {sec:.1f} | {dt['docs_in'] / sec:,.0f} |")
+    total = sum(dt["seconds"].values())
+    print(
+        f"| **datatrove** | **MinHash dedup + Gopher filters** | **{total:.1f}** | **{dt['docs_in'] / total:,.0f}** |"
+    )
+    near = st["near_dedup"]
+    removed = sum(
+        (st[s].get("rejected_by_reason") or {}).get(r, 0)
+        for s, r in (("exact_dedup", "exact_duplicate"), ("near_dedup", "near_duplicate"))
+    )
+    print(
+        f"\nrows out: ours {st['filters']['out']:,} of {docs_in:,} (duplicates removed {removed:,}; "
+        f"near_dedup in {near['in']:,}); datatrove {dt['docs_out']:,} of {dt['docs_in']:,} "
+        f"(peak RSS {dt['peak_rss'] / 2**30:.1f} GiB, wall {dt['wall']:.0f} s). The filters differ "
+        "(ours: injection / malicious / profanity / heuristic quality; datatrove: Gopher repetition + quality)."
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, nargs="*", default=[0], help="0 = the bundled demo data")
     ap.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
+    ap.add_argument("--datatrove-path", help="pip install --target folder with datatrove + orjson")
     a = ap.parse_args()
     print(f"cores: {os.cpu_count()}; Python {sys.version.split()[0]}")
     for n in a.records:
@@ -158,6 +215,9 @@ def main() -> None:
             source = SAMPLE if n == 0 else make_records(n, tmp / "source")
             results = {m: run_dag(source, tmp / m.replace(" ", "_"), MODES[m]) for m in a.modes}
             table("demo data (include/sample_data)" if n == 0 else f"{n:,} records", results)
+            if a.datatrove_path and n:
+                dt = run_datatrove(source / "bench.jsonl", tmp / "datatrove", a.datatrove_path)
+                baseline_table(results[a.modes[0]], dt)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

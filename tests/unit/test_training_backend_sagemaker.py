@@ -12,7 +12,7 @@ from include.config import ConfigError
 from include.config.training import load_training_config
 from include.training.backends import BackendError
 from include.training.backends import sagemaker as sm
-from include.training.train import sagemaker_config
+from include.training.sagemaker_container import sagemaker_config
 
 PLAN = {"gpu": "L4-24GB", "sagemaker_instance": "ml.g6.xlarge", "required_gb": 7.2}
 SM = {
