@@ -18,31 +18,32 @@ from include import storage
 from include.decontam.benchmarks import build_index
 from include.decontam.match import find_contamination
 from include.normalize import NormalizeOptions
-from spark_jobs.common import StageOutput, as_rejects, main, read_parquet
+from spark_jobs.common import StageOutput, as_rejects, main, read_parquet, spread
 
 REASON = "contamination"
 
 
 def with_matches(df, index_bc, norm: NormalizeOptions):
-    """``df``'s ids with the matched benchmark, item and detail (null: clean)."""
+    """``df`` plus the matched benchmark and detail (``_bench`` / ``_detail``; null: clean), one
+    pass over the rows (no join back to the input)."""
     import pyarrow as pa
+    from pyspark.sql import types as T
 
-    schema = pa.schema([("id", pa.string()), ("_bench", pa.string()), ("_detail", pa.string())])
+    out_schema = T.StructType(
+        [*df.schema.fields, T.StructField("_bench", T.StringType()), T.StructField("_detail", T.StringType())]
+    )
 
     def look_up(batches):
         index = index_bc.value
         for batch in batches:
             found = find_contamination(batch.column("text").to_pylist(), index, norm)
-            yield pa.RecordBatch.from_pydict(
-                {
-                    "id": batch.column("id"),
-                    "_bench": [m.benchmark if m else None for m in found],
-                    "_detail": [m.detail if m else None for m in found],
-                },
-                schema=schema,
+            bench = pa.array([m.benchmark if m else None for m in found], pa.string())
+            detail = pa.array([m.detail if m else None for m in found], pa.string())
+            yield pa.RecordBatch.from_arrays(
+                [*batch.columns, bench, detail], names=[*batch.schema.names, "_bench", "_detail"]
             )
 
-    return df.select("id", "text").mapInArrow(look_up, "id string, _bench string, _detail string")
+    return df.mapInArrow(look_up, out_schema)
 
 
 def run(spark, cfg, input_uri, ctx) -> StageOutput:
@@ -57,7 +58,8 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     norm = NormalizeOptions.from_config(cfg.normalize)
     index = build_index(dc, norm, storage.endpoint_url(cfg.storage.s3_endpoint_url))
     bc = spark.sparkContext.broadcast(index)
-    marked = df.join(with_matches(df, bc, norm), "id", "left").persist(StorageLevel.MEMORY_AND_DISK)
+    # per-row Python work: every core gets rows
+    marked = with_matches(spread(df, spark), bc, norm).persist(StorageLevel.MEMORY_AND_DISK)
     hit = marked.where(F.col("_bench").isNotNull())
     per_bench = dict(hit.groupBy("_bench").count().collect())
     rule = {"ngram", "min_overlap", "short_ngram", "short_min_overlap", "max_item_frequency"}
