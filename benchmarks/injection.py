@@ -1,4 +1,5 @@
-"""Prompt-injection detection through the real ``filters`` stage: rules only vs rules + detector.
+"""Prompt-injection detection through the real ``filters`` stage: rules only, rules + the TF-IDF
+detector (v1, the old default) and the default (rules + TF-IDF + MiniLM embedding detector), side by side.
 
     python benchmarks/injection.py --deepset-test PATH [--throughput-rows 20000] [--cores 2] [--json out.json]
 
@@ -15,8 +16,8 @@ thresholds):
   injections), LLaMA-Factory v1-SFT / KTO / glaive tool-call / reasoning tool-use demos, C4
   documents, GSM8K and HumanEval prompts.
 
-Both configurations run in the same process through ``spark_jobs.filters.run`` (local mode,
-default config apart from ``malicious.detector.enabled``). A row counts as detected when the
+All configurations run in the same process through ``spark_jobs.filters.run`` (local mode,
+default config apart from ``malicious.detector`` as in :data:`CONFIGS`). A row counts as detected when the
 stage rejects it with a malicious-content reason (``prompt_injection``, ``xss``,
 ``sql_injection``, ``injection_classifier``). Throughput: ``--throughput-rows`` rows (the rows
 above, repeated with new ids) through the same stage; rows/s/core = rows / wall seconds / cores
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -41,6 +43,12 @@ from scripts.train_injection_detector import HELD_OUT_BENIGN, canonical_rows, de
 
 MALICIOUS = {"prompt_injection", "xss", "sql_injection", "injection_classifier"}
 ANSWER = "Understood."
+#: name -> ``filters.malicious.detector`` settings
+CONFIGS = {
+    "rules only": {"enabled": False},
+    "rules + tfidf (v1)": {"enabled": True, "embedding": {"enabled": False}},
+    "default: +minilm": {},
+}
 
 
 def user_row(i: int, text: str, source: str) -> dict:
@@ -57,7 +65,7 @@ def complete(row: dict, i: int) -> dict:
     return r
 
 
-def run_filters(spark, rows: list[dict], detector: bool, tmp: str, name: str) -> tuple[dict, float]:
+def run_filters(spark, rows: list[dict], detector: dict, tmp: str, name: str) -> tuple[dict, float]:
     """Stage rejects by id (reason, detail) and wall seconds of the real stage."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -70,7 +78,7 @@ def run_filters(spark, rows: list[dict], detector: bool, tmp: str, name: str) ->
     cfg = load_config(
         {
             "spark": {"master": spark.conf.get("spark.master")},
-            "filters": {"malicious": {"detector": {"enabled": detector}}},
+            "filters": {"malicious": {"detector": detector}},
         }
     )
     schema = arrow_schema()
@@ -91,13 +99,13 @@ def detected(rejects: dict, ids: list[str]) -> list[str]:
     return [i for i in ids if rejects.get(i, ("",))[0] in MALICIOUS]
 
 
-def engine_rate(rows: list[dict], detector: bool) -> float:
+def engine_rate(rows: list[dict], detector: dict) -> float:
     """Rows per CPU second of the filter engine alone, in this process (no Spark): the per-core
     cost of the per-row decisions, independent of how loaded the machine is."""
     from include.config.filters import FiltersConfig
     from include.filters import FilterEngine
 
-    engine = FilterEngine(FiltersConfig.model_validate({"malicious": {"detector": {"enabled": detector}}}))
+    engine = FilterEngine(FiltersConfig.model_validate({"malicious": {"detector": detector}}))
     engine.evaluate_rows(rows[:50])
     started = time.process_time()
     for i in range(0, len(rows), 1000):
@@ -134,9 +142,9 @@ def main(argv=None) -> int:
     spark = get_spark(load_config({"spark": {"master": f"local[{args.cores}]"}}), "injection-bench")
     report: dict = {"held_out_benign_rows": len(held), "by_source": dict(by_source), "cores": args.cores}
     with tempfile.TemporaryDirectory() as tmp:
-        run_filters(spark, base[:200], True, tmp, "warmup")
-        for name, det in (("rules only", False), ("rules + detector", True)):
-            rej, _ = run_filters(spark, base, det, tmp, name.replace(" ", "_").replace("+", "p"))
+        run_filters(spark, base[:200], {}, tmp, "warmup")
+        for k, (name, det) in enumerate(CONFIGS.items()):
+            rej, _ = run_filters(spark, base, det, tmp, f"cfg{k}")
             fp = Counter(source[i] for i in detected(rej, list(source)))
             report[name] = {
                 "deepset_recall": len(detected(rej, inj)) / len(inj),
@@ -146,14 +154,17 @@ def main(argv=None) -> int:
                 "held_out_fp_rate": sum(fp.values()) / len(held),
                 "held_out_flagged_by_source": dict(fp),
                 "detector_only": sum("rules: no hit" in (rej.get(i, ("", ""))[1] or "") for i in inj),
+                "minilm_fired": sum(
+                    bool(re.search(r"minilm\S* [\d.]+ >=", rej.get(i, ("", ""))[1] or "")) for i in inj
+                ),
             }
             if args.show_misses:
                 for i in [i for i in inj if i not in set(detected(rej, inj))]:
                     print(f"  [{name}] missed: {texts[int(i.split(':')[1])][:100]!r}")
                 for i in detected(rej, ben) + detected(rej, list(source)):
                     print(f"  [{name}] flagged benign {i}: {rej[i][1][:160]!r}")
-        for name, det in (("rules only", False), ("rules + detector", True)):
-            _, secs = run_filters(spark, big, det, tmp, "tp_" + name.replace(" ", "_").replace("+", "p"))
+        for k, (name, det) in enumerate(CONFIGS.items()):
+            _, secs = run_filters(spark, big, det, tmp, f"tp{k}")
             report[name]["throughput_rows"] = len(big)
             report[name]["rows_per_s_per_core"] = len(big) / secs / args.cores
             report[name]["engine_rows_per_cpu_s"] = engine_rate(base, det)
@@ -163,8 +174,9 @@ def main(argv=None) -> int:
     print(f"\nheld-out benign rows: {len(held)} ({', '.join(f'{k} {v}' for k, v in by_source.items())})")
     print(
         f"{'config':<18} {'deepset recall':>15} {'benign 56 flagged':>18} {'held-out FP':>14} {'rows/s/core':>12}"
+        f" {'engine rows/cpu-s':>18}"
     )
-    for name in ("rules only", "rules + detector"):
+    for name in CONFIGS:
         r = report[name]
         print(
             f"{name:<18} {r['deepset_caught']:>3}/{len(inj)} = {r['deepset_recall']:.3f} "

@@ -26,6 +26,40 @@ class ClassifierSpec(_Strict):
     batch_size: int = Field(16, ge=1, description="texts per model call")
 
 
+class EmbeddingDetectorSpec(_Strict):
+    """The second learned detector: sentence embeddings of an installed model package + a small
+    MLP head (``include/filters/models/<model>/``; see its MODEL_CARD.md). Checked in addition
+    to the TF-IDF one on the same texts: a row is an injection when either reaches its threshold."""
+
+    enabled: bool = Field(True, description="also score the texts with the sentence-embedding detector")
+    model: str = Field(
+        "injection-minilm-mlp-v1",
+        description="a shipped artifact name (include/filters/models/<name>) or a folder with model.json + head.npz",
+    )
+    threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="score at or above which a text is an injection; null = the artifact's own threshold (chosen out-of-fold on its training data together with the TF-IDF detector's threshold)",
+    )
+    max_windows: int = Field(
+        4,
+        ge=1,
+        description="long texts are embedded in windows (sizes in model.json): the first max_windows - 1 and the last",
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _exists(cls, v):
+        from include.filters.injection import resolve
+
+        try:
+            resolve(v)
+        except FileNotFoundError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+
 class DetectorSpec(_Strict):
     """The learned prompt-injection detector shipped in ``include/filters/models`` (offline;
     see its MODEL_CARD.md). A row is a ``prompt_injection`` when a rule hits OR a text in
@@ -50,6 +84,10 @@ class DetectorSpec(_Strict):
         32,
         ge=1,
         description="long texts are scored in overlapping windows (sizes in model.json); at most this many per text",
+    )
+    embedding: EmbeddingDetectorSpec = Field(
+        EmbeddingDetectorSpec(),
+        description="the sentence-embedding detector checked alongside (needs ``enabled``); rule OR either detector",
     )
 
     @field_validator("model")

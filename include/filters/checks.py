@@ -67,10 +67,19 @@ class MaliciousCheck(Check):
         self.cfg = cfg
         self.rules = MaliciousRules(cfg.categories, cfg.extra_patterns)
         d = cfg.detector
-        self.detector = injection.get_detector(d.model) if d.enabled else None
-        self.threshold = (
-            (d.threshold if d.threshold is not None else self.detector.threshold) if d.enabled else 1.0
-        )
+        #: (detector, threshold, max_windows) of each enabled learned detector, in detail order
+        self.detectors = []
+        if d.enabled:
+            det = injection.get_detector(d.model)
+            self.detectors.append(
+                (det, d.threshold if d.threshold is not None else det.threshold, d.max_windows)
+            )
+            e = d.embedding
+            if e.enabled:
+                emb = injection.get_detector(e.model)
+                self.detectors.append(
+                    (emb, e.threshold if e.threshold is not None else emb.threshold, e.max_windows)
+                )
 
     def prepare(self, rows):
         hook = (
@@ -78,24 +87,28 @@ class MaliciousCheck(Check):
             if self.cfg.classifier.model
             else None
         )
-        det = None
-        if self.detector is not None:
-            fields = [list(scoped_texts(r, self.cfg.detector.scope)) for r in rows]
-            flat = [t for f in fields for _, t in f]
-            s = iter(self.detector.scores(flat, self.cfg.detector.max_windows))
-            det = [[(where, next(s)) for where, _ in f] for f in fields]
-        return [(hook[i] if hook else None, det[i] if det else []) for i in range(len(rows))]
+        fields = [list(scoped_texts(r, self.cfg.detector.scope)) for r in rows] if self.detectors else []
+        flat = [t for f in fields for _, t in f]
+        det = [[] for _ in rows]
+        for detector, _, max_windows in self.detectors:  # one batched call per detector
+            s = iter(detector.scores(flat, max_windows))
+            for i, f in enumerate(fields):
+                det[i].append([(where, next(s)) for where, _ in f])
+        return [(hook[i] if hook else None, det[i]) for i in range(len(rows))]
 
-    def _detector(self, scored: list[tuple[str, float]]) -> tuple[bool, str]:
-        """(fired, detail part) of the detector's highest-scoring field."""
-        if self.detector is None or not scored:
-            return False, ""
-        where, s = max(scored, key=lambda x: x[1])
-        fired = s >= self.threshold
-        return (
-            fired,
-            f"detector {self.detector.version} {s:.3f} {'>=' if fired else '<'} {self.threshold:.2f} in {where}",
-        )
+    def _detector(self, scored: list[list[tuple[str, float]]]) -> tuple[bool, str]:
+        """(any fired, detail part): per detector, its highest-scoring field and its score."""
+        fired, parts = False, []
+        for (detector, threshold, _), fields in zip(self.detectors, scored, strict=True):
+            if not fields:
+                continue
+            where, s = max(fields, key=lambda x: x[1])
+            hit = s >= threshold
+            fired |= hit
+            parts.append(
+                f"detector {detector.version} {s:.3f} {'>=' if hit else '<'} {threshold:.2f} in {where}"
+            )
+        return fired, "; ".join(parts)
 
     def failures(self, row, prepared):
         hook, scored = prepared

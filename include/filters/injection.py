@@ -25,6 +25,8 @@ from include.process_cache import process_cached
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "injection-tfidf-lr-v1"
+#: the second detector of the default config: MiniLM sentence embeddings + a small MLP head
+DEFAULT_EMBEDDING_MODEL = "injection-minilm-mlp-v1"
 
 
 def resolve(model: str) -> Path | Traversable:
@@ -140,7 +142,91 @@ class InjectionDetector:
         return [float(s) for s in out]
 
 
-def get_detector(model: str = DEFAULT_MODEL) -> InjectionDetector:
-    """The detector artifact ``model`` (name or folder), loaded once per process."""
+def mlp_scores(x: np.ndarray, weights) -> np.ndarray:
+    """P(injection) of each embedding row: a ReLU MLP (``w0``, ``b0``, ``w1``, ``b1``, ...) + sigmoid."""
+    h = x.astype(np.float64)
+    n = len([k for k in weights if k.startswith("w")])
+    for i in range(n):
+        h = h @ weights[f"w{i}"].astype(np.float64) + weights[f"b{i}"].astype(np.float64)
+        if i < n - 1:
+            h = np.maximum(h, 0.0)
+    return 1.0 / (1.0 + np.exp(-h[:, 0]))
+
+
+@dataclass
+class EmbeddingInjectionDetector:
+    """Sentence embeddings of an installed sentence-transformers model package (never downloaded;
+    ``include.semantic``) + the artifact's small MLP head (``head.npz``). A text's score is the
+    highest of its windows' scores (``window_chars`` every ``window_stride``, at most
+    ``max_windows``: the first ones and the last one). Each window is embedded on its own (the
+    attention mask keeps padding out), so a score does not depend on the batch."""
+
+    meta: dict
+    head: dict
+
+    @classmethod
+    def load(cls, path: Path | Traversable) -> EmbeddingInjectionDetector:
+        meta = json.loads(path.joinpath("model.json").read_text())
+        with np.load(io.BytesIO(path.joinpath("head.npz").read_bytes()), allow_pickle=False) as w:
+            return cls(meta, {k: w[k] for k in w.files})
+
+    @property
+    def version(self) -> str:
+        return self.meta["name"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.meta["threshold"])
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        from include.semantic import load_embedder
+
+        m = self.meta["embedding"]
+        encoder = load_embedder(m["model"])
+        encoder.max_seq_length = int(m["max_seq_length"])
+        return encoder.encode(
+            texts,
+            batch_size=int(m.get("batch_size", 64)),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32)
+
+    def raw_scores(self, texts: list[str]) -> np.ndarray:
+        """P(injection) of each text as given (cut by the model at ``max_seq_length`` tokens)."""
+        if not texts:
+            return np.zeros(0, dtype=np.float64)
+        return mlp_scores(self.embed(texts), self.head)
+
+    def pieces(self, text: str, max_windows: int = 4) -> list[str]:
+        m = self.meta
+        w = windows(text, m["window_chars"], m["window_stride"])
+        return w if len(w) <= max_windows else w[: max_windows - 1] + w[-1:]
+
+    def scores(self, texts: list[str], max_windows: int = 4) -> list[float]:
+        owner, chunks = [], []
+        for i, t in enumerate(texts):
+            if not (t or "").strip():
+                continue
+            for w in self.pieces(t, max_windows):
+                owner.append(i)
+                chunks.append(w)
+        out = np.zeros(len(texts), dtype=np.float64)
+        if chunks:
+            np.maximum.at(out, np.asarray(owner, dtype=np.int64), self.raw_scores(chunks))
+        return [float(s) for s in out]
+
+
+def load_artifact(path: Path | Traversable):
+    kind = json.loads(path.joinpath("model.json").read_text()).get("kind", "")
+    return (EmbeddingInjectionDetector if kind.startswith("sentence-embedding") else InjectionDetector).load(
+        path
+    )
+
+
+def get_detector(model: str = DEFAULT_MODEL):
+    """The detector artifact ``model`` (name or folder), loaded once per process: the hashed
+    n-gram TF-IDF kind (:class:`InjectionDetector`) or the sentence-embedding kind
+    (:class:`EmbeddingInjectionDetector`), told apart by ``kind`` in its ``model.json``."""
     path = resolve(model)
-    return process_cached("injection_detector", str(path), lambda: InjectionDetector.load(path))
+    return process_cached("injection_detector", str(path), lambda: load_artifact(path))
