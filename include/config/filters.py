@@ -31,7 +31,10 @@ class EmbeddingDetectorSpec(_Strict):
     MLP head (``include/filters/models/<model>/``; see its MODEL_CARD.md). Checked in addition
     to the TF-IDF one on the same texts: a row is an injection when either reaches its threshold."""
 
-    enabled: bool = Field(True, description="also score the texts with the sentence-embedding detector")
+    enabled: bool = Field(
+        False,
+        description="also score the texts with the sentence-embedding detector (off by default: on CPU it makes the filters stage ~10x slower for +5/60 deepset-test recall; benchmarks/README.md)",
+    )
     model: str = Field(
         "injection-minilm-mlp-v1",
         description="a shipped artifact name (include/filters/models/<name>) or a folder with model.json + head.npz",

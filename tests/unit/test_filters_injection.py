@@ -107,19 +107,7 @@ def test_known_role_play_misses(engine, text):
     assert engine.evaluate(sft(text)).reason == "prompt_injection"
 
 
-#: a benign request the default config flags (injection-minilm-mlp-v1 scores it 0.999: model card)
-KNOWN_FALSE_POSITIVES = {BENIGN[6]}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="known MiniLM false positive"))
-        if t in KNOWN_FALSE_POSITIVES
-        else t
-        for t in BENIGN
-    ],
-)
+@pytest.mark.parametrize("text", BENIGN)
 def test_benign_security_tutorials_are_kept(engine, text):
     answer = "Use parameterized queries, escape output, and validate input; never trust user text."
     d = engine.evaluate(sft(text, answer))
@@ -137,9 +125,7 @@ def test_detector_alone_names_its_score_and_rule_hits_name_both():
 
 
 def test_threshold_one_leaves_only_the_rules(engine):
-    cfg = FiltersConfig.model_validate(
-        {"malicious": {"detector": {"threshold": 1.0, "embedding": {"threshold": 1.0}}}}
-    )
+    cfg = FiltersConfig.model_validate({"malicious": {"detector": {"threshold": 1.0}}})
     strict = FilterEngine(cfg)
     german = ATTACKS[4]  # no rule matches it
     assert engine.evaluate(sft(german)).reason == "prompt_injection"
