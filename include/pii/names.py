@@ -21,7 +21,7 @@ import regex as re
 from presidio_analyzer import EntityRecognizer, LocalRecognizer
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-from include.pii.gazetteer import english_words, names
+from include.pii.gazetteer import english_words, name_words, names
 from include.pii.recognizers import result
 
 #: words (not inside an e-mail address, URL or identifier) and initials
@@ -66,6 +66,14 @@ _CUED = re.compile(
     r"(?i:\b(?:says|said|asked|told|thanked|calls?\s+me|called\s+me|named|starring|featuring|"
     r"maiden\s+name\s+is|shouted\s+at|married)\s+)(\p{L}[\p{L}'’\-]{2,})(?![\w@])"
 )
+#: first names that are also English words (left out of the gazetteer): in lower-case text they
+#: count only right before a known last name ("mark pinto", "grace nakamura")
+_WORD_FIRST_NAMES = (
+    "bill bob dale dean drew frank grace harry jack jade jay joy june mark mason may paul ray rose ruby "
+    "sandy daisy dawn eve faith hope ivy holly lily penny pearl glen guy gene earl cole chase hunter "
+    "will grant august april"
+)
+WORD_FIRST_NAMES = frozenset(_WORD_FIRST_NAMES.split())
 #: places that are also first names: a lone one that spaCy calls a place stays a place
 PLACE_NAMES = (
     "Paris Sydney Florence Victoria Austin Dallas Houston Orlando Phoenix Chester Lincoln Adelaide Regina "
@@ -78,13 +86,35 @@ PLACE_NAMES = (
 
 @lru_cache(maxsize=1)
 def places() -> frozenset[str]:
-    from faker.providers.address.en import Provider
+    """One-word place names: PLACE_NAMES, and the countries, cities, states and regions that
+    Faker's address providers list for their locales (about 27,000 names, shipped with Faker)."""
+    import importlib
+    import pkgutil
 
-    return frozenset({c for c in Provider.countries if " " not in c} | set(PLACE_NAMES.split()))
+    import faker.providers.address as address
+
+    out = set(PLACE_NAMES.split())
+    for mod in pkgutil.iter_modules(address.__path__):
+        try:
+            provider = importlib.import_module(f"{address.__name__}.{mod.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        for attr in ("countries", "cities", "states", "provinces", "regions", "departments"):
+            values = getattr(provider, attr, None)
+            if isinstance(values, (list, tuple)):
+                out |= {v for v in values if isinstance(v, str) and " " not in v}
+    return frozenset(out)
 
 
 #: spaCy labels that keep a lone first name from counting ("Paris", "Georgia", "Chad" are names too)
 _PLACE = frozenset({"LOCATION", "GPE", "LOC", "FAC", "NORP", "LANGUAGE"})
+#: words before a place name ("in Kiel", "from Lyss"): there a name-shaped GPE stays a place
+_PLACE_BEFORE = re.compile(
+    r"(?i:\b(?:in|at|from|to|near|of|into|via|across|around|visit(?:ed|ing)?)\s+(?:the\s+)?)$"
+)
+_PLACE_AFTER = re.compile(
+    r"(?i:,?\s+(?:city|county|state|province|region|island|valley|river|street|road|\d))"
+)
 _BREAK = re.compile(r"[.!?:;\n>]\s*$|^\s*$")
 
 
@@ -101,6 +131,8 @@ class GazetteerPersonRecognizer(LocalRecognizer):
     def load(self) -> None:
         self.first, self.last, self.common = names("first"), names("last"), english_words()
         self.places = places()
+        self.lower_places = frozenset(p.lower() for p in self.places)
+        self.name_words = name_words()
 
     def _known(self, word: str) -> tuple[bool, bool]:
         w = re.sub(r"['’]s$", "", word.lower())  # possessive: "Spencer's"
@@ -137,8 +169,8 @@ class GazetteerPersonRecognizer(LocalRecognizer):
 
     def _run(self, text, toks, i, lower):
         """Longest run of name-shaped tokens from ``i`` (words joined by one space, initials, particles)."""
-        if toks[i][2].lower() in self.common:  # "Contact John Carter": the run starts at "John"
-            return []
+        if toks[i][2].lower() in self.common and not (lower and toks[i][2] in WORD_FIRST_NAMES):
+            return []  # "Contact John Carter": the run starts at "John"
         run = []
         for k in range(i, min(len(toks), i + 5)):
             s, e, w = toks[k]
@@ -146,10 +178,19 @@ class GazetteerPersonRecognizer(LocalRecognizer):
                 break
             cap = w[0].isupper() and not w.isupper() or len(w) == 2 and w.endswith(".")
             if lower:  # no capitals to go by: known names of 4+ letters ("saw", "may" are words), and
-                # one more word after a known first name ("anna bizier")
+                # one more word after a known first name ("anna bizier's"), or a known last name after
+                # a first name that is also a word ("mark pinto")
+                bare = re.sub(r"['’]s$", "", w)
                 ok = len(w) >= 4 and any(self._known(w))
                 if not ok and len(run) == 1 and self._known(run[0][2])[0]:
-                    ok = len(w) >= 3 and w not in self.common and w.isalpha()
+                    ok = len(bare) >= 3 and bare not in self.common and bare.isalpha()
+                if not ok and not run and (w in self.first or w in WORD_FIRST_NAMES) and k + 1 < len(toks):
+                    nxt = re.sub(r"['’]s$", "", toks[k + 1][2])
+                    ok = (
+                        len(nxt) >= 4
+                        and self._known(nxt)[1]
+                        and re.fullmatch(r"[ \t]", text[e : toks[k + 1][0]]) is not None
+                    )
             else:
                 ok = cap or (run and w.lower() in _PARTICLES and k + 1 < len(toks))
             if not ok:
@@ -170,13 +211,56 @@ class GazetteerPersonRecognizer(LocalRecognizer):
         start = run[0][0]
         initial = bool(_BREAK.search(text[max(0, start - 3) : start])) or start == 0
         if lower:
-            return (0.6, "known first name (lower-case text)") if first else None
+            if first or len(words) == 2 and words[0] in WORD_FIRST_NAMES and last:
+                return 0.6, "known first name (lower-case text)"
+            w = re.sub(r"['’]s$", "", words[0])
+            if (
+                len(words) == 1
+                and last
+                and len(w) >= 5
+                and (not w.isascii() or w not in self.name_words and w not in self.lower_places)
+            ):  # "the söderberg novel", "why is yulan so": a name that is no English word or place
+                return 0.55, "known last name, not an English word (lower-case text)"
+            return None
         if len(words) >= 2 and (first or last and labels.get(start) not in _PLACE):  # not "Tel Aviv"
             return 0.65, "known first or last name in a capitalised run"
         if len(words) == 1 and first and (labels.get(start) not in _PLACE or words[0] not in self.places):
             return 0.55, "known first name"
         if len(words) == 1 and last and not initial and labels.get(start) not in _NOT_SINGLE:
             return 0.55, "known last name in running text"
+        bare = re.sub(r"['’]s$", "", words[0])
+        if (
+            len(words) == 1
+            and last
+            and initial
+            and len(bare) >= 4
+            and bare.lower() not in self.name_words
+            and bare not in self.places
+            and labels.get(start) not in _NOT_SINGLE
+        ):  # "Nielsen called": at a sentence start only a name that is no English word or place
+            return 0.55, "known last name, not an English word, at a sentence start"
+        if (
+            len(words) == 1
+            and (first or last)
+            and not initial
+            and labels.get(start) in ("GPE", "LOC", "LOCATION")
+            and words[0] not in self.places
+            and not _PLACE_BEFORE.search(text, max(0, start - 12), start)
+        ):  # the small model calls unfamiliar surnames places: "the Nielsen novel"
+            return 0.55, "known name that spaCy calls a place, not a known place"
+        if (
+            len(run) == 1
+            and not initial
+            and labels.get(start) == "LOCATION"
+            and labels.get(run[0][1] - 1) == "LOCATION"
+            and labels.get(start - 2) != "LOCATION"
+            and labels.get(run[0][1] + 2) != "LOCATION"
+            and words[0] not in self.places
+            and words[0].lower() not in self.common
+            and not _PLACE_BEFORE.search(text, max(0, start - 12), start)
+            and not _PLACE_AFTER.match(text, run[0][1])
+        ):  # "Why is Avtorhan so ...": a lone word spaCy calls a place, which no place list knows
+            return 0.5, "unknown word that spaCy calls a place, used like a person"
         return None
 
     def _cued(self, text, lower):
@@ -225,9 +309,13 @@ class OrgAwareSpacyRecognizer(SpacyRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         out = []
+        common = english_words()
         for r in super().analyze(text, entities, nlp_artifacts):
             if r.entity_type == "PERSON":
                 span = text[r.start : r.end]
+                word = re.sub(r"['’]s$", "", span).lower()
+                if word in common and word not in WORD_FIRST_NAMES:
+                    continue  # one common word ("Tales", "Discipline") is not a name
                 last = None
                 for m in _ORG_SUFFIX.finditer(span):
                     last = m
