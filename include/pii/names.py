@@ -182,6 +182,8 @@ class GazetteerPersonRecognizer(LocalRecognizer):
                 # a first name that is also a word ("mark pinto")
                 bare = re.sub(r"['’]s$", "", w)
                 ok = len(w) >= 4 and any(self._known(w))
+                if ok and run and bare in self.name_words and not self._known(run[0][2])[0]:
+                    ok = False  # "söderberg novel": a word after a surname, not a second name
                 if not ok and len(run) == 1 and self._known(run[0][2])[0]:
                     ok = len(bare) >= 3 and bare not in self.common and bare.isalpha()
                 if not ok and not run and (w in self.first or w in WORD_FIRST_NAMES) and k + 1 < len(toks):
@@ -290,6 +292,17 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             )
             if named and named * 3 >= len(items):
                 out += [_result(self, s, e, 0.55, "item of a list of names") for s, e in items]
+        # a list with commas only ("Present: A B, C D, E"), to the end of its line or sentence:
+        # every item when half of them are names found
+        for m in re.finditer(
+            rf"(?<![\p{{L}},] ?)(?:{_ITEM.pattern}, ){{2,8}}{_ITEM.pattern}(?=[ \t]*(?:[.;\n]|$))", text
+        ):
+            items = [(m.start() + x.start(), m.start() + x.end()) for x in _ITEM.finditer(m.group())]
+            named = sum(
+                labels.get(s) not in _PLACE and any(a < e and s < b for a, b in spans) for s, e in items
+            )
+            if named * 2 >= len(items):
+                out += [_result(self, s, e, 0.55, "item of a comma list of names") for s, e in items]
         return out
 
     def _lower_lists(self, text):
