@@ -182,7 +182,13 @@ class GazetteerPersonRecognizer(LocalRecognizer):
                 # a first name that is also a word ("mark pinto")
                 bare = re.sub(r"['’]s$", "", w)
                 ok = len(w) >= 4 and any(self._known(w))
-                if ok and run and bare in self.name_words and not self._known(run[0][2])[0]:
+                if (
+                    ok
+                    and run
+                    and bare in self.name_words
+                    and not self._known(run[0][2])[0]
+                    and run[0][2] not in WORD_FIRST_NAMES
+                ):
                     ok = False  # "söderberg novel": a word after a surname, not a second name
                 if not ok and len(run) == 1 and self._known(run[0][2])[0]:
                     ok = len(bare) >= 3 and bare not in self.common and bare.isalpha()
@@ -213,9 +219,13 @@ class GazetteerPersonRecognizer(LocalRecognizer):
         start = run[0][0]
         initial = bool(_BREAK.search(text[max(0, start - 3) : start])) or start == 0
         if lower:
-            if first or len(words) == 2 and words[0] in WORD_FIRST_NAMES and last:
-                return 0.6, "known first name (lower-case text)"
             w = re.sub(r"['’]s$", "", words[0])
+            if (
+                first
+                and (len(words) > 1 or w not in self.name_words)
+                or (len(words) == 2 and words[0] in WORD_FIRST_NAMES and last)
+            ):  # a lone first name that is also a word ("parts", "rose") is the word
+                return 0.6, "known first name (lower-case text)"
             if (
                 len(words) == 1
                 and last
@@ -226,7 +236,15 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             return None
         if len(words) >= 2 and (first or last and labels.get(start) not in _PLACE):  # not "Tel Aviv"
             return 0.65, "known first or last name in a capitalised run"
-        if len(words) == 1 and first and (labels.get(start) not in _PLACE or words[0] not in self.places):
+        if (
+            len(words) == 1
+            and first
+            and (
+                labels.get(start) not in _PLACE
+                or words[0] not in self.places
+                and not _PLACE_BEFORE.search(text, max(0, start - 12), start)
+            )
+        ):  # "Kaylee" labelled GPE is a name, "flew to Lyon" a place
             return 0.55, "known first name"
         if len(words) == 1 and last and not initial and labels.get(start) not in _NOT_SINGLE:
             return 0.55, "known last name in running text"
@@ -311,7 +329,10 @@ class GazetteerPersonRecognizer(LocalRecognizer):
         for m in _LOWER_LIST.finditer(text):
             items = [(m.start() + x.start(), m.start() + x.end()) for x in _LOWER_ITEM.finditer(m.group())]
             items = [(a, b) for a, b in items if text[a:b] not in ("and", "or")]
-            named = sum(any(self._known(text[a:b])) or text[a:b] in self.last for a, b in items)
+            named = sum(
+                (any(self._known(text[a:b])) or text[a:b] in self.last) and text[a:b] not in self.name_words
+                for a, b in items
+            )
             if named * 2 >= len(items):
                 out += [_result(self, a, b, 0.55, "item of a list of names") for a, b in items]
         return out
@@ -327,8 +348,8 @@ class OrgAwareSpacyRecognizer(SpacyRecognizer):
             if r.entity_type == "PERSON":
                 span = text[r.start : r.end]
                 word = re.sub(r"['’]s$", "", span).lower()
-                if word in common and word not in WORD_FIRST_NAMES:
-                    continue  # one common word ("Tales", "Discipline") is not a name
+                if word in common and word not in WORD_FIRST_NAMES or any(c.isdigit() for c in span):
+                    continue  # one common word ("Tales") or a span with digits ("Order 4417093") is no name
                 last = None
                 for m in _ORG_SUFFIX.finditer(span):
                     last = m
