@@ -84,16 +84,21 @@ PLACE_NAMES = (
 )
 
 
-@lru_cache(maxsize=1)
-def places() -> frozenset[str]:
-    """One-word place names: PLACE_NAMES, and the countries, cities, states and regions that
-    Faker's address providers list for their locales (about 27,000 names, shipped with Faker)."""
+def build_places(out=None) -> int:
+    """Write ``data/places.txt.gz``: one-word countries, cities, states and regions that Faker's
+    address providers list for their locales (Faker 40.54, MIT). Importing all those providers
+    takes seconds, too slow for every Spark worker, so the list ships built::
+
+        python -m include.pii.names
+    """
+    import gzip
     import importlib
     import pkgutil
+    from pathlib import Path
 
     import faker.providers.address as address
 
-    out = set(PLACE_NAMES.split())
+    found = set()
     for mod in pkgutil.iter_modules(address.__path__):
         try:
             provider = importlib.import_module(f"{address.__name__}.{mod.name}").Provider
@@ -102,8 +107,21 @@ def places() -> frozenset[str]:
         for attr in ("countries", "cities", "states", "provinces", "regions", "departments"):
             values = getattr(provider, attr, None)
             if isinstance(values, (list, tuple)):
-                out |= {v for v in values if isinstance(v, str) and " " not in v}
-    return frozenset(out)
+                found |= {v for v in values if isinstance(v, str) and " " not in v and v.strip()}
+    out = Path(out or Path(__file__).parent / "data") / "places.txt.gz"
+    with gzip.GzipFile(out, "wb", mtime=0) as fh:
+        fh.write("\n".join(sorted(found)).encode() + b"\n")
+    return len(found)
+
+
+@lru_cache(maxsize=1)
+def places() -> frozenset[str]:
+    """One-word place names: PLACE_NAMES and ``data/places.txt.gz`` (see :func:`build_places`)."""
+    import gzip
+    from importlib import resources
+
+    raw = resources.files("include.pii").joinpath("data").joinpath("places.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(raw).decode().split("\n")) - {""} | set(PLACE_NAMES.split())
 
 
 #: spaCy labels that keep a lone first name from counting ("Paris", "Georgia", "Chad" are names too)
@@ -222,9 +240,9 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             w = re.sub(r"['’]s$", "", words[0])
             if (
                 first
-                and (len(words) > 1 or w not in self.name_words)
+                and (len(words) > 1 or not (w.endswith("s") and w in self.name_words))
                 or (len(words) == 2 and words[0] in WORD_FIRST_NAMES and last)
-            ):  # a lone first name that is also a word ("parts", "rose") is the word
+            ):  # a lone first name that is also a plural word ("parts", "sales") is the word
                 return 0.6, "known first name (lower-case text)"
             if (
                 len(words) == 1
@@ -329,11 +347,10 @@ class GazetteerPersonRecognizer(LocalRecognizer):
         for m in _LOWER_LIST.finditer(text):
             items = [(m.start() + x.start(), m.start() + x.end()) for x in _LOWER_ITEM.finditer(m.group())]
             items = [(a, b) for a, b in items if text[a:b] not in ("and", "or")]
-            named = sum(
-                (any(self._known(text[a:b])) or text[a:b] in self.last) and text[a:b] not in self.name_words
-                for a, b in items
-            )
-            if named * 2 >= len(items):
+            named = [any(self._known(text[a:b])) or text[a:b] in self.last for a, b in items]
+            words = [text[a:b] in self.name_words for a, b in items]
+            # half of the items names, not all of them English words ("the items, tools and parts")
+            if sum(named) * 2 >= len(items) and not all(words):
                 out += [_result(self, a, b, 0.55, "item of a list of names") for a, b in items]
         return out
 
@@ -360,3 +377,7 @@ class OrgAwareSpacyRecognizer(SpacyRecognizer):
                     r.start += last.end() + len(rest) - len(rest.lstrip())
             out.append(r)
         return out
+
+
+if __name__ == "__main__":
+    print(build_places())
