@@ -21,7 +21,7 @@ import regex as re
 from presidio_analyzer import EntityRecognizer, LocalRecognizer
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-from include.pii.gazetteer import english_words, names
+from include.pii.gazetteer import english_words, name_words, names
 from include.pii.recognizers import result
 
 #: words (not inside an e-mail address, URL or identifier) and initials
@@ -66,6 +66,14 @@ _CUED = re.compile(
     r"(?i:\b(?:says|said|asked|told|thanked|calls?\s+me|called\s+me|named|starring|featuring|"
     r"maiden\s+name\s+is|shouted\s+at|married)\s+)(\p{L}[\p{L}'’\-]{2,})(?![\w@])"
 )
+#: first names that are also English words (left out of the gazetteer): in lower-case text they
+#: count only right before a known last name ("mark pinto", "grace nakamura")
+_WORD_FIRST_NAMES = (
+    "bill bob dale dean drew frank grace harry jack jade jay joy june mark mason may paul ray rose ruby "
+    "sandy daisy dawn eve faith hope ivy holly lily penny pearl glen guy gene earl cole chase hunter "
+    "will grant august april"
+)
+WORD_FIRST_NAMES = frozenset(_WORD_FIRST_NAMES.split())
 #: places that are also first names: a lone one that spaCy calls a place stays a place
 PLACE_NAMES = (
     "Paris Sydney Florence Victoria Austin Dallas Houston Orlando Phoenix Chester Lincoln Adelaide Regina "
@@ -76,15 +84,55 @@ PLACE_NAMES = (
 )
 
 
+def build_places(out=None) -> int:
+    """Write ``data/places.txt.gz``: one-word countries, cities, states and regions that Faker's
+    address providers list for their locales (Faker 40.54, MIT). Importing all those providers
+    takes seconds, too slow for every Spark worker, so the list ships built::
+
+        python -m include.pii.names
+    """
+    import gzip
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    import faker.providers.address as address
+
+    found = set()
+    for mod in pkgutil.iter_modules(address.__path__):
+        try:
+            provider = importlib.import_module(f"{address.__name__}.{mod.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        for attr in ("countries", "cities", "states", "provinces", "regions", "departments"):
+            values = getattr(provider, attr, None)
+            if isinstance(values, (list, tuple)):
+                found |= {v for v in values if isinstance(v, str) and " " not in v and v.strip()}
+    out = Path(out or Path(__file__).parent / "data") / "places.txt.gz"
+    with gzip.GzipFile(out, "wb", mtime=0) as fh:
+        fh.write("\n".join(sorted(found)).encode() + b"\n")
+    return len(found)
+
+
 @lru_cache(maxsize=1)
 def places() -> frozenset[str]:
-    from faker.providers.address.en import Provider
+    """One-word place names: PLACE_NAMES and ``data/places.txt.gz`` (see :func:`build_places`)."""
+    import gzip
+    from importlib import resources
 
-    return frozenset({c for c in Provider.countries if " " not in c} | set(PLACE_NAMES.split()))
+    raw = resources.files("include.pii").joinpath("data").joinpath("places.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(raw).decode().split("\n")) - {""} | set(PLACE_NAMES.split())
 
 
 #: spaCy labels that keep a lone first name from counting ("Paris", "Georgia", "Chad" are names too)
 _PLACE = frozenset({"LOCATION", "GPE", "LOC", "FAC", "NORP", "LANGUAGE"})
+#: words before a place name ("in Kiel", "from Lyss"): there a name-shaped GPE stays a place
+_PLACE_BEFORE = re.compile(
+    r"(?i:\b(?:in|at|from|to|near|of|into|via|across|around|visit(?:ed|ing)?)\s+(?:the\s+)?)$"
+)
+_PLACE_AFTER = re.compile(
+    r"(?i:,?\s+(?:city|county|state|province|region|island|valley|river|street|road|\d))"
+)
 _BREAK = re.compile(r"[.!?:;\n>]\s*$|^\s*$")
 
 
@@ -101,6 +149,8 @@ class GazetteerPersonRecognizer(LocalRecognizer):
     def load(self) -> None:
         self.first, self.last, self.common = names("first"), names("last"), english_words()
         self.places = places()
+        self.lower_places = frozenset(p.lower() for p in self.places)
+        self.name_words = name_words()
 
     def _known(self, word: str) -> tuple[bool, bool]:
         w = re.sub(r"['’]s$", "", word.lower())  # possessive: "Spencer's"
@@ -137,8 +187,8 @@ class GazetteerPersonRecognizer(LocalRecognizer):
 
     def _run(self, text, toks, i, lower):
         """Longest run of name-shaped tokens from ``i`` (words joined by one space, initials, particles)."""
-        if toks[i][2].lower() in self.common:  # "Contact John Carter": the run starts at "John"
-            return []
+        if toks[i][2].lower() in self.common and not (lower and toks[i][2] in WORD_FIRST_NAMES):
+            return []  # "Contact John Carter": the run starts at "John"
         run = []
         for k in range(i, min(len(toks), i + 5)):
             s, e, w = toks[k]
@@ -146,10 +196,27 @@ class GazetteerPersonRecognizer(LocalRecognizer):
                 break
             cap = w[0].isupper() and not w.isupper() or len(w) == 2 and w.endswith(".")
             if lower:  # no capitals to go by: known names of 4+ letters ("saw", "may" are words), and
-                # one more word after a known first name ("anna bizier")
+                # one more word after a known first name ("anna bizier's"), or a known last name after
+                # a first name that is also a word ("mark pinto")
+                bare = re.sub(r"['’]s$", "", w)
                 ok = len(w) >= 4 and any(self._known(w))
+                if (
+                    ok
+                    and run
+                    and bare in self.name_words
+                    and not self._known(run[0][2])[0]
+                    and run[0][2] not in WORD_FIRST_NAMES
+                ):
+                    ok = False  # "söderberg novel": a word after a surname, not a second name
                 if not ok and len(run) == 1 and self._known(run[0][2])[0]:
-                    ok = len(w) >= 3 and w not in self.common and w.isalpha()
+                    ok = len(bare) >= 3 and bare not in self.common and bare.isalpha()
+                if not ok and not run and (w in self.first or w in WORD_FIRST_NAMES) and k + 1 < len(toks):
+                    nxt = re.sub(r"['’]s$", "", toks[k + 1][2])
+                    ok = (
+                        len(nxt) >= 4
+                        and self._known(nxt)[1]
+                        and re.fullmatch(r"[ \t]", text[e : toks[k + 1][0]]) is not None
+                    )
             else:
                 ok = cap or (run and w.lower() in _PARTICLES and k + 1 < len(toks))
             if not ok:
@@ -170,13 +237,68 @@ class GazetteerPersonRecognizer(LocalRecognizer):
         start = run[0][0]
         initial = bool(_BREAK.search(text[max(0, start - 3) : start])) or start == 0
         if lower:
-            return (0.6, "known first name (lower-case text)") if first else None
+            w = re.sub(r"['’]s$", "", words[0])
+            if (
+                first
+                and (len(words) > 1 or not (w.endswith("s") and w in self.name_words))
+                or (len(words) == 2 and words[0] in WORD_FIRST_NAMES and last)
+            ):  # a lone first name that is also a plural word ("parts", "sales") is the word
+                return 0.6, "known first name (lower-case text)"
+            if (
+                len(words) == 1
+                and last
+                and len(w) >= 5
+                and (not w.isascii() or w not in self.name_words and w not in self.lower_places)
+            ):  # "the söderberg novel", "why is yulan so": a name that is no English word or place
+                return 0.55, "known last name, not an English word (lower-case text)"
+            return None
         if len(words) >= 2 and (first or last and labels.get(start) not in _PLACE):  # not "Tel Aviv"
             return 0.65, "known first or last name in a capitalised run"
-        if len(words) == 1 and first and (labels.get(start) not in _PLACE or words[0] not in self.places):
+        if (
+            len(words) == 1
+            and first
+            and (
+                labels.get(start) not in _PLACE
+                or words[0] not in self.places
+                and not _PLACE_BEFORE.search(text, max(0, start - 12), start)
+            )
+        ):  # "Kaylee" labelled GPE is a name, "flew to Lyon" a place
             return 0.55, "known first name"
         if len(words) == 1 and last and not initial and labels.get(start) not in _NOT_SINGLE:
             return 0.55, "known last name in running text"
+        bare = re.sub(r"['’]s$", "", words[0])
+        if (
+            len(words) == 1
+            and last
+            and initial
+            and len(bare) >= 4
+            and bare.lower() not in self.name_words
+            and bare not in self.places
+            and labels.get(start) not in _NOT_SINGLE
+        ):  # "Nielsen called": at a sentence start only a name that is no English word or place
+            return 0.55, "known last name, not an English word, at a sentence start"
+        if (
+            len(words) == 1
+            and (first or last)
+            and not initial
+            and labels.get(start) in ("GPE", "LOC", "LOCATION")
+            and words[0] not in self.places
+            and not _PLACE_BEFORE.search(text, max(0, start - 12), start)
+        ):  # the small model calls unfamiliar surnames places: "the Nielsen novel"
+            return 0.55, "known name that spaCy calls a place, not a known place"
+        if (
+            len(run) == 1
+            and not initial
+            and labels.get(start) == "LOCATION"
+            and labels.get(run[0][1] - 1) == "LOCATION"
+            and labels.get(start - 2) != "LOCATION"
+            and labels.get(run[0][1] + 2) != "LOCATION"
+            and words[0] not in self.places
+            and words[0].lower() not in self.common
+            and not _PLACE_BEFORE.search(text, max(0, start - 12), start)
+            and not _PLACE_AFTER.match(text, run[0][1])
+        ):  # "Why is Avtorhan so ...": a lone word spaCy calls a place, which no place list knows
+            return 0.5, "unknown word that spaCy calls a place, used like a person"
         return None
 
     def _cued(self, text, lower):
@@ -206,6 +328,17 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             )
             if named and named * 3 >= len(items):
                 out += [_result(self, s, e, 0.55, "item of a list of names") for s, e in items]
+        # a list with commas only ("Present: A B, C D, E"), to the end of its line or sentence:
+        # every item when half of them are names found
+        for m in re.finditer(
+            rf"(?<![\p{{L}},] ?)(?:{_ITEM.pattern}, ){{2,8}}{_ITEM.pattern}(?=[ \t]*(?:[.;\n]|$))", text
+        ):
+            items = [(m.start() + x.start(), m.start() + x.end()) for x in _ITEM.finditer(m.group())]
+            named = sum(
+                labels.get(s) not in _PLACE and any(a < e and s < b for a, b in spans) for s, e in items
+            )
+            if named * 2 >= len(items):
+                out += [_result(self, s, e, 0.55, "item of a comma list of names") for s, e in items]
         return out
 
     def _lower_lists(self, text):
@@ -214,8 +347,10 @@ class GazetteerPersonRecognizer(LocalRecognizer):
         for m in _LOWER_LIST.finditer(text):
             items = [(m.start() + x.start(), m.start() + x.end()) for x in _LOWER_ITEM.finditer(m.group())]
             items = [(a, b) for a, b in items if text[a:b] not in ("and", "or")]
-            named = sum(any(self._known(text[a:b])) or text[a:b] in self.last for a, b in items)
-            if named * 2 >= len(items):
+            named = [any(self._known(text[a:b])) or text[a:b] in self.last for a, b in items]
+            words = [text[a:b] in self.name_words for a, b in items]
+            # half of the items names, not all of them English words ("the items, tools and parts")
+            if sum(named) * 2 >= len(items) and not all(words):
                 out += [_result(self, a, b, 0.55, "item of a list of names") for a, b in items]
         return out
 
@@ -225,9 +360,13 @@ class OrgAwareSpacyRecognizer(SpacyRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         out = []
+        common = english_words()
         for r in super().analyze(text, entities, nlp_artifacts):
             if r.entity_type == "PERSON":
                 span = text[r.start : r.end]
+                word = re.sub(r"['’]s$", "", span).lower()
+                if word in common and word not in WORD_FIRST_NAMES or any(c.isdigit() for c in span):
+                    continue  # one common word ("Tales") or a span with digits ("Order 4417093") is no name
                 last = None
                 for m in _ORG_SUFFIX.finditer(span):
                     last = m
@@ -238,3 +377,7 @@ class OrgAwareSpacyRecognizer(SpacyRecognizer):
                     r.start += last.end() + len(rest) - len(rest.lstrip())
             out.append(r)
         return out
+
+
+if __name__ == "__main__":
+    print(build_places())

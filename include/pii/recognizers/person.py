@@ -14,8 +14,13 @@ _NAME2 = (
 )
 _STRONG = (
     r"my name is|my name's|name is|names are|name:|call me|i am called|signed|regards,|sincerely,|"
-    r"cheers,|best,|attn:?|attention:?|contact person:?|patient:?|from:|to:|cc:|according to|mr\.?|mrs\.?|ms\.?|miss|mx\.?|dr\.?|"
+    r"cheers,|best,|best wishes,|kind regards,|warm regards,|all the best,|yours truly,|many thanks,|attn:?|attention:?|contact person:?|patient:?|from:|to:|cc:|according to|mr\.?|mrs\.?|ms\.?|miss|mx\.?|dr\.?|"
     r"prof\.?|dear|hi|hello|hey|good morning|good afternoon|good evening"
+)
+#: letter closings, the signature on the next line
+_CLOSINGS = (
+    r"regards,|sincerely,|cheers,|best,|best wishes,|kind regards,|warm regards,|all the best,|yours truly,|"
+    r"many thanks,|thanks,|thank you,|yours,|love,"
 )
 _VERBS = (
     r"call|ask|tell|email|e-mail|text|contact|meet|met|invite|thank|cc|ping|message|remind|hire|introduce|"
@@ -28,6 +33,12 @@ _GREET = (
 _SPEECH = (
     r"said|says|told|asked|wrote|replied|mentioned|explained|emailed|texted|called|shouted|whispered|"
     r"added|noted|reported|approved|signed|agreed|complained|insisted|confirmed"
+)
+#: authorship: "written by", "a song by (ex-Zombie) X"
+_WORKS = (
+    r"written|directed|produced|composed|painted|sung|performed|authored|edited|illustrated|narrated|"
+    r"translated|photographed|designed|song|songs|novel|novels|book|books|album|albums|film|films|movie|"
+    r"poem|poems|painting|play|story|stories|essay|article|paper|track|single|letter|photo|portrait"
 )
 _NOT_NAMES = frozenset(
     (
@@ -52,15 +63,18 @@ class PersonCueRecognizer(RegexRecognizer):
     ("my name is", "this is" + full name), titles and greetings ("Dr.", "Dear", "Hi"), letter
     closings, verbs taking a person ("call", "ask", "met"), vocatives ("Thanks, Adrian!"),
     speech verbs ("Teresa said"), relative "who", and coordination with a name NER found
-    ("Pratt and <PERSON>")."""
+    ("Pratt and <PERSON>"), and authorship ("a novel by", "directed by")."""
 
     ENTITY = "PERSON"
     RULES = (
         (rf"(?i:\b(?:{_STRONG}))[ \t]+{_NAME}", 0.6),
+        (rf"(?i:\b(?:{_CLOSINGS}))[ \t]*\n[ \t]*{_NAME}", 0.6),
         (rf"(?i:\b(?:this is|i'm|i am|it's|here is|here's))\s+{_NAME2}", 0.55),
+        (rf"(?i:\b(?:i'm|i am|this is))\s+{_NAME}(?=\s*[,!]|\s+(?i:here|speaking|from)\b)", 0.55),
         (rf"(?i:\b(?:{_VERBS}))\s+{_NAME}", 0.5),
         (rf"(?i:\b(?:{_GREET}))\b[^.!?\n]{{0,40}}?,\s+{_NAME}(?=\s*[!.?]|\s*$)", 0.55),
         (rf"{_NAME}\s+(?:{_SPEECH})\b", 0.5),
+        (rf"(?i:\b(?:{_WORKS})\s+by)\s+(?:(?i:ex-|former\s+)\p{{L}}+\s+)?{_NAME}", 0.55),
         (rf"{_NAME},?\s+who\b", 0.55),
     )
 

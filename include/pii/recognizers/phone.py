@@ -51,9 +51,13 @@ class IntlPhoneRecognizer(RegexRecognizer):
             return None  # an order, invoice or ticket number
         if len(digits) == 6:  # "33 93 31": a short national number, only with a phone cue
             return 0.2 if re.fullmatch(r"\d{2,3}(?:[\s.\-]\d{2,3}){1,2}", main) else None
-        if re.fullmatch(r"\d+(?:\.\d+){2,}", main) and min(map(len, main.split("."))) < 3:
-            return None  # a version number or an IP address
-        separated = bool(re.search(r"[\s().\-]", main))
+        if (
+            re.fullmatch(r"\d+(?:\.\d+){2,}", main)
+            and min(map(len, main.split("."))) < 3
+            and not re.match(r"0\d\.", main)
+        ):
+            return None  # a version number or an IP address ("08.4942.0555" is a trunk-prefixed phone)
+        separated = bool(re.search(r"[\s().\-/]", main))
         if (
             main.startswith("+")
             and len(digits) >= 8
@@ -67,12 +71,22 @@ class IntlPhoneRecognizer(RegexRecognizer):
         if not separated:
             if 13 <= len(digits) <= 19 and luhn_ok(digits):
                 return None  # a card number, the card recognizer owns it
+            if len(digits) == 7:  # "8000404": a local number, only with a phone cue
+                return 0.2
             return 0.3 if 8 <= len(digits) <= 12 else None
         groups = re.findall(r"\d+", main)
-        if main.startswith(("0", "(0")) and 9 <= len(digits) <= 12 and max(map(len, groups)) <= 8:
-            return 0.6  # national format with trunk prefix: 0117 496 0123, 030 1234567, 01 23 45 67 89
+        if main.startswith(("0", "(0")) and 9 <= len(digits) <= 13 and max(map(len, groups)) <= 8:
+            return 0.6  # trunk prefix: 0117 496 0123, 030 1234567, 01 23 45 67 89, 05366/97251027
+        if re.search(r"\(\d{1,5}\)", main) and 8 <= len(digits) <= 13 and len(groups) <= 5:
+            return 0.55  # an area code in brackets: (398) 25979 11, 8 (483) 378-87-62
         if 9 <= len(digits) <= 12 and len(groups) <= 4 and min(map(len, groups)) >= 2:
             return 0.45 if not _valid_somewhere(main) else 0.5
+        if (
+            8 <= len(digits) <= 12
+            and len(groups) <= 6
+            and 2 <= min(map(len, groups)) <= max(map(len, groups)) <= 4
+        ):
+            return 0.45  # "12 90 40 47", "57 309 825 97 91": groups of 2-4 digits
         return 0.3
 
 
