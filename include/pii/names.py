@@ -15,13 +15,12 @@ and cuts a company name off the front of a span that runs on into a person's nam
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import regex as re
 from presidio_analyzer import EntityRecognizer, LocalRecognizer
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from include.pii.gazetteer import english_words, name_words, names
+from include.pii.places import places
 from include.pii.recognizers import result
 
 #: words (not inside an e-mail address, URL or identifier) and initials
@@ -74,56 +73,6 @@ _WORD_FIRST_NAMES = (
     "will grant august april"
 )
 WORD_FIRST_NAMES = frozenset(_WORD_FIRST_NAMES.split())
-#: places that are also first names: a lone one that spaCy calls a place stays a place
-PLACE_NAMES = (
-    "Paris Sydney Florence Victoria Austin Dallas Houston Orlando Phoenix Chester Lincoln Adelaide Regina "
-    "Santiago Lima Sofia Valencia Savannah Charlotte Madison Eugene Troy Jackson Memphis Milan Roma Alexandria "
-    "Vienna Geneva Havana Bristol Salem Aurora Denver Cleveland Nelson Camden Kingston Hamilton Wellington "
-    "Florida Carolina Virginia Dakota Indiana Montana Nevada Brooklyn Berlin London Moscow Athens Rome Asia "
-    "Africa America Europe India China Israel Jordan Georgia Chad"
-)
-
-
-def build_places(out=None) -> int:
-    """Write ``data/places.txt.gz``: one-word countries, cities, states and regions that Faker's
-    address providers list for their locales (Faker 40.54, MIT). Importing all those providers
-    takes seconds, too slow for every Spark worker, so the list ships built::
-
-        python -m include.pii.names
-    """
-    import gzip
-    import importlib
-    import pkgutil
-    from pathlib import Path
-
-    import faker.providers.address as address
-
-    found = set()
-    for mod in pkgutil.iter_modules(address.__path__):
-        try:
-            provider = importlib.import_module(f"{address.__name__}.{mod.name}").Provider
-        except (ImportError, AttributeError):
-            continue
-        for attr in ("countries", "cities", "states", "provinces", "regions", "departments"):
-            values = getattr(provider, attr, None)
-            if isinstance(values, (list, tuple)):
-                found |= {v for v in values if isinstance(v, str) and " " not in v and v.strip()}
-    out = Path(out or Path(__file__).parent / "data") / "places.txt.gz"
-    with gzip.GzipFile(out, "wb", mtime=0) as fh:
-        fh.write("\n".join(sorted(found)).encode() + b"\n")
-    return len(found)
-
-
-@lru_cache(maxsize=1)
-def places() -> frozenset[str]:
-    """One-word place names: PLACE_NAMES and ``data/places.txt.gz`` (see :func:`build_places`)."""
-    import gzip
-    from importlib import resources
-
-    raw = resources.files("include.pii").joinpath("data").joinpath("places.txt.gz").read_bytes()
-    return frozenset(gzip.decompress(raw).decode().split("\n")) - {""} | set(PLACE_NAMES.split())
-
-
 #: spaCy labels that keep a lone first name from counting ("Paris", "Georgia", "Chad" are names too)
 _PLACE = frozenset({"LOCATION", "GPE", "LOC", "FAC", "NORP", "LANGUAGE"})
 #: words before a place name ("in Kiel", "from Lyss"): there a name-shaped GPE stays a place
@@ -377,7 +326,3 @@ class OrgAwareSpacyRecognizer(SpacyRecognizer):
                     r.start += last.end() + len(rest) - len(rest.lstrip())
             out.append(r)
         return out
-
-
-if __name__ == "__main__":
-    print(build_places())
