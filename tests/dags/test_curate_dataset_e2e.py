@@ -106,8 +106,9 @@ def test_stages_in_process_and_in_subprocesses_publish_the_same_rows(dag, sample
     in_process: false (``python -m spark_jobs.<stage>`` per stage) publish identical rows and
     rejects."""
     runs = {}
-    # near_dedup and quality (a pass-through by default) off: a subprocess costs a JVM start each
-    off = {"near_dedup": {"enabled": False}, "quality": {"enabled": False}}
+    # a subprocess costs a JVM start each: near_dedup, pii (Presidio), quality (a pass-through by
+    # default) and validate (GX) off; both modes run ingest, normalize, exact_dedup, filters, publish
+    off = {s: {"enabled": False} for s in ("near_dedup", "pii", "quality", "validate")}
     for in_process in (True, False):
         out = tmp_path / f"in_process_{in_process}"
         config = {"spark": {**SPARK, "in_process": in_process}, **off}
@@ -125,7 +126,12 @@ def test_failing_gate_stops_before_publish(dag, sample_data, tmp_path):
         run_conf={
             "source_uri": str(sample_data),
             "output_uri": str(out),
-            "config": {"spark": SPARK, "validate": {"min_rows": 10_000}},
+            "config": {
+                "spark": SPARK,
+                "validate": {"min_rows": 10_000},
+                # what runs before the gate is covered elsewhere: only ingest + normalize feed it
+                **{s: {"enabled": False} for s in ("exact_dedup", "near_dedup", "pii", "filters", "quality")},
+            },
         }
     )
     states = _states(dr)
