@@ -26,7 +26,22 @@ class ClassifierSpec(_Strict):
     batch_size: int = Field(16, ge=1, description="texts per model call")
 
 
-class EmbeddingDetectorSpec(_Strict):
+class _ShippedModel(_Strict):
+    """A spec whose ``model`` names a shipped artifact (include/filters/models/<name>) or a folder."""
+
+    @field_validator("model", check_fields=False)
+    @classmethod
+    def _exists(cls, v):
+        from include.filters.injection import resolve
+
+        try:
+            resolve(v)
+        except FileNotFoundError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+
+class EmbeddingDetectorSpec(_ShippedModel):
     """The second learned detector: sentence embeddings of an installed model package + a small
     MLP head (``include/filters/models/<model>/``; see its MODEL_CARD.md). Checked in addition
     to the TF-IDF one on the same texts: a row is an injection when either reaches its threshold."""
@@ -51,19 +66,8 @@ class EmbeddingDetectorSpec(_Strict):
         description="long texts are embedded in windows (sizes in model.json): the first max_windows - 1 and the last",
     )
 
-    @field_validator("model")
-    @classmethod
-    def _exists(cls, v):
-        from include.filters.injection import resolve
 
-        try:
-            resolve(v)
-        except FileNotFoundError as e:
-            raise ValueError(str(e)) from None
-        return v
-
-
-class DetectorSpec(_Strict):
+class DetectorSpec(_ShippedModel):
     """The learned prompt-injection detector shipped in ``include/filters/models`` (offline;
     see its MODEL_CARD.md). A row is a ``prompt_injection`` when a rule hits OR a text in
     ``scope`` scores at or above ``threshold``; the detail names which fired and the score."""
@@ -92,17 +96,6 @@ class DetectorSpec(_Strict):
         EmbeddingDetectorSpec(),
         description="the sentence-embedding detector checked alongside (needs ``enabled``); rule OR either detector",
     )
-
-    @field_validator("model")
-    @classmethod
-    def _exists(cls, v):
-        from include.filters.injection import resolve
-
-        try:
-            resolve(v)
-        except FileNotFoundError as e:
-            raise ValueError(str(e)) from None
-        return v
 
 
 class ToxicityClassifierSpec(ClassifierSpec):

@@ -80,8 +80,29 @@ def windows(text: str, size: int, stride: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text) - size + stride, stride)]
 
 
+class _Artifact:
+    """What every shipped detector artifact has: ``model.json`` (``meta``) and one ``.npz``."""
+
+    meta: dict
+
+    @property
+    def version(self) -> str:
+        return self.meta["name"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.meta["threshold"])
+
+    @staticmethod
+    def read(path: Path | Traversable, arrays: str) -> tuple[dict, dict]:
+        """``model.json`` and the arrays of ``arrays`` (e.g. ``weights.npz``) under ``path``."""
+        meta = json.loads(path.joinpath("model.json").read_text())
+        with np.load(io.BytesIO(path.joinpath(arrays).read_bytes()), allow_pickle=False) as w:
+            return meta, {k: w[k] for k in w.files}
+
+
 @dataclass
-class InjectionDetector:
+class InjectionDetector(_Artifact):
     """A loaded artifact; :meth:`scores` gives P(injection) per text."""
 
     meta: dict  #: model.json: blocks, intercept, threshold, windows, training data and metrics
@@ -100,17 +121,7 @@ class InjectionDetector:
 
     @classmethod
     def load(cls, path: Path | Traversable) -> InjectionDetector:
-        meta = json.loads(path.joinpath("model.json").read_text())
-        with np.load(io.BytesIO(path.joinpath("weights.npz").read_bytes()), allow_pickle=False) as w:
-            return cls.from_weights(meta, {k: w[k] for k in w.files})
-
-    @property
-    def version(self) -> str:
-        return self.meta["name"]
-
-    @property
-    def threshold(self) -> float:
-        return float(self.meta["threshold"])
+        return cls.from_weights(*cls.read(path, "weights.npz"))
 
     def raw_scores(self, texts: list[str]) -> np.ndarray:
         """P(injection) of each text as given (no windowing)."""
@@ -154,7 +165,7 @@ def mlp_scores(x: np.ndarray, weights) -> np.ndarray:
 
 
 @dataclass
-class EmbeddingInjectionDetector:
+class EmbeddingInjectionDetector(_Artifact):
     """Sentence embeddings of an installed sentence-transformers model package (never downloaded;
     ``include.semantic``) + the artifact's small MLP head (``head.npz``). A text's score is the
     highest of its windows' scores (``window_chars`` every ``window_stride``, at most
@@ -166,17 +177,7 @@ class EmbeddingInjectionDetector:
 
     @classmethod
     def load(cls, path: Path | Traversable) -> EmbeddingInjectionDetector:
-        meta = json.loads(path.joinpath("model.json").read_text())
-        with np.load(io.BytesIO(path.joinpath("head.npz").read_bytes()), allow_pickle=False) as w:
-            return cls(meta, {k: w[k] for k in w.files})
-
-    @property
-    def version(self) -> str:
-        return self.meta["name"]
-
-    @property
-    def threshold(self) -> float:
-        return float(self.meta["threshold"])
+        return cls(*cls.read(path, "head.npz"))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         from include.semantic import load_embedder
