@@ -74,6 +74,8 @@ def test_conversation_problem(row, problem):
         ("my e-mail is <EMAIL_ADDRESS> and card <CREDIT_CARD>", None),
         ("order 1234 5678 9012 3456 is not a Luhn number", None),
         ("the year 2024 and 3.14159", None),
+        ("a measured value of 0.0072973525693, or about 1/137", None),  # a fraction that passes Luhn
+        ("card:4111111111111111", "card"),
         ("use SELECT * FROM users WHERE id = 1", None),
     ],
 )
