@@ -129,6 +129,8 @@ def test_the_spark_connection_variable_is_the_pipeline_default(monkeypatch):
 def _daemon_reason() -> str | None:
     if compose_command() is None:
         return "no docker compose / docker-compose"
+    if shutil.which("docker") is None:
+        return "no docker CLI, so no Docker daemon to start containers with"
     info = subprocess.run(["docker", "info"], capture_output=True, text=True)
     if info.returncode != 0:
         return f"no Docker daemon answers (`docker info`: {info.stderr.strip().splitlines()[-1:]})"
