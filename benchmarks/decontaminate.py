@@ -130,16 +130,6 @@ def child_library(rows: list[dict]) -> dict:
     return {"seconds": time.time() - started, "flagged": flagged}
 
 
-def _str_hash(func):
-    """datatrove 0.10 hashes ``str`` n-grams; xxhash >= 4 (pinned here) takes bytes only: encode
-    as UTF-8, which is what xxhash 3 did with a str (the same hashes)."""
-
-    def hashed(text: str) -> int:
-        return func(text.encode("utf-8") if isinstance(text, str) else text)
-
-    return hashed
-
-
 def child_datatrove(rows: list[dict], work: Path) -> dict:
     import types
 
@@ -149,9 +139,12 @@ def child_datatrove(rows: list[dict], work: Path) -> dict:
     from datatrove.utils.hashing import create_hash_func
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
+    from benchmarks.datatrove_baseline import patch_datatrove_xxhash
+
+    patch_datatrove_xxhash()  # before any create_hash_func: datatrove's steps hash str n-grams
     started = time.time()
     cfg = NGramsDecontConfig(n_grams=13, find_query_ngrams=True)
-    hash_func = _str_hash(create_hash_func(cfg.hash_config))
+    hash_func = create_hash_func(cfg.hash_config)
     stub = types.SimpleNamespace(config=cfg, tokenizer=load_word_tokenizer("en"), hash_func=hash_func)
     gsm, he = load_benchmarks()
     index = work / "dt_index"
@@ -171,7 +164,6 @@ def child_datatrove(rows: list[dict], work: Path) -> dict:
     for name, hashes in tasks.items():
         np.array(sorted(hashes), dtype=cfg.hash_config.np_descr).tofile(index / f"{name}.index.hashes")
     filt = NGramsDecontFilter(index_folder=str(index), config=cfg)
-    filt.hash_func = hash_func
     flagged = []
     for r in rows:
         keep = filt.filter(Document(text=r["text"], id=r["id"]))
