@@ -69,17 +69,10 @@ class MaliciousCheck(Check):
         d = cfg.detector
         #: (detector, threshold, max_windows) of each enabled learned detector, in detail order
         self.detectors = []
-        if d.enabled:
-            det = injection.get_detector(d.model)
-            self.detectors.append(
-                (det, d.threshold if d.threshold is not None else det.threshold, d.max_windows)
-            )
-            e = d.embedding
-            if e.enabled:
-                emb = injection.get_detector(e.model)
-                self.detectors.append(
-                    (emb, e.threshold if e.threshold is not None else emb.threshold, e.max_windows)
-                )
+        for spec in ([d] + ([d.embedding] if d.embedding.enabled else [])) if d.enabled else []:
+            det = injection.get_detector(spec.model)
+            threshold = spec.threshold if spec.threshold is not None else det.threshold
+            self.detectors.append((det, threshold, spec.max_windows))
 
     def prepare(self, rows):
         hook = (

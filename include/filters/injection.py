@@ -81,9 +81,12 @@ def windows(text: str, size: int, stride: int) -> list[str]:
 
 
 class _Artifact:
-    """What every shipped detector artifact has: ``model.json`` (``meta``) and one ``.npz``."""
+    """What every shipped detector artifact has: ``model.json`` (``meta``), one ``.npz``
+    (``ARRAYS``), and a score per text that is the highest of its :meth:`pieces`' scores."""
 
     meta: dict
+    ARRAYS: str  #: the artifact's array file
+    MAX_WINDOWS: int  #: the default of ``max_windows``
 
     @property
     def version(self) -> str:
@@ -93,12 +96,34 @@ class _Artifact:
     def threshold(self) -> float:
         return float(self.meta["threshold"])
 
-    @staticmethod
-    def read(path: Path | Traversable, arrays: str) -> tuple[dict, dict]:
-        """``model.json`` and the arrays of ``arrays`` (e.g. ``weights.npz``) under ``path``."""
-        meta = json.loads(path.joinpath("model.json").read_text())
-        with np.load(io.BytesIO(path.joinpath(arrays).read_bytes()), allow_pickle=False) as w:
-            return meta, {k: w[k] for k in w.files}
+    @classmethod
+    def from_arrays(cls, meta: dict, arrays: dict):
+        return cls(meta, arrays)
+
+    @classmethod
+    def load(cls, path: Path | Traversable, meta: dict | None = None):
+        """The artifact under ``path`` (``meta``: its ``model.json``, when already read)."""
+        meta = meta if meta is not None else json.loads(path.joinpath("model.json").read_text())
+        with np.load(io.BytesIO(path.joinpath(cls.ARRAYS).read_bytes()), allow_pickle=False) as w:
+            return cls.from_arrays(meta, {k: w[k] for k in w.files})
+
+    def pieces(self, text: str, max_windows: int) -> list[str]:
+        raise NotImplementedError
+
+    def raw_scores(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def scores(self, texts: list[str], max_windows: int | None = None) -> list[float]:
+        """P(injection) of each text: the highest score of its pieces (0 for a text with none),
+        all texts' pieces scored in one batch."""
+        owner, chunks = [], []
+        for i, t in enumerate(texts):
+            for w in self.pieces(t or "", max_windows or self.MAX_WINDOWS):
+                owner.append(i)
+                chunks.append(w)
+        out = np.zeros(len(texts), dtype=np.float64)
+        np.maximum.at(out, np.asarray(owner, dtype=np.int64), self.raw_scores(chunks))
+        return [float(s) for s in out]
 
 
 @dataclass
@@ -107,6 +132,9 @@ class InjectionDetector(_Artifact):
 
     meta: dict  #: model.json: blocks, intercept, threshold, windows, training data and metrics
     blocks: list[tuple[object, np.ndarray, np.ndarray]]  # (vectorizer, idf, coef)
+
+    ARRAYS = "weights.npz"
+    MAX_WINDOWS = 32
 
     @classmethod
     def from_weights(cls, meta: dict, weights) -> InjectionDetector:
@@ -119,9 +147,7 @@ class InjectionDetector(_Artifact):
             ],
         )
 
-    @classmethod
-    def load(cls, path: Path | Traversable) -> InjectionDetector:
-        return cls.from_weights(*cls.read(path, "weights.npz"))
+    from_arrays = from_weights
 
     def raw_scores(self, texts: list[str]) -> np.ndarray:
         """P(injection) of each text as given (no windowing)."""
@@ -133,24 +159,13 @@ class InjectionDetector(_Artifact):
         return 1.0 / (1.0 + np.exp(-z))
 
     def pieces(self, text: str, max_windows: int = 32) -> list[str]:
-        """What is scored of ``text``: its first ``max_windows`` windows and the sentences they cover."""
+        """What is scored of ``text``: its first ``max_windows`` windows and the sentences they
+        cover. Windows keep a long text's parts short enough to score; sentences isolate an
+        injection buried in a benign request (both chosen on validation data, see the model card)."""
         m = self.meta
         size, stride = m["window_chars"], m["window_stride"]
         covered = text[: (max_windows - 1) * stride + size]
         return windows(covered, size, stride) + sentences(covered, m["sentence_min_chars"])
-
-    def scores(self, texts: list[str], max_windows: int = 32) -> list[float]:
-        """P(injection) of each text: the highest of its windows and sentences. Windows keep a
-        long text's parts short enough to score; sentences isolate an injection buried in a
-        benign request (both chosen on validation data, see the model card)."""
-        owner, chunks = [], []
-        for i, t in enumerate(texts):
-            for w in self.pieces(t or "", max_windows):
-                owner.append(i)
-                chunks.append(w)
-        out = np.zeros(len(texts), dtype=np.float64)
-        np.maximum.at(out, np.asarray(owner, dtype=np.int64), self.raw_scores(chunks))
-        return [float(s) for s in out]
 
 
 def mlp_scores(x: np.ndarray, weights) -> np.ndarray:
@@ -175,9 +190,8 @@ class EmbeddingInjectionDetector(_Artifact):
     meta: dict
     head: dict
 
-    @classmethod
-    def load(cls, path: Path | Traversable) -> EmbeddingInjectionDetector:
-        return cls(*cls.read(path, "head.npz"))
+    ARRAYS = "head.npz"
+    MAX_WINDOWS = 4
 
     def embed(self, texts: list[str]) -> np.ndarray:
         from include.semantic import load_embedder
@@ -200,29 +214,21 @@ class EmbeddingInjectionDetector(_Artifact):
         return mlp_scores(self.embed(texts), self.head)
 
     def pieces(self, text: str, max_windows: int = 4) -> list[str]:
+        """The windows scored of ``text`` (none of a blank text): the first ``max_windows - 1``
+        and the last."""
+        if not text.strip():
+            return []
         m = self.meta
         w = windows(text, m["window_chars"], m["window_stride"])
         return w if len(w) <= max_windows else w[: max_windows - 1] + w[-1:]
 
-    def scores(self, texts: list[str], max_windows: int = 4) -> list[float]:
-        owner, chunks = [], []
-        for i, t in enumerate(texts):
-            if not (t or "").strip():
-                continue
-            for w in self.pieces(t, max_windows):
-                owner.append(i)
-                chunks.append(w)
-        out = np.zeros(len(texts), dtype=np.float64)
-        if chunks:
-            np.maximum.at(out, np.asarray(owner, dtype=np.int64), self.raw_scores(chunks))
-        return [float(s) for s in out]
-
 
 def load_artifact(path: Path | Traversable):
-    kind = json.loads(path.joinpath("model.json").read_text()).get("kind", "")
-    return (EmbeddingInjectionDetector if kind.startswith("sentence-embedding") else InjectionDetector).load(
-        path
-    )
+    """The detector under ``path``, of the class its ``model.json`` ``kind`` names (read once)."""
+    meta = json.loads(path.joinpath("model.json").read_text())
+    kind = meta.get("kind", "")
+    cls = EmbeddingInjectionDetector if kind.startswith("sentence-embedding") else InjectionDetector
+    return cls.load(path, meta)
 
 
 def get_detector(model: str = DEFAULT_MODEL):
