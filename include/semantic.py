@@ -8,6 +8,7 @@ sentence-transformers models from a local folder (or an installed model package 
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,18 @@ def _load_once(cls: str, model: str, device: str):
 def load_embedder(model: str, device: str = "cpu"):
     """The SentenceTransformer for ``model``, loaded once per process."""
     return _load_once("SentenceTransformer", model, device)
+
+
+@contextmanager
+def max_seq_length(encoder, tokens: int):
+    """``encoder`` truncating at ``tokens`` inside the block, its own length restored after: a
+    :func:`load_embedder` encoder is shared by every user in the process."""
+    before = encoder.max_seq_length
+    encoder.max_seq_length = tokens
+    try:
+        yield encoder
+    finally:
+        encoder.max_seq_length = before
 
 
 def embed(

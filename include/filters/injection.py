@@ -194,18 +194,18 @@ class EmbeddingInjectionDetector(_Artifact):
     MAX_WINDOWS = 4
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        from include.semantic import load_embedder
+        from include.semantic import load_embedder, max_seq_length
 
         m = self.meta["embedding"]
-        encoder = load_embedder(m["model"])
-        encoder.max_seq_length = int(m["max_seq_length"])
-        return encoder.encode(
-            texts,
-            batch_size=int(m.get("batch_size", 64)),
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        ).astype(np.float32)
+        # the encoder is the process's shared one (semantic_dedup's too): its length is restored after
+        with max_seq_length(load_embedder(m["model"]), int(m["max_seq_length"])) as encoder:
+            return encoder.encode(
+                texts,
+                batch_size=int(m.get("batch_size", 64)),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype(np.float32)
 
     def raw_scores(self, texts: list[str]) -> np.ndarray:
         """P(injection) of each text as given (cut by the model at ``max_seq_length`` tokens)."""

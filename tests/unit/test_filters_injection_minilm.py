@@ -128,3 +128,16 @@ def test_embedding_detector_is_off_by_default_and_configurable():
     assert FilterEngine(never).checks[1].detectors[1][1] == 1.0
     with pytest.raises(ValueError, match="no model.json"):
         FiltersConfig.model_validate({"malicious": {"detector": {"embedding": {"model": "nope"}}}})
+
+
+def test_scoring_leaves_the_shared_encoder_as_it_was():
+    """The MiniLM encoder is the process's shared one (semantic_dedup embeds with it too): the
+    detector's shorter max_seq_length applies to its own calls only."""
+    from include.semantic import load_embedder
+
+    d = get_detector(MINILM)
+    encoder = load_embedder(d.meta["embedding"]["model"])
+    before = encoder.max_seq_length
+    assert before != d.meta["embedding"]["max_seq_length"]
+    d.scores(ATTACKS)
+    assert encoder.max_seq_length == before
