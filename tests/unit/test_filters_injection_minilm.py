@@ -12,6 +12,7 @@ import pytest
 from include.config.filters import FiltersConfig
 from include.filters import FilterEngine
 from include.filters.injection import DEFAULT_EMBEDDING_MODEL, MODELS_DIR, get_detector
+from tests.rows import sft_row
 
 MINILM = DEFAULT_EMBEDDING_MODEL
 #: the filters config with the embedding detector on
@@ -25,8 +26,7 @@ def config(**detector) -> FiltersConfig:
 
 
 def sft(user: str, answer: str = "Sure.", system: str | None = None):
-    msgs = [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
-    return {"id": "r", "kind": "sft", "system": system, "messages": msgs, "text": user}
+    return sft_row(user, answer, system=system)
 
 
 #: hand-written for these tests (not from any data set): attacks the default config must reject
