@@ -18,29 +18,36 @@ from include import storage
 from include.decontam.benchmarks import build_index
 from include.decontam.match import find_contamination
 from include.normalize import NormalizeOptions
-from spark_jobs.common import StageOutput, as_rejects, main, read_parquet, spread
+from spark_jobs.common import DETAIL as DETAIL_COL
+from spark_jobs.common import REASON as REASON_COL
+from spark_jobs.common import StageOutput, main, read_parquet, split_decisions, spread
 
 REASON = "contamination"
 
 
 def with_matches(df, index_bc, norm: NormalizeOptions):
-    """``df`` plus the matched benchmark and detail (``_bench`` / ``_detail``; null: clean), one
-    pass over the rows (no join back to the input)."""
+    """``df`` plus the decision columns of :func:`spark_jobs.common.decide` (reason, detail; null:
+    clean) and the matched benchmark (``_bench``), appended to each Arrow batch in one pass (no
+    join back to the input, no row-by-row conversion)."""
     import pyarrow as pa
     from pyspark.sql import types as T
 
     out_schema = T.StructType(
-        [*df.schema.fields, T.StructField("_bench", T.StringType()), T.StructField("_detail", T.StringType())]
+        [*df.schema.fields, *(T.StructField(c, T.StringType()) for c in ("_bench", REASON_COL, DETAIL_COL))]
     )
 
     def look_up(batches):
         index = index_bc.value
         for batch in batches:
             found = find_contamination(batch.column("text").to_pylist(), index, norm)
-            bench = pa.array([m.benchmark if m else None for m in found], pa.string())
-            detail = pa.array([m.detail if m else None for m in found], pa.string())
+            added = {
+                "_bench": [m.benchmark if m else None for m in found],
+                REASON_COL: [REASON if m else None for m in found],
+                DETAIL_COL: [m.detail if m else None for m in found],
+            }
             yield pa.RecordBatch.from_arrays(
-                [*batch.columns, bench, detail], names=[*batch.schema.names, "_bench", "_detail"]
+                [*batch.columns, *(pa.array(v, pa.string()) for v in added.values())],
+                names=[*batch.schema.names, *added],
             )
 
     return df.mapInArrow(look_up, out_schema)
@@ -69,9 +76,7 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
         boilerplate_ngrams_ignored=index.boilerplate,
         benchmarks=[{**b, "rows_rejected": int(per_bench.get(b["name"], 0))} for b in index.lineage],
     )
-    curated = marked.where(F.col("_bench").isNull()).drop("_bench", "_detail")
-    rejects = as_rejects(hit, "decontaminate", F.lit(REASON), detail_col=F.col("_detail"))
-    return StageOutput(curated, rejects)
+    return split_decisions(marked, "decontaminate", drop=("_bench",))
 
 
 if __name__ == "__main__":
