@@ -193,6 +193,12 @@ def write_json(uri: str, obj, s3_endpoint: str | None = None) -> None:
     )
 
 
+def write_jsonl(uri: str, records: list[dict], s3_endpoint: str | None = None) -> None:
+    """One JSON object per line (keys sorted, UTF-8 as is)."""
+    data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode()
+    write_bytes(uri, data, s3_endpoint)
+
+
 def delete_dir(uri: str, s3_endpoint: str | None = None) -> None:
     """Remove a directory tree if it exists (used to make stage output overwrite)."""
     fs, path = filesystem(uri, s3_endpoint)

@@ -14,7 +14,6 @@ Layout under ``<output_uri>/runs/<run>/``:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,10 +56,6 @@ class SynthPaths:
         return storage.join(self.run_dir, "manifest.json")
 
 
-def _jsonl(records: list[dict]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode()
-
-
 def judge_model(pcfg) -> str | None:
     """The curation's quality judge model, when that judge is on."""
     return pcfg.quality.judge.model if pcfg.enabled("quality") and pcfg.quality.judge.enabled else None
@@ -98,7 +93,7 @@ def prepare(
             f"skipped: {seeds.summary()['skipped_by_reason']}"
         )
     paths = SynthPaths(output_uri, run_id)
-    storage.write_bytes(paths.seeds, _jsonl([seed_record(r) for r in seeds.rows]), ep)
+    storage.write_jsonl(paths.seeds, [seed_record(r) for r in seeds.rows], ep)
     warning = family_warning(cfg.generator.model, judge_model(pcfg))
     if warning:
         log.warning("synthesize: %s", warning)
@@ -145,8 +140,8 @@ def generate(plan: dict) -> dict:
         res = synth.run(seeds.demos, plan["target_count"])
     finally:
         synth.client.close()
-    storage.write_bytes(paths.synthetic, _jsonl(res.rows), ep)
-    storage.write_bytes(paths.rejects, _jsonl(res.rejects), ep)
+    storage.write_jsonl(paths.synthetic, res.rows, ep)
+    storage.write_jsonl(paths.rejects, res.rejects, ep)
     source = paths.data if cfg.include_seeds else paths.synthetic
     prov = synth.provenance()
     manifest = {

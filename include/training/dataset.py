@@ -209,14 +209,10 @@ def build_training_set(
     return TrainingSet(train, evalset, info)
 
 
-def _jsonl(examples: list[dict]) -> bytes:
-    return "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in examples).encode()
-
-
 def write_training_set(ts: TrainingSet, out_uri: str, s3_endpoint: str | None = None) -> str:
     """Write ``train.jsonl``, ``eval.jsonl`` and ``trainset.json`` (last) under ``out_uri``."""
-    storage.write_bytes(storage.join(out_uri, "train.jsonl"), _jsonl(ts.train), s3_endpoint)
-    storage.write_bytes(storage.join(out_uri, "eval.jsonl"), _jsonl(ts.eval), s3_endpoint)
+    storage.write_jsonl(storage.join(out_uri, "train.jsonl"), ts.train, s3_endpoint)
+    storage.write_jsonl(storage.join(out_uri, "eval.jsonl"), ts.eval, s3_endpoint)
     storage.write_json(storage.join(out_uri, TRAINSET_INFO), ts.info, s3_endpoint)
     return out_uri
 
