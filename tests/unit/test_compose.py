@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.unit.test_training_image import _pins
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
@@ -30,11 +31,6 @@ def compose_command() -> list[str] | None:
         if shutil.which(cmd[0]) and subprocess.run([*cmd, "version"], capture_output=True).returncode == 0:
             return cmd
     return None
-
-
-def _pins(path: Path) -> dict[str, str]:
-    pins = (re.match(r"^([A-Za-z0-9_.-]+)==(\S+)$", line.strip()) for line in path.read_text().splitlines())
-    return {m.group(1).lower(): m.group(2) for m in pins if m}
 
 
 @pytest.fixture(scope="module")
