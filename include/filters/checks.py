@@ -69,7 +69,8 @@ class MaliciousCheck(Check):
         d = cfg.detector
         #: (detector, threshold, max_windows) of each enabled learned detector, in detail order
         self.detectors = []
-        for spec in ([d] + ([d.embedding] if d.embedding.enabled else [])) if d.enabled else []:
+        specs = [spec for spec in (d, d.embedding) if spec.enabled] if d.enabled else []  # embedding needs d
+        for spec in specs:
             det = injection.get_detector(spec.model)
             threshold = spec.threshold if spec.threshold is not None else det.threshold
             self.detectors.append((det, threshold, spec.max_windows))
