@@ -195,7 +195,7 @@ def baseline_table(ours: dict, dt: dict) -> None:
         for s, r in (("exact_dedup", "exact_duplicate"), ("near_dedup", "near_duplicate"))
     )
     print(
-        f"\nrows out: ours {st['filters']['out']:,} of {docs_in:,} (duplicates removed {removed:,}; "
+        f"\nrows after our filters: {st['filters']['out']:,} of {docs_in:,} (duplicates removed {removed:,}; "
         f"near_dedup in {near['in']:,}); datatrove {dt['docs_out']:,} of {dt['docs_in']:,} "
         f"(peak RSS {dt['peak_rss'] / 2**30:.1f} GiB, wall {dt['wall']:.0f} s). The filters differ "
         "(ours: injection / malicious / profanity / heuristic quality; datatrove: Gopher repetition + quality)."
