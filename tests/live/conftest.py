@@ -70,7 +70,12 @@ class Stack:
                 assert run["state"] == "success", f"{dag_id} {run['dag_run_id']} failed: {states}"
                 return run
             time.sleep(10)
-        raise AssertionError(f"no finished {dag_id} run in {timeout:.0f}s: {self.runs(dag_id)[:3]}")
+        run = next((r for r in self.runs(dag_id) if pick(r)), None)
+        states = {}
+        if run:
+            tis = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+            states = {t["task_id"]: t["state"] for t in tis["task_instances"]}
+        raise AssertionError(f"no finished {dag_id} run in {timeout:.0f}s: {run}; task states {states}")
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"

@@ -32,11 +32,20 @@ def _register(stack, tmp_path, tag: str) -> int:
     return _registry(stack).register(NAME, src, manifest).version  # a passing gate: becomes latest
 
 
+#: states of a task parked for a human answer (3.3+: awaiting_input; before: deferred on HITLTrigger)
+PARKED = ("awaiting_input", "deferred")
+
+
 def _pending(stack, run_id: str, timeout: float = 600) -> dict:
+    """The approval request once ``approve`` is parked. The request row is written a moment before
+    the task parks; on SQLite (``make up``) an answer in that window is recorded but never resumes
+    the task (the row locks that close it on Postgres are no-ops), so the test answers, as a human
+    in the UI would, a parked task."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         details = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}/hitlDetails")["hitl_details"]
-        if details:
+        ti = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}/taskInstances/approve")
+        if details and ti["state"] in PARKED:
             return details[0]
         run = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}")
         assert run["state"] in ("queued", "running"), f"run ended without asking: {run['state']}"
