@@ -106,9 +106,12 @@ def test_stages_in_process_and_in_subprocesses_publish_the_same_rows(dag, sample
     in_process: false (``python -m spark_jobs.<stage>`` per stage) publish identical rows and
     rejects."""
     runs = {}
-    # a subprocess costs a JVM start each: near_dedup, pii (Presidio), quality (a pass-through by
-    # default) and validate (GX) off; both modes run ingest, normalize, exact_dedup, filters, publish
-    off = {s: {"enabled": False} for s in ("near_dedup", "pii", "quality", "validate")}
+    # a subprocess costs a JVM start each: both modes run ingest (rows and ingest rejects), filters
+    # (a decide() stage: rejects with reason and detail) and publish; the others are off
+    off = {
+        s: {"enabled": False}
+        for s in ("normalize", "exact_dedup", "near_dedup", "pii", "quality", "validate")
+    }
     for in_process in (True, False):
         out = tmp_path / f"in_process_{in_process}"
         config = {"spark": {**SPARK, "in_process": in_process}, **off}

@@ -15,10 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from include.dataset_report.html import SECTIONS
-from tests.dags.test_curate_dataset_e2e import SPARK
-from tests.dags.test_curate_dataset_e2e import dag as _dag
 
-dag = _dag
 pytestmark = [pytest.mark.dag, pytest.mark.spark, pytest.mark.slow]
 
 
@@ -37,13 +34,8 @@ def fmt(v) -> str:
     return "–" if v is None else f"{v:,}"
 
 
-def test_published_version_has_a_report_and_data_card(dag, sample_data, tmp_path):
-    out = tmp_path / "out"
-    conf = {"source_uri": str(sample_data), "output_uri": str(out), "config": {"spark": SPARK}}
-    dr = dag.test(run_conf=conf)
-    assert str(dr.state) == "success"
-    version = (out / "_latest").read_text().strip()
-    vdir = out / "versions" / version
+def test_published_version_has_a_report_and_data_card(default_published):
+    vdir = default_published
     m = json.loads((vdir / "manifest.json").read_text())
     html = (vdir / "report.html").read_text()
     card = (vdir / "DATA_CARD.md").read_text()

@@ -1,11 +1,10 @@
 """curate_dataset spark-submitted to a real standalone cluster (master + worker on 127.0.0.1,
 started by the test from the pinned pyspark), whatever ``PATH`` is: every Spark stage is an
 application on that master whose executors run on the worker, and the published rows and
-rejects equal those of local mode."""
+rejects equal those of the same DAG run in local mode (the ``default_published`` fixture)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 
@@ -30,24 +29,14 @@ def _rows(folder) -> list[dict]:
     return pq.read_table(folder).to_pylist() if folder.exists() else []
 
 
-def _local_mode(spark, sample_data, out, cfg) -> tuple[dict, set]:
-    """The same stages in local mode (in-process, the shared local[2] session)."""
-    from spark_jobs.common import run_stage
-
-    source, rejects = str(sample_data), set()
-    for stage in SPARK_STAGES:
-        if not cfg.enabled(stage):
-            continue
-        job = importlib.import_module(f"spark_jobs.{stage}")
-        run_stage(stage, job.run, source, str(out / stage), cfg, spark=spark)
-        rejects |= {(r["id"], r["stage"], r["reason"]) for r in _rows(out / stage / "rejects")}
-        source = str(out / stage / "curated")
-    curated = {r["id"]: r["text"] for r in _rows(out / SPARK_STAGES[-1] / "curated")}
+def _published(vdir) -> tuple[dict, set]:
+    curated = {r["id"]: r["text"] for r in _rows(vdir / "curated")}
+    rejects = {(r["id"], r["stage"], r["reason"]) for d in (vdir / "rejects").iterdir() for r in _rows(d)}
     return curated, rejects
 
 
 def test_curate_dataset_on_a_standalone_cluster_equals_local_mode(
-    cluster, airflow_db, spark, sample_data, tmp_path, monkeypatch
+    cluster, airflow_db, default_published, sample_data, tmp_path, monkeypatch
 ):
     from airflow.dag_processing.dagbag import DagBag
 
@@ -82,13 +71,8 @@ def test_curate_dataset_on_a_standalone_cluster_equals_local_mode(
     ran_on_worker = {e["appid"] for e in worker["finishedexecutors"]}
     assert {a["id"] for a in apps} <= ran_on_worker  # executors of every application ran on the worker
 
-    version = (out / "_latest").read_text().strip()
-    vdir = out / "versions" / version
-    published = {r["id"]: r["text"] for r in _rows(vdir / "curated")}
-    published_rejects = {
-        (r["id"], r["stage"], r["reason"]) for d in (vdir / "rejects").iterdir() for r in _rows(d)
-    }
-    local_curated, local_rejects = _local_mode(spark, sample_data, tmp_path / "local", cfg)
+    published, published_rejects = _published(out / "versions" / (out / "_latest").read_text().strip())
+    local_curated, local_rejects = _published(default_published)  # the same DAG in local mode
     assert published == local_curated and len(published) > 0
     assert published_rejects == local_rejects and len(published_rejects) > 0
     assert os.environ["PATH"] == "/usr/bin:/bin"  # the submit path did not need PATH
