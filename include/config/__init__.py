@@ -172,7 +172,7 @@ class PipelineConfig(_Strict):
         description="embeddings + cosine pairs (SemDeDup-style); off by default: needs a model",
     )
     quality: QualityConfig = Field(
-        QualityConfig(), description="LLM-as-judge and classifier scoring; both off = cheap pass-through"
+        QualityConfig(), description="LLM-as-judge and classifier scoring; both off = skipped"
     )
     validate_: ValidateConfig = Field(
         ValidateConfig(), alias="validate", description="the Great Expectations gate (key `validate`)"

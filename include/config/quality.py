@@ -1,6 +1,6 @@
 """Settings of the ``quality`` stage: LLM-as-judge and classifier scoring (mirrored in default.yaml).
 
-Both scorers are off by default, so the stage is a cheap pass-through unless configured.
+Both scorers are off by default, and then the stage is skipped (``enabled: auto``) unless configured.
 """
 
 from __future__ import annotations
@@ -119,8 +119,18 @@ class QualityClassifierConfig(_Strict):
         return self
 
 
+def _scorer_on(scorer) -> bool:
+    return bool(scorer.get("enabled") if isinstance(scorer, dict) else getattr(scorer, "enabled", False))
+
+
 class QualityConfig(StageConfig):
     """``quality`` stage settings."""
+
+    enabled: bool = Field(
+        False,
+        description="auto / unset (the default) = on when the judge or the classifier is enabled; "
+        "true with both off = a pass-through that still runs (and writes) the stage",
+    )
 
     unscored_policy: Literal["keep", "reject"] = Field(
         "keep",
@@ -131,3 +141,10 @@ class QualityConfig(StageConfig):
         QualityClassifierConfig(),
         description="HF sequence-classification / regression (fineweb-edu-classifier style)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto(cls, data):
+        if isinstance(data, dict) and data.get("enabled", "auto") in ("auto", None):
+            data = {**data, "enabled": _scorer_on(data.get("judge")) or _scorer_on(data.get("classifier"))}
+        return data

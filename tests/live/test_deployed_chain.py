@@ -161,7 +161,7 @@ def test_curate_then_asset_triggered_finetune_then_promote(stack):
         if e.get("eventType") == "COMPLETE" and e["job"]["name"].startswith("curate_dataset.")
     ]
     by_task = {e["job"]["name"].split(".", 1)[1]: e for e in complete if e.get("outputs")}
-    for stage in ("ingest", "normalize", "pii", "quality"):
+    for stage in ("ingest", "normalize", "pii", "filters"):
         event = by_task[stage]
         assert event["inputs"][0]["inputFacets"]["inputStatistics"]["rowCount"] >= 0
         curated = next(o for o in event["outputs"] if o["name"].endswith(f"/{stage}/curated"))

@@ -51,11 +51,12 @@ def judge_cfg(url, **over):
     }
 
 
-def test_quality_is_a_pass_through_by_default(spark, tmp_path):
+def test_quality_is_skipped_by_default_and_a_pass_through_when_forced_on(spark, tmp_path):
+    assert not load_config({}).enabled("quality")  # auto: no scorer enabled
+    assert load_config({"quality": {"classifier": {"enabled": True, "model_path": "m"}}}).enabled("quality")
     src = write(ROWS, tmp_path / "in")
-    stats = run_stage(
-        "quality", quality.run, src, str(tmp_path / "out"), load_config({"spark": SPARK}), spark=spark
-    )
+    cfg = load_config({"spark": SPARK, "quality": {"enabled": True}})
+    stats = run_stage("quality", quality.run, src, str(tmp_path / "out"), cfg, spark=spark)
     assert stats["in"] == stats["out"] == 6 and stats["rejected"] == 0
     assert "pass-through" in stats["note"] and stats["details"]["judge_enabled"] is False
     assert {r["id"] for r in read(tmp_path / "out" / "curated")} == {r["id"] for r in ROWS}

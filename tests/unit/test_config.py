@@ -3,10 +3,11 @@ import pytest
 from include.config import STAGES, ConfigError, deep_merge, load_config
 
 
-def test_defaults_load_and_every_stage_but_semantic_dedup_enabled():
+def test_defaults_load_and_every_stage_but_the_opt_in_ones_enabled():
     cfg = load_config()
-    # semantic_dedup needs a model: opt-in; decontaminate is on once benchmarks are listed
-    assert [s for s in STAGES if not cfg.enabled(s)] == ["decontaminate", "semantic_dedup"]
+    # semantic_dedup needs a model: opt-in; decontaminate is on once benchmarks are listed,
+    # quality once its judge or classifier is enabled
+    assert [s for s in STAGES if not cfg.enabled(s)] == ["decontaminate", "semantic_dedup", "quality"]
     assert STAGES.index("filters") + 1 == STAGES.index("semantic_dedup") == STAGES.index("quality") - 1
     assert cfg.normalize.unicode_form == "NFKC"
     assert cfg.ingest.format == "auto"

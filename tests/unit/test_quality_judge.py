@@ -275,7 +275,7 @@ def test_same_family_warning():
 
 def test_config_rules_name_the_key():
     cfg = load_config()
-    assert cfg.quality.enabled and not cfg.quality.judge.enabled and not cfg.quality.classifier.enabled
+    assert not cfg.quality.enabled and not cfg.quality.judge.enabled and not cfg.quality.classifier.enabled
     with pytest.raises(ConfigError, match=r"quality\.judge\.model is required"):
         load_config({"quality": {"judge": {"enabled": True, "base_url": "http://x/v1"}}})
     with pytest.raises(
