@@ -40,15 +40,9 @@ def _states(dag_run) -> dict:
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
 
-def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_path):
-    out = tmp_path / "out"
-    conf = {
-        "source_uri": str(sample_data),
-        "output_uri": str(out),
-        "config": {"spark": SPARK, "pii": {"enabled": False}},
-    }
-    dr = dag.test(run_conf=conf)
-    assert str(dr.state) == "success", _states(dr)
+def test_end_to_end_counts_accounting_publish_and_rerun(dag, default_published):
+    """The default run on the sample data (the shared fixture), then the same run again."""
+    out, conf = default_published.out, default_published.conf
     version = (out / "_latest").read_text().strip()
     m = json.loads((out / "versions" / version / "manifest.json").read_text())
     acc = m["accounting"]
@@ -66,16 +60,20 @@ def test_end_to_end_counts_accounting_publish_and_rerun(dag, sample_data, tmp_pa
     assert (nd["bands"], nd["rows"], nd["removed"]) == (17, 7, 1)
     assert "files" not in m["stages"]["ingest"]["details"]
     assert m["stages"]["near_dedup"]["enabled"] is True
-    assert m["stages"]["pii"]["enabled"] is False and m["stages"]["pii"]["in"] is None  # disabled: skipped
+    # quality without a scorer (the default) is skipped: the manifest says so
+    assert m["stages"]["quality"]["enabled"] is False and m["stages"]["quality"]["in"] is None
+    assert m["stages"]["pii"]["enabled"] is True and m["stages"]["pii"]["in"] == m["stages"]["pii"]["out"]
     assert m["stages"]["validate"]["in"] == m["stages"]["validate"]["out"]
-    assert m["version"] == version and m["config"]["pii"]["enabled"] is False and len(m["config_hash"]) == 16
+    assert (
+        m["version"] == version and m["config"]["quality"]["enabled"] is False and len(m["config_hash"]) == 16
+    )
     assert {f["relative"] for f in m["input_files"]} == set(EXPECTED_FILES)
     assert all(f["size"] > 0 and f["mtime"] for f in m["input_files"])
     vdir = out / "versions" / version
     assert list((vdir / "curated").glob("*.parquet")) and (vdir / "rejects" / "ingest").is_dir()
     assert (vdir / "data_docs" / "index.html").is_file()
     assert not any((out / "_staging").iterdir())  # the run's staging folder is cleaned up
-    events = _asset_events(dr.run_id)
+    events = _asset_events(default_published.run_id)
     assert [e["version"] for e in events] == [version]
     assert events[0]["rows"] == acc["curated_rows"] and events[0]["curated"].endswith(f"{version}/curated")
     # unchanged input and config: every stage skips, nothing new is published

@@ -35,7 +35,7 @@ def fmt(v) -> str:
 
 
 def test_published_version_has_a_report_and_data_card(default_published):
-    vdir = default_published
+    vdir = default_published.version_dir
     m = json.loads((vdir / "manifest.json").read_text())
     html = (vdir / "report.html").read_text()
     card = (vdir / "DATA_CARD.md").read_text()

@@ -72,7 +72,7 @@ def test_curate_dataset_on_a_standalone_cluster_equals_local_mode(
     assert {a["id"] for a in apps} <= ran_on_worker  # executors of every application ran on the worker
 
     published, published_rejects = _published(out / "versions" / (out / "_latest").read_text().strip())
-    local_curated, local_rejects = _published(default_published)  # the same DAG in local mode
+    local_curated, local_rejects = _published(default_published.version_dir)  # the same DAG in local mode
     assert published == local_curated and len(published) > 0
     assert published_rejects == local_rejects and len(published_rejects) > 0
     assert os.environ["PATH"] == "/usr/bin:/bin"  # the submit path did not need PATH

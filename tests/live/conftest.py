@@ -69,7 +69,7 @@ class Stack:
                 states = {t["task_id"]: t["state"] for t in tis["task_instances"]}
                 assert run["state"] == "success", f"{dag_id} {run['dag_run_id']} failed: {states}"
                 return run
-            time.sleep(10)
+            time.sleep(3)
         run = next((r for r in self.runs(dag_id) if pick(r)), None)
         states = {}
         if run:

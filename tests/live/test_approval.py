@@ -49,7 +49,7 @@ def _pending(stack, run_id: str, timeout: float = 600) -> dict:
             return details[0]
         run = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}")
         assert run["state"] in ("queued", "running"), f"run ended without asking: {run['state']}"
-        time.sleep(5)
+        time.sleep(2)
     raise AssertionError("no required action appeared")
 
 
