@@ -1,6 +1,7 @@
 """Stage ``quality``: classifier scoring and LLM-as-judge scoring (see ``include.quality``).
 
-Off by default (judge and classifier disabled): rows pass through unchanged. Otherwise,
+Off by default: with judge and classifier disabled, ``enabled: auto`` skips the stage
+(``enabled: true`` runs it and passes rows through unchanged). Otherwise,
 per Arrow batch in the executors (judge client and classifier built once per process),
 :class:`include.quality.engine.QualityEngine` decides each row (classifier threshold, judge
 threshold, unscored policy, the 0..5 -> 0..1 scale). ``signals`` (JSON) gains ``judge``
