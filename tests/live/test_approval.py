@@ -59,6 +59,10 @@ def _trigger(stack, conf: dict) -> str:
 
 
 def _answer(stack, run_id: str, option: str) -> None:
+    # An answer within about a second of parking resumes the task while the parked attempt's
+    # process is still exiting; the execution API then kills the resumed one ("the task shouldn't
+    # be running anymore") and it waits for a retry. A human takes longer than that.
+    time.sleep(5)
     path = f"/api/v2/dags/promote_adapter/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails"
     stack.api(path, {"chosen_options": [option], "params_input": {}}, "PATCH")
 
