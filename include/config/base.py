@@ -17,6 +17,14 @@ class StageConfig(_Strict):
     enabled: bool = Field(True, description="run this stage; false = its rows pass through unchanged")
 
 
+def resolve_auto_enabled(data, on: bool):
+    """``enabled: auto`` (or unset) in raw stage settings becomes ``on``; for a stage's
+    ``model_validator(mode="before")``."""
+    if isinstance(data, dict) and data.get("enabled", "auto") in ("auto", None):
+        return {**data, "enabled": on}
+    return data
+
+
 def check_regexes(patterns: list[str], engine: str = "re") -> list[str]:
     """Each pattern compiles with ``engine`` (``re``, or ``regex`` for Presidio's recognizers);
     raises ValueError naming the bad one."""

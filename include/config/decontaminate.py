@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from include.config.base import StageConfig, _Strict
+from include.config.base import StageConfig, _Strict, resolve_auto_enabled
 
 #: known benchmark layouts: text fields, item id field (null = 0-based record number), code or prose
 PRESETS: dict[str, dict] = {
@@ -80,9 +80,7 @@ class DecontaminateConfig(StageConfig):
     @model_validator(mode="before")
     @classmethod
     def _auto(cls, data):
-        if isinstance(data, dict) and data.get("enabled", "auto") in ("auto", None):
-            data = {**data, "enabled": bool(data.get("benchmarks"))}
-        return data
+        return resolve_auto_enabled(data, isinstance(data, dict) and bool(data.get("benchmarks")))
 
     @model_validator(mode="after")
     def _unique(self):

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from include.config.base import StageConfig, _Strict
+from include.config.base import StageConfig, _Strict, resolve_auto_enabled
 
 
 class ChatEndpointConfig(_Strict):
@@ -145,6 +145,5 @@ class QualityConfig(StageConfig):
     @model_validator(mode="before")
     @classmethod
     def _auto(cls, data):
-        if isinstance(data, dict) and data.get("enabled", "auto") in ("auto", None):
-            data = {**data, "enabled": _scorer_on(data.get("judge")) or _scorer_on(data.get("classifier"))}
-        return data
+        on = isinstance(data, dict) and (_scorer_on(data.get("judge")) or _scorer_on(data.get("classifier")))
+        return resolve_auto_enabled(data, on)
