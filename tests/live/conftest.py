@@ -65,17 +65,17 @@ class Stack:
             except (urllib.error.URLError, OSError):
                 run = None
             if run and run["state"] in ("success", "failed"):
-                tis = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
-                states = {t["task_id"]: t["state"] for t in tis["task_instances"]}
+                states = self.task_states(dag_id, run["dag_run_id"])
                 assert run["state"] == "success", f"{dag_id} {run['dag_run_id']} failed: {states}"
                 return run
             time.sleep(3)
         run = next((r for r in self.runs(dag_id) if pick(r)), None)
-        states = {}
-        if run:
-            tis = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
-            states = {t["task_id"]: t["state"] for t in tis["task_instances"]}
+        states = self.task_states(dag_id, run["dag_run_id"]) if run else {}
         raise AssertionError(f"no finished {dag_id} run in {timeout:.0f}s: {run}; task states {states}")
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        tis = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return {t["task_id"]: t["state"] for t in tis}
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
