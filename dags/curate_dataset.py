@@ -35,12 +35,10 @@ record already published, in a Qdrant collection that `publish` updates after it
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.sdk import DAG, Param, chain
 from llmops_airflow.assets import CURATED_DATASET
 from llmops_airflow.curation import finalize_task, prepare_task, stage_operator
+from llmops_airflow.dag_defaults import DEFAULT_ARGS, START_DATE
 from llmops_airflow.forms import override_schema
 
 from include.config import STAGES, PipelineConfig
@@ -50,10 +48,10 @@ with DAG(
     dag_id="curate_dataset",
     description="Raw lakehouse data -> canonical, deduplicated, cleaned dataset (Spark)",
     schedule="0 2 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    default_args=DEFAULT_ARGS,
     tags=["llmops", "curation", "spark"],
     doc_md=__doc__,
     params={

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, Param
+from llmops_airflow.dag_defaults import DEFAULT_ARGS, START_DATE
 from llmops_airflow.finetune_defaults import (
     CURATED_DATASET_ASSET,
     DEFAULT_BASE_MODEL,
@@ -65,11 +65,11 @@ with DAG(
     dag_id="finetune_adapter",
     description="Curated dataset -> memory plan -> training set -> fine-tuned adapter -> gate -> S3 registry",
     schedule=[CURATED_DATASET_ASSET],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     is_paused_upon_creation=False,  # runs on curate_dataset's events: paused, it would miss them
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    default_args=DEFAULT_ARGS,
     tags=["llmops", "training", "peft"],
     doc_md=__doc__,
     params={

@@ -24,9 +24,9 @@ Same as `python -m include.registry REGISTRY_URI alias NAME ALIAS REF [--force]`
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import DAG, Param
 from llmops_airflow.approval import PromotionApproval
+from llmops_airflow.dag_defaults import START_DATE
 from llmops_airflow.finetune_defaults import (
     NAME_PATTERN,
     PRODUCTION_ALIAS,
@@ -40,7 +40,7 @@ with DAG(
     dag_id="promote_adapter",
     description="Point a registry alias (production) at an adapter version that passed its gate",
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     is_paused_upon_creation=False,  # manual only (no schedule): unpaused, a trigger runs at once
     tags=["llmops", "training", "registry"],

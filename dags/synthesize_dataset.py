@@ -26,11 +26,9 @@ When examples are few, generates more from seed examples with an OpenAI-compatib
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, chain
+from llmops_airflow.dag_defaults import DEFAULT_ARGS, START_DATE
 from llmops_airflow.finetune_defaults import optional_text_param
 from llmops_airflow.forms import override_schema
 from llmops_airflow.synthesis import CURATE_CONF, generate_task, prepare_task
@@ -49,11 +47,11 @@ with DAG(
     dag_id="synthesize_dataset",
     description="Seed examples -> LLM self-instruct generation -> curate_dataset (same curation)",
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     is_paused_upon_creation=False,  # manual only (no schedule): unpaused, a trigger runs at once
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    default_args=DEFAULT_ARGS,
     tags=["llmops", "curation", "synthetic"],
     doc_md=__doc__,
     params={
