@@ -1,7 +1,9 @@
-"""Prompt-injection detection through the real ``filters`` stage: rules only, rules + the TF-IDF
-detector (v1, the old default) and the default (rules + TF-IDF + MiniLM embedding detector), side by side.
+"""Prompt-injection detection through the real ``filters`` stage, side by side: rules only, the
+default (rules + the TF-IDF detector), and the two opt-in detectors added to it (MiniLM embeddings
++ MLP head; the LoRA fine-tuned MiniLM classifier).
 
-    python benchmarks/injection.py --deepset-test PATH [--throughput-rows 20000] [--cores 2] [--json out.json]
+    python benchmarks/injection.py --deepset-test PATH [--throughput-rows 20000] [--slow-rows 2000]
+        [--cores 2] [--configs NAME ...] [--show-misses] [--json out.json]
 
 Data (none of it written by this project, none of it used to tune the rules' or the detector's
 thresholds):
@@ -46,9 +48,12 @@ ANSWER = "Understood."
 #: name -> ``filters.malicious.detector`` settings
 CONFIGS = {
     "rules only": {"enabled": False},
-    "rules + tfidf (v1)": {"enabled": True, "embedding": {"enabled": False}},
-    "default: +minilm": {},
+    "default: + tfidf": {},
+    "+ minilm (opt-in)": {"embedding": {"enabled": True}},
+    "+ lora (opt-in)": {"transformer": {"enabled": True}},
 }
+#: configurations with a transformer forward pass per text: their throughput runs on ``--slow-rows``
+SLOW = {"+ minilm (opt-in)", "+ lora (opt-in)"}
 
 
 def user_row(i: int, text: str, source: str) -> dict:
@@ -118,6 +123,10 @@ def main(argv=None) -> int:
     ap.add_argument("--deepset-test", default=os.environ.get("DEEPSET_TEST_PARQUET"))
     ap.add_argument("--throughput-rows", type=int, default=20000)
     ap.add_argument("--cores", type=int, default=2, help="Spark local[N]: the cores the stage may use")
+    ap.add_argument("--slow-rows", type=int, default=2000, help="throughput rows of the SLOW configurations")
+    ap.add_argument(
+        "--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS), help="a subset to run"
+    )
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
@@ -141,9 +150,10 @@ def main(argv=None) -> int:
 
     spark = get_spark(load_config({"spark": {"master": f"local[{args.cores}]"}}), "injection-bench")
     report: dict = {"held_out_benign_rows": len(held), "by_source": dict(by_source), "cores": args.cores}
+    configs = {name: CONFIGS[name] for name in args.configs}
     with tempfile.TemporaryDirectory() as tmp:
         run_filters(spark, base[:200], {}, tmp, "warmup")
-        for k, (name, det) in enumerate(CONFIGS.items()):
+        for k, (name, det) in enumerate(configs.items()):
             rej, _ = run_filters(spark, base, det, tmp, f"cfg{k}")
             fp = Counter(source[i] for i in detected(rej, list(source)))
             report[name] = {
@@ -157,31 +167,37 @@ def main(argv=None) -> int:
                 "minilm_fired": sum(
                     bool(re.search(r"minilm\S* [\d.]+ >=", rej.get(i, ("", ""))[1] or "")) for i in inj
                 ),
+                "lora_fired": sum(
+                    bool(re.search(r"lora\S* [\d.]+ >=", rej.get(i, ("", ""))[1] or "")) for i in inj
+                ),
             }
             if args.show_misses:
                 for i in [i for i in inj if i not in set(detected(rej, inj))]:
                     print(f"  [{name}] missed: {texts[int(i.split(':')[1])][:100]!r}")
                 for i in detected(rej, ben) + detected(rej, list(source)):
                     print(f"  [{name}] flagged benign {i}: {rej[i][1][:160]!r}")
-        for k, (name, det) in enumerate(CONFIGS.items()):
-            _, secs = run_filters(spark, big, det, tmp, f"tp{k}")
-            report[name]["throughput_rows"] = len(big)
-            report[name]["rows_per_s_per_core"] = len(big) / secs / args.cores
-            report[name]["engine_rows_per_cpu_s"] = engine_rate(base, det)
+        for k, (name, det) in enumerate(configs.items()):
+            rows = big[: args.slow_rows] if name in SLOW else big
+            _, secs = run_filters(spark, rows, det, tmp, f"tp{k}")
+            report[name]["throughput_rows"] = len(rows)
+            report[name]["rows_per_s_per_core"] = len(rows) / secs / args.cores
+            report[name]["engine_rows_per_cpu_s"] = engine_rate(
+                base[: args.slow_rows] if name in SLOW else base, det
+            )
     spark.stop()
     report["load_average"] = os.getloadavg()
 
     print(f"\nheld-out benign rows: {len(held)} ({', '.join(f'{k} {v}' for k, v in by_source.items())})")
     print(
         f"{'config':<18} {'deepset recall':>15} {'benign 56 flagged':>18} {'held-out FP':>14} {'rows/s/core':>12}"
-        f" {'engine rows/cpu-s':>18}"
+        f" {'engine rows/cpu-s':>18} {'tp rows':>8}"
     )
-    for name in CONFIGS:
+    for name in configs:
         r = report[name]
         print(
             f"{name:<18} {r['deepset_caught']:>3}/{len(inj)} = {r['deepset_recall']:.3f} "
             f"{r['deepset_benign_flagged']:>12}/{len(ben)} {r['held_out_flagged']:>6} ({r['held_out_fp_rate']:.2%}) "
-            f"{r['rows_per_s_per_core']:>18.0f} {r['engine_rows_per_cpu_s']:>18.0f}"
+            f"{r['rows_per_s_per_core']:>18.0f} {r['engine_rows_per_cpu_s']:>18.0f} {r['throughput_rows']:>8}"
         )
         print(f"{'':<18} held-out flagged by source: {r['held_out_flagged_by_source']}")
     if args.json:

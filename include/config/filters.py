@@ -67,6 +67,21 @@ class EmbeddingDetectorSpec(_ShippedModel):
     )
 
 
+class TransformerDetectorSpec(EmbeddingDetectorSpec):
+    """The third learned detector: a LoRA fine-tune of the installed all-MiniLM-L6-v2 package as a
+    sequence classifier (``include/filters/models/<model>/``: the LoRA delta + head; see its
+    MODEL_CARD.md). Checked in addition to the others on the same texts (rule OR any detector)."""
+
+    enabled: bool = Field(
+        False,
+        description="also score the texts with the fine-tuned transformer (off by default: the best deepset-test recall, but on CPU ~20 texts/s per core; benchmarks/README.md)",
+    )
+    model: str = Field(
+        "injection-minilm-lora-v1",
+        description="a shipped artifact name (include/filters/models/<name>) or a folder with model.json + adapter.npz",
+    )
+
+
 class DetectorSpec(_ShippedModel):
     """The learned prompt-injection detector shipped in ``include/filters/models`` (offline;
     see its MODEL_CARD.md). A row is a ``prompt_injection`` when a rule hits OR a text in
@@ -94,7 +109,11 @@ class DetectorSpec(_ShippedModel):
     )
     embedding: EmbeddingDetectorSpec = Field(
         EmbeddingDetectorSpec(),
-        description="the sentence-embedding detector checked alongside (needs ``enabled``); rule OR either detector",
+        description="the sentence-embedding detector checked alongside (needs ``enabled``); rule OR any detector",
+    )
+    transformer: TransformerDetectorSpec = Field(
+        TransformerDetectorSpec(),
+        description="the fine-tuned transformer detector checked alongside (needs ``enabled``); rule OR any detector",
     )
 
 

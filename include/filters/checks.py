@@ -69,7 +69,8 @@ class MaliciousCheck(Check):
         d = cfg.detector
         #: (detector, threshold, max_windows) of each enabled learned detector, in detail order
         self.detectors = []
-        specs = [spec for spec in (d, d.embedding) if spec.enabled] if d.enabled else []  # embedding needs d
+        # the embedding and transformer detectors need d
+        specs = [spec for spec in (d, d.embedding, d.transformer) if spec.enabled] if d.enabled else []
         for spec in specs:
             det = injection.get_detector(spec.model)
             threshold = spec.threshold if spec.threshold is not None else det.threshold

@@ -80,6 +80,15 @@ def windows(text: str, size: int, stride: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text) - size + stride, stride)]
 
 
+def head_and_tail_windows(text: str, size: int, stride: int, max_windows: int) -> list[str]:
+    """The windows of ``text`` (none of a blank text), at most ``max_windows``: the first
+    ``max_windows - 1`` and the last (an override is often the opening or the closing line)."""
+    if not text.strip():
+        return []
+    w = windows(text, size, stride)
+    return w if len(w) <= max_windows else w[: max_windows - 1] + w[-1:]
+
+
 class _Artifact:
     """What every shipped detector artifact has: ``model.json`` (``meta``), one ``.npz``
     (``ARRAYS``), and a score per text that is the highest of its :meth:`pieces`' scores."""
@@ -216,18 +225,19 @@ class EmbeddingInjectionDetector(_Artifact):
     def pieces(self, text: str, max_windows: int = 4) -> list[str]:
         """The windows scored of ``text`` (none of a blank text): the first ``max_windows - 1``
         and the last."""
-        if not text.strip():
-            return []
-        m = self.meta
-        w = windows(text, m["window_chars"], m["window_stride"])
-        return w if len(w) <= max_windows else w[: max_windows - 1] + w[-1:]
+        return head_and_tail_windows(text, self.meta["window_chars"], self.meta["window_stride"], max_windows)
 
 
 def load_artifact(path: Path | Traversable):
     """The detector under ``path``, of the class its ``model.json`` ``kind`` names (read once)."""
     meta = json.loads(path.joinpath("model.json").read_text())
     kind = meta.get("kind", "")
-    cls = EmbeddingInjectionDetector if kind.startswith("sentence-embedding") else InjectionDetector
+    if kind.startswith("lora-sequence-classifier"):
+        from include.filters.injection_transformer import TransformerInjectionDetector as cls
+    elif kind.startswith("sentence-embedding"):
+        cls = EmbeddingInjectionDetector
+    else:
+        cls = InjectionDetector
     return cls.load(path, meta)
 
 

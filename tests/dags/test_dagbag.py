@@ -44,13 +44,16 @@ def test_every_dag_has_tags_retries_and_docs(dagbag):
                 assert t.retries >= 2, (dag_id, t.task_id)
 
 
+#: the public task order (README, DAG doc), pinned here independently of include.config.STAGES
+CURATE_TASK_ORDER = (
+    "prepare_run ingest normalize exact_dedup decontaminate near_dedup pii filters "
+    "semantic_dedup quality validate publish finalize_run"
+)
+
+
 def test_curate_dataset_shape(dagbag):
     dag = dagbag.dags["curate_dataset"]
-    # the public task order (README, DAG doc), pinned here independently of include.config.STAGES
-    order = (
-        "prepare_run ingest normalize exact_dedup decontaminate near_dedup pii filters "
-        "semantic_dedup quality validate publish finalize_run"
-    ).split()
+    order = CURATE_TASK_ORDER.split()
     assert {t.task_id for t in dag.tasks} == set(order)
     for a, b in zip(order, order[1:], strict=False):
         assert b in dag.get_task(a).downstream_task_ids
