@@ -203,6 +203,17 @@ def choose_threshold(oof, y, group, max_fp_deepset: float, max_fp_benign: float)
     raise SystemExit("no threshold meets the false-positive budgets")
 
 
+def data_record(texts: list[str], y: np.ndarray) -> dict:
+    """What an artifact's ``model.json`` records of its training data: files, row counts, sha256."""
+    return {
+        "injections_and_benign": DEEPSET_TRAIN,
+        "benign": TRAIN_BENIGN,
+        "held_out_benign_never_trained": HELD_OUT_BENIGN,
+        "rows": {"total": len(texts), "injections": int(y.sum())},
+        "sha256": {f: sha256(SHARED / f) for f in [DEEPSET_TRAIN, *TRAIN_BENIGN]},
+    }
+
+
 def check_hashes(meta: dict) -> None:
     bad = [f for f, h in meta["data"]["sha256"].items() if sha256(SHARED / f) != h]
     if bad:
@@ -248,13 +259,7 @@ def main(argv=None) -> int:
             "max_fp_other_benign": args.max_fp_benign,
         },
         "validation_out_of_fold": metrics,
-        "data": {
-            "injections_and_benign": DEEPSET_TRAIN,
-            "benign": TRAIN_BENIGN,
-            "held_out_benign_never_trained": HELD_OUT_BENIGN,
-            "rows": {"total": len(texts), "injections": int(y.sum())},
-            "sha256": {f: sha256(SHARED / f) for f in [DEEPSET_TRAIN, *TRAIN_BENIGN]},
-        },
+        "data": data_record(texts, y),
     }
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "weights.npz", **weights)

@@ -172,13 +172,7 @@ def main(argv=None) -> int:
             "deepset_benign": int(neg_d.sum()),
             "other_benign": int(neg_o.sum()),
         },
-        "data": {
-            "injections_and_benign": tfidf.DEEPSET_TRAIN,
-            "benign": tfidf.TRAIN_BENIGN,
-            "held_out_benign_never_trained": tfidf.HELD_OUT_BENIGN,
-            "rows": {"total": len(texts), "injections": int(y.sum())},
-            "sha256": {f: tfidf.sha256(tfidf.SHARED / f) for f in [tfidf.DEEPSET_TRAIN, *tfidf.TRAIN_BENIGN]},
-        },
+        "data": tfidf.data_record(texts, y),
     }
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "head.npz", **head)

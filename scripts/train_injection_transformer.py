@@ -217,13 +217,7 @@ def main(argv=None) -> int:
             "max_fp_other_benign": args.max_fp_benign,
         },
         "validation_fold": validation,
-        "data": {
-            "injections_and_benign": tfidf.DEEPSET_TRAIN,
-            "benign": tfidf.TRAIN_BENIGN,
-            "held_out_benign_never_trained": tfidf.HELD_OUT_BENIGN,
-            "rows": {"total": len(texts), "injections": int(y.sum())},
-            "sha256": {f: tfidf.sha256(tfidf.SHARED / f) for f in [tfidf.DEEPSET_TRAIN, *tfidf.TRAIN_BENIGN]},
-        },
+        "data": tfidf.data_record(texts, y),
     }
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "adapter.npz", **arrays)
