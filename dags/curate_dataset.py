@@ -38,7 +38,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, Param, chain
 from llmops_airflow.assets import CURATED_DATASET
 from llmops_airflow.curation import finalize_task, prepare_task, stage_operator
-from llmops_airflow.dag_defaults import DEFAULT_ARGS, START_DATE
+from llmops_airflow.dag_defaults import dag_args
 from llmops_airflow.forms import override_schema
 
 from include.config import STAGES, PipelineConfig
@@ -48,11 +48,7 @@ with DAG(
     dag_id="curate_dataset",
     description="Raw lakehouse data -> canonical, deduplicated, cleaned dataset (Spark)",
     schedule="0 2 * * *",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["llmops", "curation", "spark"],
+    **dag_args("curation", "spark"),
     doc_md=__doc__,
     params={
         "source_uri": Param(

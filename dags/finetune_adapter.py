@@ -34,7 +34,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import DAG, Param
-from llmops_airflow.dag_defaults import DEFAULT_ARGS, START_DATE
+from llmops_airflow.dag_defaults import dag_args
 from llmops_airflow.finetune_defaults import (
     CURATED_DATASET_ASSET,
     DEFAULT_BASE_MODEL,
@@ -45,6 +45,7 @@ from llmops_airflow.finetune_defaults import (
     optional_name_param,
     optional_text_param,
     registry_uri_param,
+    switch_param,
 )
 from llmops_airflow.finetune_tasks import (
     build_set,
@@ -65,12 +66,8 @@ with DAG(
     dag_id="finetune_adapter",
     description="Curated dataset -> memory plan -> training set -> fine-tuned adapter -> gate -> S3 registry",
     schedule=[CURATED_DATASET_ASSET],
-    start_date=START_DATE,
-    catchup=False,
-    is_paused_upon_creation=False,  # runs on curate_dataset's events: paused, it would miss them
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["llmops", "training", "peft"],
+    # unpaused: it runs on curate_dataset's events; paused, it would miss them
+    **dag_args("training", "peft", unpaused=True),
     doc_md=__doc__,
     params={
         "dataset_uri": optional_text_param(
@@ -131,13 +128,11 @@ with DAG(
             description="Run files go to <work_uri>/<run_id>/ (plan, training set, model, evaluation)",
         ),
         "aws_conn_id": aws_conn_id_param(),
-        "promote": Param(
-            False,
-            type="boolean",
-            section="Registry",
-            title="Promote to production",
-            description="Move the registry alias 'production' to the new version when it passes the gate; "
+        "promote": switch_param(
+            "Promote to production",
+            "Move the registry alias 'production' to the new version when it passes the gate; "
             "off: it becomes 'latest' only and waits for the promote_adapter DAG",
+            "Registry",
         ),
     },
 ) as dag:

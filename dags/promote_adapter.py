@@ -26,13 +26,14 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param
 from llmops_airflow.approval import PromotionApproval
-from llmops_airflow.dag_defaults import START_DATE
+from llmops_airflow.dag_defaults import dag_args
 from llmops_airflow.finetune_defaults import (
     NAME_PATTERN,
     PRODUCTION_ALIAS,
     aws_conn_id_param,
     optional_name_param,
     registry_uri_param,
+    switch_param,
 )
 from llmops_airflow.finetune_tasks import promote_version, review_promotion
 
@@ -40,12 +41,9 @@ with DAG(
     dag_id="promote_adapter",
     description="Point a registry alias (production) at an adapter version that passed its gate",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    is_paused_upon_creation=False,  # manual only (no schedule): unpaused, a trigger runs at once
-    tags=["llmops", "training", "registry"],
+    # manual only (no schedule): unpaused, a trigger runs at once; promotions may overlap
+    **dag_args("training", "registry", unpaused=True, max_active_runs=None, default_args={"retries": 2}),
     doc_md=__doc__,
-    default_args={"retries": 2},
     params={
         "registry_uri": registry_uri_param(),
         "adapter_name": optional_name_param(
@@ -69,21 +67,17 @@ with DAG(
             title="Alias",
             description="Alias to move (letters, digits, . _ -); latest and v<N> are reserved",
         ),
-        "require_approval": Param(
-            False,
-            type="boolean",
-            section="Adapter",
-            title="Require approval",
-            description="Promotion to production waits for a human: a required action in the UI (Browse > "
+        "require_approval": switch_param(
+            "Require approval",
+            "Promotion to production waits for a human: a required action in the UI (Browse > "
             "Required Actions) showing the version's gate and metrics; Reject leaves the alias unchanged",
+            "Adapter",
         ),
         "aws_conn_id": aws_conn_id_param(),
-        "force": Param(
-            False,
-            type="boolean",
-            section="Adapter",
-            title="Force",
-            description="Promote even a version whose evaluation gate failed (recorded in the alias pointer)",
+        "force": switch_param(
+            "Force",
+            "Promote even a version whose evaluation gate failed (recorded in the alias pointer)",
+            "Adapter",
         ),
     },
 ) as dag:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, chain
-from llmops_airflow.dag_defaults import DEFAULT_ARGS, START_DATE
+from llmops_airflow.dag_defaults import dag_args
 from llmops_airflow.finetune_defaults import optional_text_param
 from llmops_airflow.forms import override_schema
 from llmops_airflow.synthesis import CURATE_CONF, generate_task, prepare_task
@@ -47,12 +47,8 @@ with DAG(
     dag_id="synthesize_dataset",
     description="Seed examples -> LLM self-instruct generation -> curate_dataset (same curation)",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    is_paused_upon_creation=False,  # manual only (no schedule): unpaused, a trigger runs at once
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["llmops", "curation", "synthetic"],
+    # manual only (no schedule): unpaused, a trigger runs at once
+    **dag_args("curation", "synthetic", unpaused=True),
     doc_md=__doc__,
     params={
         "seeds_uri": Param(

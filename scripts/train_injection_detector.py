@@ -187,20 +187,12 @@ def out_of_fold(texts, y, group, c: float, folds: int = 5) -> np.ndarray:
 
 def choose_threshold(oof, y, group, max_fp_deepset: float, max_fp_benign: float) -> tuple[float, dict]:
     """Lowest threshold within both false-positive budgets (out-of-fold), and its metrics."""
-    pos, neg_d, neg_o = (y == 1), (y == 0) & (group == 0), (y == 0) & (group == 1)
-    for t in np.round(np.arange(0.30, 0.991, 0.01), 2):
-        flag = oof >= t
-        fp_d, fp_o = flag[neg_d].mean(), flag[neg_o].mean()
-        if fp_d <= max_fp_deepset and fp_o <= max_fp_benign:
-            return float(t), {
-                "recall_deepset_injections": round(float(flag[pos].mean()), 4),
-                "fp_rate_deepset_benign": round(float(fp_d), 4),
-                "fp_rate_other_benign": round(float(fp_o), 4),
-                "injections": int(pos.sum()),
-                "deepset_benign": int(neg_d.sum()),
-                "other_benign": int(neg_o.sum()),
-            }
-    raise SystemExit("no threshold meets the false-positive budgets")
+    t = lowest_threshold(
+        oof, y, group, max_fp_deepset, max_fp_benign, np.round(np.arange(0.30, 0.991, 0.01), 2)
+    )
+    if t is None:
+        raise SystemExit("no threshold meets the false-positive budgets")
+    return t, {**split_metrics(oof >= t, y, group), **split_counts(y, group)}
 
 
 def data_record(texts: list[str], y: np.ndarray) -> dict:
@@ -214,6 +206,42 @@ def data_record(texts: list[str], y: np.ndarray) -> dict:
     }
 
 
+def split_masks(y: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks of deepset's injections, deepset's benign rows (group 0), the other benign rows (group 1)."""
+    return (y == 1), (y == 0) & (group == 0), (y == 0) & (group == 1)
+
+
+def split_metrics(flag: np.ndarray, y: np.ndarray, group: np.ndarray) -> dict:
+    """Recall on the injections and the false-positive rate on each benign group, for ``flag``."""
+    pos, neg_d, neg_o = split_masks(y, group)
+    return {
+        "recall_deepset_injections": round(float(flag[pos].mean()), 4),
+        "fp_rate_deepset_benign": round(float(flag[neg_d].mean()), 4),
+        "fp_rate_other_benign": round(float(flag[neg_o].mean()), 4),
+    }
+
+
+def split_counts(y: np.ndarray, group: np.ndarray) -> dict:
+    pos, neg_d, neg_o = split_masks(y, group)
+    return {
+        "injections": int(pos.sum()),
+        "deepset_benign": int(neg_d.sum()),
+        "other_benign": int(neg_o.sum()),
+    }
+
+
+def lowest_threshold(scores, y, group, max_fp_deepset: float, max_fp_benign: float, grid, base_flag=None):
+    """The lowest ``t`` in ``grid`` at which ``base_flag | (scores >= t)`` keeps both benign groups'
+    false-positive rates within budget; None when none does."""
+    _, neg_d, neg_o = split_masks(y, group)
+    base = np.zeros(len(y), dtype=bool) if base_flag is None else base_flag
+    for t in grid:
+        flag = base | (scores >= t)
+        if flag[neg_d].mean() <= max_fp_deepset and flag[neg_o].mean() <= max_fp_benign:
+            return float(t)
+    return None
+
+
 def check_hashes(meta: dict) -> None:
     bad = [f for f, h in meta["data"]["sha256"].items() if sha256(SHARED / f) != h]
     if bad:
@@ -221,18 +249,33 @@ def check_hashes(meta: dict) -> None:
     print("data hashes match", meta["name"])
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(REPO / "include/filters/models" / NAME))
-    ap.add_argument("--c", type=float, default=10.0, help="inverse L2 strength of the logistic regression")
-    ap.add_argument("--max-fp-deepset", type=float, default=0.015)
-    ap.add_argument("--max-fp-benign", type=float, default=0.005)
+def artifact_parser(
+    doc: str, name: str, max_fp_deepset: float, max_fp_benign: float
+) -> argparse.ArgumentParser:
+    """The options every injection-artifact script has: ``--out``, the two false-positive budgets
+    of its threshold and ``--check``."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(REPO / "include/filters/models" / name))
+    ap.add_argument("--max-fp-deepset", type=float, default=max_fp_deepset)
+    ap.add_argument("--max-fp-benign", type=float, default=max_fp_benign)
     ap.add_argument("--check", action="store_true", help="only verify the recorded data hashes")
-    args = ap.parse_args(argv)
-    out = Path(args.out)
+    return ap
+
+
+def hashes_checked(args) -> bool:
+    """With ``--check``: verify the data hashes recorded in ``--out``'s model.json; True when done."""
     if args.check:
-        check_hashes(json.loads((out / "model.json").read_text()))
+        check_hashes(json.loads((Path(args.out) / "model.json").read_text()))
+    return args.check
+
+
+def main(argv=None) -> int:
+    ap = artifact_parser(__doc__, NAME, 0.015, 0.005)
+    ap.add_argument("--c", type=float, default=10.0, help="inverse L2 strength of the logistic regression")
+    args = ap.parse_args(argv)
+    if hashes_checked(args):
         return 0
+    out = Path(args.out)
     texts, y, group = training_data()
     oof = out_of_fold(texts, y, group, args.c)
     threshold, metrics = choose_threshold(oof, y, group, args.max_fp_deepset, args.max_fp_benign)

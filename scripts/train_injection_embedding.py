@@ -22,7 +22,6 @@ the target's 2 of 56) and ``--max-fp-benign`` of the other benign prompts.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -69,17 +68,12 @@ def main(argv=None) -> int:
 
     from include.filters.injection import DEFAULT_MODEL, get_detector, mlp_scores
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(REPO / "include/filters/models" / NAME))
+    ap = tfidf.artifact_parser(__doc__, NAME, 0.035, 0.005)
     ap.add_argument("--tfidf-oof", help="a .npy of the TF-IDF detector's out-of-fold scores (else computed)")
-    ap.add_argument("--max-fp-deepset", type=float, default=0.035)
-    ap.add_argument("--max-fp-benign", type=float, default=0.005)
-    ap.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
-    out = Path(args.out)
-    if args.check:
-        tfidf.check_hashes(json.loads((out / "model.json").read_text()))
+    if tfidf.hashes_checked(args):
         return 0
+    out = Path(args.out)
     texts, y, group = tfidf.training_data()
     det = detector()
     pieces = [det.pieces(t, MAX_WINDOWS) for t in texts]
@@ -104,40 +98,32 @@ def main(argv=None) -> int:
             np.save(args.tfidf_oof, tf_oof)
     tf_threshold = get_detector(DEFAULT_MODEL).threshold
     folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(texts, y * 2 + group))
-    pos, neg_d, neg_o = (y == 1), (y == 0) & (group == 0), (y == 0) & (group == 1)
-
-    def metrics(flag):
-        return {
-            "recall_deepset_injections": round(float(flag[pos].mean()), 4),
-            "fp_rate_deepset_benign": round(float(flag[neg_d].mean()), 4),
-            "fp_rate_other_benign": round(float(flag[neg_o].mean()), 4),
-        }
+    grid = np.round(np.arange(0.30, 0.996, 0.005), 3)
+    tf_flag = tf_oof >= tf_threshold
 
     best = None
     for spec in HEADS:
         oof = np.zeros(len(y))
         for tr, te in folds:
             oof[te] = score(fit_head(*rows_of(tr), spec["hidden"], spec["alpha"]), te)
-        for t in np.round(np.arange(0.30, 0.996, 0.005), 3):
-            flag = (tf_oof >= tf_threshold) | (oof >= t)
-            if flag[neg_d].mean() <= args.max_fp_deepset and flag[neg_o].mean() <= args.max_fp_benign:
-                m = {
-                    "head": spec,
-                    "threshold": float(t),
-                    "combined": metrics(flag),
-                    "alone": metrics(oof >= t),
-                }
-                print(json.dumps(m))
-                if (
-                    best is None
-                    or m["combined"]["recall_deepset_injections"]
-                    > best["combined"]["recall_deepset_injections"]
-                ):
-                    best = m
-                break
+        t = tfidf.lowest_threshold(oof, y, group, args.max_fp_deepset, args.max_fp_benign, grid, tf_flag)
+        if t is None:
+            continue
+        m = {
+            "head": spec,
+            "threshold": t,
+            "combined": tfidf.split_metrics(tf_flag | (oof >= t), y, group),
+            "alone": tfidf.split_metrics(oof >= t, y, group),
+        }
+        print(json.dumps(m))
+        if (
+            best is None
+            or m["combined"]["recall_deepset_injections"] > best["combined"]["recall_deepset_injections"]
+        ):
+            best = m
     if best is None:
         raise SystemExit("no head / threshold meets the false-positive budgets")
-    best["tfidf_alone"] = metrics(tf_oof >= tf_threshold)
+    best["tfidf_alone"] = tfidf.split_metrics(tf_flag, y, group)
     head = fit_head(*rows_of(range(len(y))), best["head"]["hidden"], best["head"]["alpha"])
     import sentence_transformers
     import sklearn
@@ -168,9 +154,7 @@ def main(argv=None) -> int:
             "combined_with_tfidf": best["combined"],
             "this_alone": best["alone"],
             "tfidf_alone": best["tfidf_alone"],
-            "injections": int(pos.sum()),
-            "deepset_benign": int(neg_d.sum()),
-            "other_benign": int(neg_o.sum()),
+            **tfidf.split_counts(y, group),
         },
         "data": tfidf.data_record(texts, y),
     }

@@ -23,7 +23,6 @@ shipped model is then trained the same way on all the training data.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -140,17 +139,12 @@ def main(argv=None) -> int:
     from include.filters.injection import DEFAULT_MODEL, get_detector
     from include.filters.malicious import MaliciousRules
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(REPO / "include/filters/models" / NAME))
+    ap = tfidf.artifact_parser(__doc__, NAME, 0.035, 0.005)
     ap.add_argument("--epochs", type=int, default=TRAIN["epochs"])
-    ap.add_argument("--max-fp-deepset", type=float, default=0.035)
-    ap.add_argument("--max-fp-benign", type=float, default=0.005)
-    ap.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
-    out = Path(args.out)
-    if args.check:
-        tfidf.check_hashes(json.loads((out / "model.json").read_text()))
+    if tfidf.hashes_checked(args):
         return 0
+    out = Path(args.out)
     texts, y, group = tfidf.training_data()
     tr, te = next(StratifiedKFold(5, shuffle=True, random_state=SEED).split(texts, y * 2 + group))
     print(f"validation fold: {len(te)} rows held out, training on {len(tr)} (+ composites)", flush=True)
@@ -163,31 +157,16 @@ def main(argv=None) -> int:
         [bool(rules.scan(t, "user")) for t in val_texts]
     )
     yv, gv = y[te], group[te]
-    pos, neg_d, neg_o = (yv == 1), (yv == 0) & (gv == 0), (yv == 0) & (gv == 1)
-
-    def metrics(flag):
-        return {
-            "recall_deepset_injections": round(float(flag[pos].mean()), 4),
-            "fp_rate_deepset_benign": round(float(flag[neg_d].mean()), 4),
-            "fp_rate_other_benign": round(float(flag[neg_o].mean()), 4),
-        }
-
-    threshold = None
-    for t in np.round(np.arange(0.50, 0.996, 0.005), 3):
-        flag = base_flag | (val >= t)
-        if flag[neg_d].mean() <= args.max_fp_deepset and flag[neg_o].mean() <= args.max_fp_benign:
-            threshold = float(t)
-            break
+    grid = np.round(np.arange(0.50, 0.996, 0.005), 3)
+    threshold = tfidf.lowest_threshold(val, yv, gv, args.max_fp_deepset, args.max_fp_benign, grid, base_flag)
     if threshold is None:
         raise SystemExit("no threshold meets the false-positive budgets on the validation fold")
     validation = {
         "threshold": threshold,
-        "combined_with_rules_and_tfidf": metrics(base_flag | (val >= threshold)),
-        "this_alone": metrics(val >= threshold),
-        "rules_and_tfidf": metrics(base_flag),
-        "injections": int(pos.sum()),
-        "deepset_benign": int(neg_d.sum()),
-        "other_benign": int(neg_o.sum()),
+        "combined_with_rules_and_tfidf": tfidf.split_metrics(base_flag | (val >= threshold), yv, gv),
+        "this_alone": tfidf.split_metrics(val >= threshold, yv, gv),
+        "rules_and_tfidf": tfidf.split_metrics(base_flag, yv, gv),
+        **tfidf.split_counts(yv, gv),
     }
     print(json.dumps(validation, indent=2), flush=True)
     arrays = train(*tfidf.augmented(np.arange(len(y)), texts, y, group, SEED), args.epochs)

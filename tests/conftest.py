@@ -35,6 +35,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 
+#: the training tests' session fixtures (tiny Llama, canonical rows and Parquet), for every test module
+pytest_plugins = ("tests.training_fixtures",)
+
 # py4j logs from __del__ at interpreter exit, after pytest closed its streams: keep it quiet
 logging.getLogger("py4j").setLevel(logging.WARNING)
 

@@ -27,3 +27,15 @@ BENIGN = [
     "Give me a recipe for a vegetarian lasagna for four people.",
     "Wie funktioniert eine Wärmepumpe? Bitte erkläre es einfach.",
 ]
+
+
+def assert_scores_batch_independent(detector, texts: list[str], atol: float = 1e-5):
+    """A text's score is the same scored alone, in a batch, or in the batch reversed; returns the
+    batch's scores."""
+    import numpy as np
+
+    together = np.asarray(detector.scores(texts))
+    alone = np.asarray([detector.scores([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=atol)
+    np.testing.assert_allclose(np.asarray(detector.scores(texts[::-1]))[::-1], together, rtol=0, atol=atol)
+    return together

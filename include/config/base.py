@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+#: a setting in [0, 1]: a share, a probability or a score threshold
+ZeroToOne = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class _Strict(BaseModel):

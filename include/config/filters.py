@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from include.config.base import StageConfig, _Strict, check_regexes
+from include.config.base import StageConfig, ZeroToOne, _Strict, check_regexes
 
 Action = Literal["drop", "flag"]
 #: parts of a row a filter looks at: system prompt, turns by role, completions, pretrain text
@@ -21,7 +21,7 @@ class ClassifierSpec(_Strict):
         None, description="path of a saved text-classification model; null = no classifier"
     )
     label: str = Field("INJECTION", description="the positive label (case-insensitive)")
-    threshold: float = Field(0.9, ge=0.0, le=1.0, description="score of ``label`` at or above this triggers")
+    threshold: ZeroToOne = Field(0.9, description="score of ``label`` at or above this triggers")
     max_chars: int = Field(2000, ge=16, description="each text is cut to this many characters")
     batch_size: int = Field(16, ge=1, description="texts per model call")
 
@@ -54,10 +54,8 @@ class EmbeddingDetectorSpec(_ShippedModel):
         "injection-minilm-mlp-v1",
         description="a shipped artifact name (include/filters/models/<name>) or a folder with model.json + head.npz",
     )
-    threshold: float | None = Field(
+    threshold: ZeroToOne | None = Field(
         None,
-        ge=0.0,
-        le=1.0,
         description="score at or above which a text is an injection; null = the artifact's own threshold (chosen out-of-fold on its training data together with the TF-IDF detector's threshold)",
     )
     max_windows: int = Field(
@@ -92,10 +90,8 @@ class DetectorSpec(_ShippedModel):
         "injection-tfidf-lr-v1",
         description="a shipped artifact name (include/filters/models/<name>) or a folder with model.json + weights.npz",
     )
-    threshold: float | None = Field(
+    threshold: ZeroToOne | None = Field(
         None,
-        ge=0.0,
-        le=1.0,
         description="score at or above which a text is an injection; null = the artifact's own threshold (chosen on out-of-fold validation scores of its training data, see the model card)",
     )
     scope: list[Scope] = Field(
@@ -201,9 +197,7 @@ class DomainConfig(_Strict):
         None, ge=1, description="conversations with more turns are rejected; null = no limit"
     )
     languages: list[str] = Field([], description="ISO 639-1 allow-list (py3langid); empty = any language")
-    min_language_confidence: float = Field(
-        0.5, ge=0.0, le=1.0, description="below this the language is unknown"
-    )
+    min_language_confidence: ZeroToOne = Field(0.5, description="below this the language is unknown")
     allow_unknown_language: bool = Field(
         True, description="keep rows whose language is unknown (code, numbers)"
     )

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from include.config.base import StageConfig, _Strict, check_regexes
+from include.config.base import StageConfig, ZeroToOne, _Strict, check_regexes
 
 #: entities detected by default (LOCATION, i.e. any place name from NER, is opt-in: see README)
 DEFAULT_ENTITIES = [
@@ -47,7 +47,7 @@ NER_LABELS = {
 class PatternSpec(_Strict):
     name: str = Field("pattern", description="pattern name")
     regex: str = Field(description="Python ``regex`` syntax (variable-width look-behind allowed)")
-    score: float = Field(0.5, ge=0.0, le=1.0, description="base confidence; context words add 0.35")
+    score: ZeroToOne = Field(0.5, description="base confidence; context words add 0.35")
 
     @field_validator("regex")
     @classmethod
@@ -110,7 +110,7 @@ class PiiConfig(StageConfig):
     entities: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ENTITIES), description="entity types to detect and scrub"
     )
-    score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="minimum confidence of a detection")
+    score_threshold: ZeroToOne = Field(0.5, description="minimum confidence of a detection")
     packs: list[Literal["hipaa"]] = Field(
         ["hipaa"],
         description="domain packs: hipaa = medical record, health-plan / Medicare beneficiary, NPI, device ids",
@@ -135,10 +135,8 @@ class PiiConfig(StageConfig):
         ge=0,
         description="record policy: more entities than this -> rejects (reason=pii_density); null = no limit",
     )
-    max_pii_share: float | None = Field(
+    max_pii_share: ZeroToOne | None = Field(
         0.5,
-        ge=0.0,
-        le=1.0,
         description="record policy: share of text characters inside entities above this -> rejects; null = no limit",
     )
     share_min_entities: int = Field(

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from include.config.base import StageConfig, _Strict, resolve_auto_enabled
+from include.config.base import StageConfig, ZeroToOne, _Strict, resolve_auto_enabled
 
 
 class ChatEndpointConfig(_Strict):
@@ -70,7 +70,7 @@ class JudgeConfig(ChatEndpointConfig):
     rubric: str = Field(
         "en", description="en | ru (shipped in include/quality/prompts/) or a path to a rubric YAML file"
     )
-    threshold: float = Field(0.8, ge=0.0, le=1.0, description="keep when mean score / 5 >= threshold")
+    threshold: ZeroToOne = Field(0.8, description="keep when mean score / 5 >= threshold")
     repair_retries: int = Field(
         1, ge=0, le=3, description="re-asks after an unparseable answer (then: unscored)"
     )

@@ -22,7 +22,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from include.config import ConfigError, deep_merge, parse_overrides
-from include.config.base import _Strict, format_errors
+from include.config.base import ZeroToOne, _Strict, format_errors
 from include.config.training_backends import KubernetesSettings, SagemakerSettings
 from include.config.training_methods import DpoSettings, GrpoSettings, RewardSettings
 from include.config.training_planner import PlannerSettings
@@ -95,10 +95,8 @@ class DataSettings(_Strict):
     min_supervised_tokens: int = Field(
         1, ge=0, description="SFT: build_set fails when the train split has fewer supervised (label) tokens"
     )
-    max_truncated_share: float = Field(
+    max_truncated_share: ZeroToOne = Field(
         1.0,
-        ge=0.0,
-        le=1.0,
         description="SFT: build_set fails when a larger share of train examples is cut at max_length "
         "(1.0: never; 0.1 is a good production setting)",
     )
@@ -176,8 +174,8 @@ class GateSettings(_Strict):
     max_eval_loss_ratio: float = Field(
         1.0, gt=0, description="sft: eval_loss / base_eval_loss <= this; dpo: eval_loss / ln(2) <= this"
     )
-    min_reward_accuracy: float = Field(
-        0.0, ge=0.0, le=1.0, description="reward: pairwise eval accuracy >= this (0.5 = chance)"
+    min_reward_accuracy: ZeroToOne = Field(
+        0.0, description="reward: pairwise eval accuracy >= this (0.5 = chance)"
     )
     require_finite_metrics: bool = Field(True, description="a NaN or infinite loss fails the gate")
     compare_to_production: bool = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from include.config.base import StageConfig
+from include.config.base import StageConfig, ZeroToOne
 
 #: longest flattened ``text`` a curated row may have (ingest rejects longer rows as ``too_long``)
 MAX_TEXT_CHARS = 200_000
@@ -18,9 +18,7 @@ class ValidateConfig(StageConfig):
         description="suite file (relative to the repo root or absolute)",
     )
     min_rows: int = Field(1, ge=0, description="fewer curated rows fails the gate")
-    max_reject_share: float = Field(
-        0.5, ge=0.0, le=1.0, description="rejected / source records above this fails"
-    )
+    max_reject_share: ZeroToOne = Field(0.5, description="rejected / source records above this fails")
     min_text_chars: int = Field(1, ge=0, description="per-row bounds on the flattened text length")
     max_text_chars: int = Field(
         MAX_TEXT_CHARS, ge=1, description="upper per-row bound on the flattened text length"

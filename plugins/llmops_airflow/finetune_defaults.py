@@ -117,6 +117,13 @@ def optional_text_param(default: str, title: str, description: str, section: str
     )
 
 
+def switch_param(title: str, description: str, section: str, default: bool = False):
+    """An on / off Param (a switch in the trigger form)."""
+    from airflow.sdk import Param
+
+    return Param(default, type="boolean", title=title, description=description, section=section)
+
+
 def fail(msg: str) -> None:
     """Fail the task for good (no retry): the message says what to change."""
     raise AirflowFailException(msg)

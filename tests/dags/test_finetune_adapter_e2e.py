@@ -8,15 +8,6 @@ import boto3
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from tests.unit import test_training_dataset as _fixtures
-
-# session fixtures shared with the other training tests (tiny model, canonical Parquet)
-tiny_model_dir, sample_rows, canonical_dir = (
-    _fixtures.tiny_model_dir,
-    _fixtures.sample_rows,
-    _fixtures.canonical_dir,
-)
-
 pytestmark = [pytest.mark.dag, pytest.mark.slow]
 
 HP = {

@@ -9,14 +9,6 @@ import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
 
-from tests.unit import test_training_dataset as _fixtures
-
-tiny_model_dir, sample_rows, canonical_dir = (
-    _fixtures.tiny_model_dir,
-    _fixtures.sample_rows,
-    _fixtures.canonical_dir,
-)
-
 
 @pytest.fixture(scope="module")
 def dags(airflow_db):

@@ -26,13 +26,6 @@ import pytest
 
 from tests.dags.test_finetune_adapter_e2e import HP, _states
 from tests.dags.test_finetune_adapter_e2e import dag as dag  # noqa: F401 - module fixture
-from tests.unit import test_training_dataset as _fixtures
-
-tiny_model_dir, sample_rows, canonical_dir = (
-    _fixtures.tiny_model_dir,
-    _fixtures.sample_rows,
-    _fixtures.canonical_dir,
-)
 
 pytestmark = [pytest.mark.dag, pytest.mark.slow]
 

@@ -15,9 +15,7 @@ import pytest
 from tests.dags.test_curate_dataset_e2e import SPARK
 from tests.dags.test_finetune_adapter_e2e import HP
 from tests.judge_server import ScriptedJudge, rubric_answer
-from tests.unit import test_training_dataset as _fixtures
 
-tiny_model_dir = _fixtures.tiny_model_dir
 pytestmark = [pytest.mark.dag, pytest.mark.spark, pytest.mark.slow]
 
 GENERATOR, JUDGE = "Qwen/Qwen2.5-72B-Instruct", "qwen2.5-7b-judge"  # one family: the run warns

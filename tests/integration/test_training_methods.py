@@ -19,14 +19,6 @@ from include.training import dataset as ds
 from include.training import devices, methods, models
 from include.training import tokenization as tk
 from include.training.train import EXIT_CONFIG_ERROR, quiet_third_party, run
-from tests.unit import test_training_dataset as _fixtures
-
-# session fixtures shared with the other training tests (tiny model, canonical Parquet)
-tiny_model_dir, sample_rows, canonical_dir = (
-    _fixtures.tiny_model_dir,
-    _fixtures.sample_rows,
-    _fixtures.canonical_dir,
-)
 
 pytestmark = pytest.mark.slow
 

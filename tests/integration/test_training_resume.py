@@ -6,13 +6,6 @@ import pytest
 
 from include.config.training import load_training_config
 from include.training.train import latest_checkpoint, run
-from tests.unit import test_training_dataset as _fixtures
-
-tiny_model_dir, sample_rows, canonical_dir = (
-    _fixtures.tiny_model_dir,
-    _fixtures.sample_rows,
-    _fixtures.canonical_dir,
-)
 
 pytestmark = [pytest.mark.slow]
 

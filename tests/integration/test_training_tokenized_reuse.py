@@ -12,15 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.training.train import run
 from tests.dags.test_finetune_adapter_e2e import _conf
-from tests.unit import test_training_dataset as _fixtures
 from tests.unit.test_training_tokenized_set import BROKEN_TEMPLATE
-
-# session fixtures shared with the other training tests
-tiny_model_dir, sample_rows, canonical_dir = (
-    _fixtures.tiny_model_dir,
-    _fixtures.sample_rows,
-    _fixtures.canonical_dir,
-)
 
 pytestmark = pytest.mark.slow
 

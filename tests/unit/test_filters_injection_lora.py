@@ -13,7 +13,7 @@ from include.config.filters import FiltersConfig
 from include.filters import FilterEngine
 from include.filters.injection import MODELS_DIR, get_detector
 from include.filters.injection_transformer import merged_model
-from tests.injection_cases import ATTACKS, BENIGN, KNOWN_MISSES
+from tests.injection_cases import ATTACKS, BENIGN, KNOWN_MISSES, assert_scores_batch_independent
 from tests.rows import sft_row
 
 LORA = "injection-minilm-lora-v1"
@@ -67,10 +67,7 @@ def test_merge_adds_the_scaled_low_rank_update_to_the_base():
 def test_scores_are_batch_independent():
     d = get_detector(LORA)
     texts = [*ATTACKS, *KNOWN_MISSES, *BENIGN, "", "word " * 400]  # short, empty and a long (windowed) text
-    together = np.asarray(d.scores(texts))
-    alone = np.asarray([d.scores([t])[0] for t in texts])
-    assert np.allclose(together, alone, atol=1e-5)
-    assert np.allclose(d.scores(texts[::-1]), together[::-1], atol=1e-5)
+    together = assert_scores_batch_independent(d, texts)
     assert together[-2] == 0.0  # an empty text has no window
 
 

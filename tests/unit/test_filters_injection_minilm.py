@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from include.config.filters import FiltersConfig
 from include.filters import FilterEngine
 from include.filters.injection import DEFAULT_EMBEDDING_MODEL, MODELS_DIR, get_detector
-from tests.injection_cases import ATTACKS, BENIGN, KNOWN_MISSES
+from tests.injection_cases import ATTACKS, BENIGN, KNOWN_MISSES, assert_scores_batch_independent
 from tests.rows import sft_row
 
 MINILM = DEFAULT_EMBEDDING_MODEL
@@ -56,10 +55,7 @@ def test_data_hashes_match_the_artifact():
 def test_scores_are_batch_independent():
     d = get_detector(MINILM)
     texts = [*ATTACKS, *KNOWN_MISSES, *BENIGN, "", "word " * 400]  # short, empty and a long (windowed) text
-    together = np.asarray(d.scores(texts))
-    alone = np.asarray([d.scores([t])[0] for t in texts])
-    assert np.allclose(together, alone, atol=1e-5)
-    assert np.allclose(d.scores(texts[::-1]), together[::-1], atol=1e-5)
+    together = assert_scores_batch_independent(d, texts)
     assert together[len(ATTACKS) + len(KNOWN_MISSES) + len(BENIGN)] == 0.0  # empty text
 
 

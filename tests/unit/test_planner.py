@@ -6,9 +6,6 @@ import pytest
 
 from include.config.training import load_training_config
 from include.training import planner as pl
-from tests.unit import test_training_dataset as _fixtures
-
-tiny_model_dir = _fixtures.tiny_model_dir  # session fixture: the tiny Llama
 
 LLAMA2_7B = dict(
     model_type="llama",

@@ -15,7 +15,6 @@ from include.synthesize.generate import Synthesizer, family_warning
 from include.synthesize.prompt import Demo, GenerationRejected, load_prompt, parse_generation
 from include.synthesize.run import generate, prepare
 from tests.judge_server import ScriptedJudge
-from tests.unit.test_training_dataset import sample_rows  # noqa: F401  (session fixture)
 
 DEMOS = [
     Demo("s1", "Give three tips for staying healthy.", "Eat well, move daily, sleep enough."),

@@ -14,15 +14,6 @@ from include.training import dataset as ds
 from include.training import tokenization as tk
 from include.training import tokenized_set as tks
 from include.training.mask_check import MaskError, check_example, supervised_spans
-from tests.unit import test_training_dataset as _fixtures
-
-tiny_model_dir, sample_rows, canonical_dir, tokenizer, toolcall_rows = (
-    _fixtures.tiny_model_dir,
-    _fixtures.sample_rows,
-    _fixtures.canonical_dir,
-    _fixtures.tokenizer,
-    _fixtures.toolcall_rows,
-)
 
 #: a template that wraps every turn, the user's too, in {% generation %}: user text under labels
 BROKEN_TEMPLATE = (
