@@ -58,13 +58,33 @@ def _trigger(stack, conf: dict) -> str:
     return stack.api("/api/v2/dags/promote_adapter/dagRuns", body, "POST")["dag_run_id"]
 
 
-def _answer(stack, run_id: str, option: str) -> None:
-    # An answer within about a second of parking resumes the task while the parked attempt's
-    # process is still exiting; the execution API then kills the resumed one ("the task shouldn't
-    # be running anymore") and it waits for a retry. A human takes longer than that.
-    time.sleep(5)
+def _answer(stack, run_id: str, option: str, timeout: float = 600) -> dict:
+    """Answer the run's open request as a human in the UI would, until the run ends.
+
+    An answer within about a second of parking resumes the task while the parked attempt's
+    process is still exiting; the execution API then kills the resumed one ("the task shouldn't
+    be running anymore") and the retry asks again (a new try, a new request). A human takes
+    longer than that, and answers a request that appears again: so does this (once per try, at
+    most ``retries + 1`` times)."""
     path = f"/api/v2/dags/promote_adapter/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails"
-    stack.api(path, {"chosen_options": [option], "params_input": {}}, "PATCH")
+    answered: set[int] = set()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        run = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}")
+        if run["state"] in ("success", "failed"):
+            return run
+        ti = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}/taskInstances/approve")
+        if ti["state"] in PARKED and ti["try_number"] not in answered:
+            time.sleep(5)
+            stack.api(path, {"chosen_options": [option], "params_input": {}}, "PATCH")
+            answered.add(ti["try_number"])
+            assert len(answered) <= 3, f"asked {len(answered)} times: {sorted(answered)}"
+        time.sleep(3)
+    ti = stack.api(f"/api/v2/dags/promote_adapter/dagRuns/{run_id}/taskInstances/approve")
+    raise AssertionError(
+        f"run {run_id} not finished in {timeout:.0f}s; approve {ti['state']} try "
+        f"{ti['try_number']}, answered tries {sorted(answered)}"
+    )
 
 
 def test_promotion_waits_for_approval_with_the_gate_metrics(stack, tmp_path):
@@ -76,14 +96,16 @@ def test_promotion_waits_for_approval_with_the_gate_metrics(stack, tmp_path):
     assert detail["subject"] == f"Promote {NAME} v{version} to production?"
     assert "gate: **passed**" in detail["body"] and "eval_loss: 1.25" in detail["body"]
     assert detail["options"] == ["Approve", "Reject"]
-    _answer(stack, run_id, "Approve")
-    stack.wait_run("promote_adapter", lambda r: r["dag_run_id"] == run_id, timeout=600)
+    assert _answer(stack, run_id, "Approve")["state"] == "success", stack.task_states(
+        "promote_adapter", run_id
+    )
     assert _registry(stack).aliases(NAME)["production"] == version
 
     newer = _register(stack, tmp_path, "b")
     run_id = _trigger(stack, conf)
     _pending(stack, run_id)
-    _answer(stack, run_id, "Reject")
-    stack.wait_run("promote_adapter", lambda r: r["dag_run_id"] == run_id, timeout=600)
+    assert _answer(stack, run_id, "Reject")["state"] == "success", stack.task_states(
+        "promote_adapter", run_id
+    )
     assert stack.task_states("promote_adapter", run_id)["promote"] == "skipped"
     assert _registry(stack).aliases(NAME)["production"] == version != newer
