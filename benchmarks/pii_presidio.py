@@ -160,14 +160,15 @@ def _pred(results, default: bool = False) -> list[dict]:
     ]
 
 
-def run_ours(records: list[dict]) -> tuple[dict, float]:
-    """Default config through ``Scrubber.scrub_rows``; returns scores and the share of records kept."""
+def run_ours(records: list[dict], **pii) -> tuple[dict, float]:
+    """Default config (``pii`` settings overridden) through ``Scrubber.scrub_rows``; returns scores
+    and the share of records kept."""
     from benchmarks.pii import _Recording
     from include.config import load_config
     from include.pii.engine import get_engine
     from include.pii.scrub import Scrubber
 
-    cfg = load_config().pii.model_copy(update={"cache_size": 0})
+    cfg = load_config().pii.model_copy(update={"cache_size": 0, **pii})
     rec = _Recording(get_engine(cfg))
     outcomes = Scrubber(cfg, engine=rec).scrub_rows(rows(records))
     preds = [_pred(rec.seen.get(r["full_text"], [])) for r in records]

@@ -2,10 +2,11 @@
 
 The spaCy pipeline runs only what NER needs (``ner`` and any embedding layer it listens
 to); tagger, parser and lemmatizer are off, and lower-cased tokens stand in for lemmas in
-Presidio's context matching (substring mode, so "cards" still matches "card"). Texts with
-no upper-case letter skip NER (tokenized only): spaCy's English models do not find names
-there. Analysis is batched through ``nlp.pipe``; a batch that raises is retried text by
-text so one bad text fails alone.
+Presidio's context matching (substring mode, so "cards" still matches "card"). With
+``pii.ner_context_tokens`` set (opt-in), NER runs only on windows around capitalized words
+(``ner_windows``) and a text without one is tokenized only; by default it runs on the whole
+text. Analysis is batched through ``nlp.pipe``; a batch that raises is retried text by text so
+one bad text fails alone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 
 from include.config.pii import PiiConfig
+from include.pii.ner_windows import ner_windows
 from include.process_cache import process_cached
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ def analysis_key(cfg: PiiConfig) -> str:
         "ner_labels",
         "ner_batch_size",
         "ner_window_chars",
+        "ner_context_tokens",
     )
     blob = json.dumps(cfg.model_dump(include=set(fields), mode="json"), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -48,7 +51,7 @@ def get_engine(cfg: PiiConfig) -> PiiEngine:
     return process_cached("pii_engine", analysis_key(cfg), lambda: PiiEngine(cfg))
 
 
-def _nlp_engine(model: str, language: str):
+def _nlp_engine(model: str, language: str, ner_context: int | None):
     import spacy
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
@@ -64,14 +67,25 @@ def _nlp_engine(model: str, language: str):
             self._has_lemmas = "lemmatizer" in keep
 
         def process_batch(self, texts, language, batch_size=1, n_process=1, as_tuples=False):
+            from spacy.tokens import Span
+
             nlp = self.nlp[language]
             texts = [str(t) for t in texts]
-            need_ner = [i for i, t in enumerate(texts) if any(c.isupper() for c in t)]
-            docs = dict(
-                zip(need_ner, nlp.pipe((texts[i] for i in need_ner), batch_size=batch_size), strict=True)
-            )
-            for i, text in enumerate(texts):
-                doc = docs.get(i) or nlp.make_doc(text)
+            docs = [nlp.make_doc(t) for t in texts]
+            jobs = [  # (text, first token, doc NER runs on)
+                (i, s, doc if (s, e) == (0, len(doc)) else doc[s:e].as_doc())
+                for i, doc in enumerate(docs)
+                for s, e in ner_windows(doc, ner_context)
+            ]
+            ents: dict[int, list] = {}
+            tagged = nlp.pipe((job[2] for job in jobs), batch_size=batch_size)
+            for (i, first, _), out in zip(jobs, tagged, strict=True):
+                ents.setdefault(i, []).extend(
+                    Span(docs[i], e.start + first, e.end + first, label=e.label_) for e in out.ents
+                )
+            for i, (text, doc) in enumerate(zip(texts, docs, strict=True)):
+                if i in ents:
+                    doc.ents = ents[i]
                 yield text, self._doc_to_nlp_artifact(doc, language)
 
         def _doc_to_nlp_artifact(self, doc, language):
@@ -172,7 +186,7 @@ class PiiEngine:
         logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
         logging.getLogger("presidio-anonymizer").setLevel(logging.WARNING)
         self.cfg = cfg
-        nlp_engine = _nlp_engine(cfg.spacy_model, cfg.language)
+        nlp_engine = _nlp_engine(cfg.spacy_model, cfg.language, cfg.ner_context_tokens)
         registry = RecognizerRegistry(supported_languages=[cfg.language])
         for rec in _recognizers(cfg, nlp_engine):
             registry.add_recognizer(rec)
