@@ -492,13 +492,19 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--show-leaks", type=int, default=0, help="print N leaked examples per entity (tuning half)"
     )
+    ap.add_argument(
+        "--join",
+        type=int,
+        default=0,
+        help="presidio: also score texts of N consecutive sentences (one a line, and run on)",
+    )
     args = ap.parse_args(argv)
     presidio = None
     if args.dataset == "presidio":
         from benchmarks import pii_presidio
 
         print("## presidio-research generated set (not written by us)")
-        presidio = pii_presidio.main(show=args.show_leaks)
+        presidio = pii_presidio.main(show=args.show_leaks, join=args.join)
         print("\n## our synthetic set (second view)\n")
     records = make_records(args.records, args.seed)
     print(

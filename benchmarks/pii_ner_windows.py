@@ -22,32 +22,11 @@ import itertools
 import json
 import time
 
-from benchmarks.pii_presidio import ROWS, load, run_ours, split
+from benchmarks.pii_presidio import ROWS, joined, load, run_ours, split
 
 SHARED = load.__defaults__[0].parents[1]
 MODES = {"whole text": None, "windows (8)": 8}
 NER_TYPES = ("PERSON", "LOCATION")
-
-
-def joined(records: list[dict], k: int) -> list[dict]:
-    """Groups of ``k`` consecutive records as one text, gold spans shifted."""
-    out = []
-    for g in range(0, len(records), k):
-        text, spans = "", []
-        for r in records[g : g + k]:
-            if text:
-                text += " "
-            spans += [
-                dict(
-                    s,
-                    start_position=s["start_position"] + len(text),
-                    end_position=s["end_position"] + len(text),
-                )
-                for s in r["spans"]
-            ]
-            text += r["full_text"]
-        out.append({"full_text": text, "spans": spans, "template_id": records[g]["template_id"]})
-    return out
 
 
 def public_texts(limit: int) -> dict[str, list[str]]:

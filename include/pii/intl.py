@@ -14,7 +14,7 @@ import regex as re
 from presidio_analyzer import EntityRecognizer
 
 from include.pii.recognizers.address import _PO_BOX, _STREET, _SUFFIXES
-from include.pii.recognizers.base import RegexRecognizer, result
+from include.pii.recognizers.base import RegexRecognizer, is_lower_case, lower_case_segments, result
 
 # ------------------------------------------------------------------ IBAN
 
@@ -148,11 +148,13 @@ class IntlAddressRecognizer(RegexRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         out = super().analyze(text, entities, nlp_artifacts)
-        lower = not any(c.isupper() for c in text)
+        # an address line is short ("urjala", "maldives 58673"): any lower-case line counts
+        lower_segments = [(0, len(text))] if is_lower_case(text) else lower_case_segments(text, 1)
         for r in out:
             if r.score < 0.5:
                 continue
             end = r.end
+            lower = any(s <= r.start < e for s, e in lower_segments)
             tail = _LOWER_TAIL if lower else _TAIL
             for _ in range(5):
                 m = (None if lower else _LINE_REST.match(text, end)) or tail.match(text, end)

@@ -4,8 +4,8 @@
 as "van", "de" inside) where the first word is a known first name, or the last one a known last
 name (``include.pii.gazetteer``: popular names of 105 countries, common English words removed),
 single known names in running text, every item of a list whose items are mostly names ("our
-founders: Kovalev, Lee and Phillips"), and, in texts written all in lower case, known first names
-(4+ letters, with the last name after them). A lone word that is only a last name is not taken where spaCy
+founders: Kovalev, Lee and Phillips"), and, in texts, sentences or lines written all in lower case,
+known first names (4+ letters, with the last name after them). A lone word that is only a last name is not taken where spaCy
 calls it a place, product or group: "Jordan", "London" or "Paris" are surnames too. spaCy's
 ORG/GPE labels do not stop a first name ("Kaylee" labelled GPE is still a name).
 
@@ -22,6 +22,7 @@ from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from include.pii.gazetteer import english_words, name_words, names
 from include.pii.places import places
 from include.pii.recognizers import result
+from include.pii.recognizers.base import is_lower_case, lower_case_segments
 
 #: words (not inside an e-mail address, URL or identifier) and initials
 _TOKEN = re.compile(r"(?<![\w@/\\_]|[\w]\.)(?:\p{L}[\p{L}'’\-]*|\p{Lu}\.)(?![\w@_/]|\.\w)")
@@ -108,7 +109,16 @@ class GazetteerPersonRecognizer(LocalRecognizer):
         return w in self.first, w in self.last
 
     def analyze(self, text, entities, nlp_artifacts=None):
-        lower = not any(c.isupper() for c in text)
+        if is_lower_case(text):
+            return self._analyze(text, True, None)
+        out = self._analyze(text, False, nlp_artifacts)
+        for start, end in lower_case_segments(text):  # "Hi. why is yulan so impulsive?"
+            for r in self._analyze(text[start:end], True, None):
+                r.start, r.end = r.start + start, r.end + start
+                out.append(r)
+        return EntityRecognizer.remove_duplicates(out)
+
+    def _analyze(self, text, lower, nlp_artifacts):
         labels = {}
         for e in getattr(nlp_artifacts, "entities", None) or []:
             for i in range(e.start_char, e.end_char):
@@ -132,7 +142,7 @@ class GazetteerPersonRecognizer(LocalRecognizer):
         ]
         out += self._lists(text, [(r.start, r.end) for r in out] + ner, labels)
         out += self._cued(text, lower)
-        return EntityRecognizer.remove_duplicates(out)
+        return out
 
     def _run(self, text, toks, i, lower):
         """Longest run of name-shaped tokens from ``i`` (words joined by one space, initials, particles)."""
@@ -264,7 +274,7 @@ class GazetteerPersonRecognizer(LocalRecognizer):
     def _lists(self, text, spans, labels):
         """Items of "A, B and C" lists (or "A and B") where a third of the items are names found."""
         out = []
-        if not any(c.isupper() for c in text):
+        if is_lower_case(text):
             return self._lower_lists(text)
         for m in re.finditer(
             r"(?:\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+)?, ){0,8}\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+)?"

@@ -68,6 +68,8 @@ def test_iban_any_case_and_checksum(scrubber):
         ("The new flat is Suite 1204, 88 Harbour Street", ["Suite 1204", "88 Harbour Street"]),
         ("my zip code is 90210", ["90210"]),
         ("we met at the corner of Elm Street and Fourth Avenue", ["Elm Street and Fourth Avenue"]),
+        # a lower-case address block inside a text that has capitals elsewhere
+        ("Order notes from Tuesday:\nship to 16 vesterbrogade 4\napt. 12\naarhus\ndenmark 81207", ["81207"]),
     ],
 )
 def test_international_addresses(scrubber, text, values):
@@ -93,6 +95,9 @@ def test_international_addresses(scrubber, text, values):
         ("Lindqvist called this morning about the lease.", ["Lindqvist"]),
         ("please ask mark pinto about the invoice", ["mark pinto"]),
         ("did you read the söderberg report yet?", ["söderberg"]),
+        # lower-case lines of a text with capitals elsewhere are judged as lower-case text
+        ("Meeting notes, Tuesday.\nwhy is yulan so quiet today?", ["yulan"]),
+        ("Q3 PLANNING\nwe went hiking with tobias and priya last week", ["tobias", "priya"]),
     ],
 )
 def test_names(scrubber, text, names):
@@ -125,6 +130,9 @@ def test_names(scrubber, text, names):
         "the items, tools and parts are in the shed",
         "why is python so popular with beginners?",
         "Written by the team at Google.",
+        # lower-case lines: code in a fence, and short lines, are not judged as lower-case prose
+        "Example:\n```py\ndef greet(name):\n    return name\n```\nIt returns the name.",
+        "Imports:\nimport math\nThat is all.",
     ],
 )
 def test_benign_look_alikes_are_kept(scrubber, text):
@@ -213,3 +221,12 @@ def test_transformer_ner_finds_what_the_rules_miss(tiny_ner):
     assert out[2] == texts[2]
     ner = next(r for r in engine._prepared if r.name == "TransformerNer")
     assert set(ner._ready) == set(texts)  # one batched pass prepared the whole batch
+
+
+def test_lower_case_lines_of_a_mixed_text():
+    from include.pii.recognizers.base import lower_case_segments
+
+    text = "Hi All,\nwhy is yulan so quiet?\nok\n```\nfor name in names: print(name)\n```\nBye."
+    lines = [text[s:e] for s, e in lower_case_segments(text)]
+    assert lines == ["why is yulan so quiet?\n"]  # "ok" is too short, the code line is fenced
+    assert [text[s:e] for s, e in lower_case_segments(text, 1)][:2] == ["why is yulan so quiet?\n", "ok\n"]

@@ -83,6 +83,33 @@ def result(
     )
 
 
+#: the case a text is written in is judged per line (sentence ends are too often abbreviations,
+#: file names or list items: "ablution block, etc. under cover", "such as .zip or .rar")
+_LINE = re.compile(r"[^\n]*\n?")
+_WORD = re.compile(r"\p{L}{2,}")
+#: fewer words than this on a line: too little to judge its case by ("import math")
+MIN_LOWER_LINE_WORDS = 3
+
+
+def is_lower_case(text: str) -> bool:
+    """Whether ``text`` is written without capitals (then case is no evidence of a name)."""
+    return not any(c.isupper() for c in text)
+
+
+def lower_case_segments(text: str, min_words: int = MIN_LOWER_LINE_WORDS) -> list[tuple[int, int]]:
+    """``(start, end)`` of the lines written all in lower case in a text that has capitals
+    elsewhere ("Hi all,\\nwhy is yulan so impulsive?"): a long text mixes both. Lines of
+    fewer than ``min_words`` words and lines inside a fenced code block are not."""
+    out, code = [], False
+    for m in _LINE.finditer(text):
+        line = m.group()
+        if line.lstrip().startswith("```"):
+            code = not code
+        elif not code and len(_WORD.findall(line)) >= min_words and is_lower_case(line):
+            out.append(m.span())
+    return out
+
+
 _PREFILTERED: dict[tuple[type, str], type] = {}
 
 
