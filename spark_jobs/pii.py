@@ -3,7 +3,9 @@
 Executors build the analyzer once per Python worker (``include.pii.engine.get_engine``,
 reused by every task the worker runs) and scrub Arrow batches with batched ``nlp.pipe``
 analysis. Adds ``pii`` (JSON entity counts). Rows whose analysis raises go to rejects with
-``pii_error`` (text withheld); rows over the density policy with ``pii_density`` (scrubbed).
+``pii_error`` (text withheld); rows over the density policy with ``pii_density`` (scrubbed);
+rows the validate gate's residual-PII pattern still matches after scrubbing with
+``pii_residual`` (scrubbed), so one such row is rejected here instead of failing the gate.
 ``stats.json`` details: entities found per type, rows with PII, the operators used.
 """
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from include.config.pii import PiiConfig
 from include.pii.engine import PiiEngine, get_engine
 from include.pii.operators import operator_configs
+from include.validation.residual_pii import row_residual_pii
 
 MESSAGE_LISTS = ("messages", "chosen", "rejected")
 WITHHELD = ("system", "messages", "chosen", "rejected", "text", "meta", "tools")
@@ -175,7 +176,8 @@ class Scrubber:
 
     # -------------------------------------------------------------- rows
     def scrub_rows(self, rows: list[dict]) -> list[Outcome]:
-        """One outcome per row: scrubbed row and counts, or a reject reason (pii_error / pii_density)."""
+        """One outcome per row: scrubbed row and counts, or a reject reason (pii_error / pii_density /
+        pii_residual: what the validate gate would refuse, e.g. a Luhn-valid digit run)."""
         slots = []
         for row in rows:
             try:
@@ -220,6 +222,9 @@ class Scrubber:
             out.detail = (
                 f"PII is {pii_chars / total:.0%} of the text > max_pii_share {self.cfg.max_pii_share:.0%}"
             )
+        elif hit := row_residual_pii(s.row):  # the validate gate's pattern: reject one row here
+            out.reason = "pii_residual"  # rather than fail the whole run's gate later
+            out.detail = f"{hit} still matches the gate's residual-PII pattern after scrubbing"
         return out
 
     @staticmethod

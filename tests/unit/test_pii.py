@@ -281,6 +281,24 @@ def test_density_policy(cfg):
     assert d.reason == "pii_density" and "max_pii_share" in d.detail
 
 
+def test_residue_the_gate_would_refuse_is_rejected_here(cfg):
+    """A Luhn-valid digit run no recognizer calls a card (found in a 100k run, where three such
+    rows failed the whole run's validate gate) is one reject of this stage instead."""
+    from include.validation.residual_pii import row_residual_pii
+
+    s = Scrubber(cfg)
+    text = "id 0000000000000 is reserved for tests"
+    residue, fine = s.scrub_rows(
+        [
+            _row(messages=[{"role": "user", "content": text, "tool_calls": None}]),
+            _row(id="r2", messages=[{"role": "user", "content": "id 4417 is free", "tool_calls": None}]),
+        ]
+    )
+    assert residue.reason == "pii_residual" and "card in messages[0].content" in residue.detail
+    assert row_residual_pii(residue.row)  # what the gate would have failed on
+    assert fine.reason is None and row_residual_pii(fine.row) is None
+
+
 def test_fail_closed(cfg):
     s = Scrubber(cfg)
     real = s.engine.analyzer.analyze
