@@ -4,7 +4,7 @@ Executors build the analyzer once per Python worker (``include.pii.engine.get_en
 reused by every task the worker runs) and scrub Arrow batches with batched ``nlp.pipe``
 analysis. Adds ``pii`` (JSON entity counts). Rows whose analysis raises go to rejects with
 ``pii_error`` (text withheld); rows over the density policy with ``pii_density`` (scrubbed);
-rows the validate gate's residual-PII pattern still matches after scrubbing with
+when ``validate.check_residual_pii`` is on, rows its pattern still matches after scrubbing with
 ``pii_residual`` (scrubbed), so one such row is rejected here instead of failing the gate.
 ``stats.json`` details: entities found per type, rows with PII, the operators used.
 """
@@ -22,14 +22,14 @@ from include.pii.operators import resolve_key
 from spark_jobs.common import DETAIL, REASON, StageOutput, decide, main, read_parquet, split_decisions, spread
 
 
-def scrubbed(df, pcfg, key: bytes | None):
+def scrubbed(df, pcfg, key: bytes | None, reject_residual: bool = False):
     """``df`` with every text field scrubbed, ``pii`` set and the policy's decision columns."""
     from pyspark.sql import types as T
 
     def make_decider():
         from include.pii.scrub import Scrubber
 
-        scrubber = Scrubber(pcfg, key)  # the engine inside is cached per worker process
+        scrubber = Scrubber(pcfg, key, reject_residual=reject_residual)  # engine cached per worker
 
         def decide_rows(rows):
             out = []
@@ -69,10 +69,15 @@ def run(spark, cfg, input_uri, ctx) -> StageOutput:
     key = resolve_key(pcfg)  # fails here, before any work, when pseudonyms need a missing key
     df = read_parquet(spark, input_uri, cfg)
     df = spread(df, spark)  # per-row Python work: every core gets rows
-    out = scrubbed(df, pcfg, key)
+    residual = cfg.validate_.check_residual_pii  # what the gate refuses is rejected here, row by row
+    out = scrubbed(df, pcfg, key, residual)
     ctx.details.update(entity_stats(out))
     ctx.details["operators"] = {k: v.type for k, v in sorted(pcfg.operators.items())}
-    ctx.details["policy"] = {"max_entities": pcfg.max_entities, "max_pii_share": pcfg.max_pii_share}
+    ctx.details["policy"] = {
+        "max_entities": pcfg.max_entities,
+        "max_pii_share": pcfg.max_pii_share,
+        "reject_residual": residual,
+    }
     return split_decisions(out, "pii")
 
 

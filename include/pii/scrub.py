@@ -118,8 +118,18 @@ class _Slots:
 class Scrubber:
     """Scrubs rows with one engine and one operator set; remembers recent texts."""
 
-    def __init__(self, cfg: PiiConfig, key: bytes | None = None, engine: PiiEngine | None = None):
+    def __init__(
+        self,
+        cfg: PiiConfig,
+        key: bytes | None = None,
+        engine: PiiEngine | None = None,
+        reject_residual: bool = False,
+    ):
+        """``reject_residual``: a row the validate gate's residual-PII check would refuse after
+        scrubbing is rejected (``pii_residual``); the stage sets it from
+        ``validate.check_residual_pii``."""
         self.cfg = cfg
+        self.reject_residual = reject_residual
         self.engine = engine or get_engine(cfg)
         self.operators = operator_configs(cfg, self.engine.entities, key)
         self._cache: dict[str, TextResult] = {}
@@ -222,8 +232,8 @@ class Scrubber:
             out.detail = (
                 f"PII is {pii_chars / total:.0%} of the text > max_pii_share {self.cfg.max_pii_share:.0%}"
             )
-        elif hit := row_residual_pii(s.row):  # the validate gate's pattern: reject one row here
-            out.reason = "pii_residual"  # rather than fail the whole run's gate later
+        elif self.reject_residual and (hit := row_residual_pii(s.row)):  # one reject here rather
+            out.reason = "pii_residual"  # than the whole run's gate failing later
             out.detail = f"{hit} still matches the gate's residual-PII pattern after scrubbing"
         return out
 

@@ -118,6 +118,16 @@ def test_pii_stage_scrubs_every_field_and_applies_policy(spark, tmp_path):
     assert "a@x.com" not in rej["text"]  # rejects hold the scrubbed row too
 
 
+@pytest.mark.parametrize("gate_checks", [True, False])
+def test_residue_the_gate_refuses_is_one_reject_of_the_stage(spark, tmp_path, gate_checks):
+    cfg = load_config({**CFG, "validate": {"check_residual_pii": gate_checks}})
+    rows = [row(1, [msg("user", "id 0000000000000 is reserved")]), row(2, [msg("user", "id 4417 is free")])]
+    stats = run_stage("pii", pii.run, write(rows, tmp_path / "in"), str(tmp_path / "out"), cfg, spark=spark)
+    assert stats["details"]["policy"]["reject_residual"] is gate_checks
+    assert stats["rejected_by_reason"] == ({"pii_residual": 1} if gate_checks else {})
+    assert stats["out"] == (1 if gate_checks else 2)
+
+
 def test_pii_stage_pseudonyms_need_a_key(spark, tmp_path, monkeypatch):
     cfg = load_config(
         {

@@ -286,17 +286,17 @@ def test_residue_the_gate_would_refuse_is_rejected_here(cfg):
     rows failed the whole run's validate gate) is one reject of this stage instead."""
     from include.validation.residual_pii import row_residual_pii
 
-    s = Scrubber(cfg)
     text = "id 0000000000000 is reserved for tests"
-    residue, fine = s.scrub_rows(
-        [
-            _row(messages=[{"role": "user", "content": text, "tool_calls": None}]),
-            _row(id="r2", messages=[{"role": "user", "content": "id 4417 is free", "tool_calls": None}]),
-        ]
-    )
+    rows = [
+        _row(messages=[{"role": "user", "content": text, "tool_calls": None}]),
+        _row(id="r2", messages=[{"role": "user", "content": "id 4417 is free", "tool_calls": None}]),
+    ]
+    residue, fine = Scrubber(cfg, reject_residual=True).scrub_rows(rows)
     assert residue.reason == "pii_residual" and "card in messages[0].content" in residue.detail
     assert row_residual_pii(residue.row)  # what the gate would have failed on
     assert fine.reason is None and row_residual_pii(fine.row) is None
+    kept, _ = Scrubber(cfg).scrub_rows(rows)  # the gate's check off: no reason to reject it here
+    assert kept.reason is None
 
 
 def test_fail_closed(cfg):
