@@ -4,8 +4,8 @@ The spaCy pipeline runs only what NER needs (``ner`` and any embedding layer it 
 to); tagger, parser and lemmatizer are off, and lower-cased tokens stand in for lemmas in
 Presidio's context matching (substring mode, so "cards" still matches "card"). With
 ``pii.ner_context_tokens`` set (opt-in), NER runs only on windows around capitalized words
-(``ner_windows``) and a text without one is tokenized only; by default it runs on the whole
-text. Analysis is batched through ``nlp.pipe``; a batch that raises is retried text by text so
+(``ner_windows``); by default on the whole text. Either way a text without such a word ("I"
+and a sentence-initial stop word do not count) is tokenized only. Analysis is batched through ``nlp.pipe``; a batch that raises is retried text by text so
 one bad text fails alone.
 """
 

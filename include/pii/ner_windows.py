@@ -30,12 +30,16 @@ def is_candidate(doc, i: int) -> bool:
 def ner_windows(doc, context: int | None) -> list[tuple[int, int]]:
     """Token ranges ``[start, end)`` of ``doc`` to run NER on: none without a candidate, the whole
     text when ``context`` is None or the windows cover most of it, else the merged windows."""
+    from include.pii.recognizers.base import is_lower_case  # Presidio: not at module import
+
     n = len(doc)
+    if is_lower_case(doc.text):  # no token can be a candidate: skip the loop over tokens
+        return []
+    if context is None:  # the first candidate decides
+        return [(0, n)] if any(is_candidate(doc, i) for i in range(n)) else []
     candidates = [i for i in range(n) if is_candidate(doc, i)]
     if not candidates:
         return []
-    if context is None:
-        return [(0, n)]
     merged: list[list[int]] = []
     for i in candidates:
         start, end = max(0, i - context), min(n, i + context + 1)
