@@ -245,7 +245,7 @@ def table(ours: dict, default: dict) -> str:
 
 def main(path: Path = DATASET, show: int = 0, join: int = 0) -> dict:
     """Both halves as sentences; with ``join`` > 1 also as long texts of ``join`` consecutive
-    sentences, one a line (``-joined``) and run on with spaces (``-run-on``)."""
+    sentences, one a line ("joined by lines") and run on with spaces ("run on with spaces")."""
     records = load(path)
     salt, halves = split(records)
     if join > 1:

@@ -148,6 +148,8 @@ class IntlAddressRecognizer(RegexRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         out = super().analyze(text, entities, nlp_artifacts)
+        if not out:
+            return out
         # an address line is short ("urjala", "maldives 58673"): any lower-case line counts
         lower_segments = [(0, len(text))] if is_lower_case(text) else lower_case_segments(text, 1)
         for r in out:

@@ -140,7 +140,7 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             for e in getattr(nlp_artifacts, "entities", None) or []
             if e.label_ == "PERSON"
         ]
-        out += self._lists(text, [(r.start, r.end) for r in out] + ner, labels)
+        out += self._lists(text, [(r.start, r.end) for r in out] + ner, labels, lower)
         out += self._cued(text, lower)
         return out
 
@@ -271,10 +271,10 @@ class GazetteerPersonRecognizer(LocalRecognizer):
             out.append(_result(self, m.start(1), m.end(1), 0.55, "after a verb that takes a person"))
         return out
 
-    def _lists(self, text, spans, labels):
+    def _lists(self, text, spans, labels, lower):
         """Items of "A, B and C" lists (or "A and B") where a third of the items are names found."""
         out = []
-        if is_lower_case(text):
+        if lower:
             return self._lower_lists(text)
         for m in re.finditer(
             r"(?:\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+)?, ){0,8}\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+)?"
